@@ -1,0 +1,206 @@
+/**
+ * Builds the HTTP server of one listener from route collections. Everything
+ * every endpoint shares lives here: Matrix error bodies, 404/405
+ * M_UNRECOGNIZED, body limits (M_TOO_LARGE), lazy JSON parsing (M_NOT_JSON,
+ * M_BAD_JSON), access tokens from the header or the query, CORS and a request
+ * log line with tokens redacted.
+ */
+import cors from '@fastify/cors';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { MatrixError, Errors } from '../util/errors.js';
+import { HttpResponse, type Authenticator, type MatrixRequest, type Requester, type RouteDef } from './types.js';
+
+export interface HttpServerOptions {
+  logger: Logger;
+  /** Process name, for the request log. */
+  processName: string;
+  authenticator?: Authenticator;
+  /** Default limit for request bodies (JSON), bytes. */
+  bodyLimit: number;
+  /** Trust X-Forwarded-For (listener `x_forwarded`). */
+  trustProxy: boolean;
+  https?: { key: Buffer; cert: Buffer };
+  /** Called for every finished request (metrics). */
+  onRequestDone?: (info: { method: string; route: string; status: number; durationMs: number }) => void;
+}
+
+const TOKEN_IN_QUERY = /([?&](?:access_token|token|refresh_token)=)[^&]*/g;
+
+export function redactPath(url: string): string {
+  return url.replace(TOKEN_IN_QUERY, '$1<redacted>');
+}
+
+function patternToRegExp(path: string): RegExp {
+  const re = path
+    .split('/')
+    .map((seg) => (seg.startsWith(':') ? '[^/]*' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${re}/?$`);
+}
+
+function tokenFrom(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (h) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+    if (m) return m[1];
+  }
+  const q = (req.query as Record<string, unknown>)['access_token'];
+  if (typeof q === 'string' && q.length) return q;
+  if (Array.isArray(q) && typeof q[0] === 'string') return q[0];
+  return undefined;
+}
+
+function parseJson(raw: Buffer | undefined): Record<string, any> {
+  if (!raw || raw.length === 0) throw Errors.notJson('Request body is empty; expected a JSON object.');
+  let value: unknown;
+  try {
+    value = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw Errors.notJson('Content not JSON.');
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw Errors.badJson('Expected a JSON object.');
+  return value as Record<string, any>;
+}
+
+export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit,
+    routerOptions: { maxParamLength: 2000, ignoreTrailingSlash: true },
+    trustProxy: opts.trustProxy,
+    return503OnClosing: false,
+    ...(opts.https ? { https: opts.https } : {}),
+  } as any) as unknown as FastifyInstance;
+
+  await app.register(cors, {
+    origin: '*',
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['X-Requested-With', 'Content-Type', 'Authorization', 'Date'],
+    exposedHeaders: ['Retry-After'],
+    maxAge: 86400,
+  });
+
+  // Bodies arrive as buffers; handlers parse JSON lazily so that the errors
+  // are Matrix errors and media uploads get raw bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const patterns = routes.map((r) => patternToRegExp(r.path));
+
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const known = patterns.some((p) => p.test(path));
+    sendError(reply, Errors.unrecognized(known ? 405 : 404));
+  });
+
+  app.setErrorHandler((err: any, req, reply) => {
+    if (err instanceof MatrixError) return sendError(reply, err);
+    const code: string | undefined = err?.code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, Errors.tooLarge('Request body too large'));
+    if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return sendError(reply, Errors.notJson());
+    }
+    const status = typeof err?.statusCode === 'number' ? err.statusCode : 500;
+    if (status >= 500) {
+      req.log.error({ err, url: redactPath(req.url) }, 'request failed');
+      return sendError(reply, new MatrixError(500, 'M_UNKNOWN', 'Internal server error'));
+    }
+    return sendError(reply, new MatrixError(status, 'M_UNKNOWN', err?.message ?? 'Bad request'));
+  });
+
+  app.addHook('onResponse', (req, reply, done) => {
+    const durationMs = reply.elapsedTime;
+    const user = (req as any).myelinUser as string | undefined;
+    opts.logger.info(
+      `${opts.processName} ${req.ip} ${req.method} ${redactPath(req.url)} ${reply.statusCode} ${durationMs.toFixed(1)}ms${user ? ' ' + user : ''}`,
+    );
+    opts.onRequestDone?.({
+      method: req.method,
+      route: req.routeOptions?.url ?? 'unknown',
+      status: reply.statusCode,
+      durationMs,
+    });
+    done();
+  });
+
+  for (const route of routes) {
+    app.route({
+      method: route.method,
+      url: route.path,
+      bodyLimit: route.options.bodyLimit,
+      handler: async (req: FastifyRequest, reply: FastifyReply) => {
+        const mreq = await toMatrixRequest(req, reply, route, opts.authenticator);
+        const result = await route.handler(mreq);
+        if (reply.sent) return reply;
+        if (result instanceof HttpResponse) {
+          reply.code(result.status);
+          for (const [k, v] of Object.entries(result.headers)) reply.header(k, v);
+          if (Buffer.isBuffer(result.body) || typeof (result.body as any)?.pipe === 'function') return reply.send(result.body);
+          return reply.type('application/json').send(JSON.stringify(result.body ?? {}));
+        }
+        return reply.type('application/json').send(JSON.stringify(result ?? {}));
+      },
+    });
+  }
+  return app;
+}
+
+function sendError(reply: FastifyReply, err: MatrixError): void {
+  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
+}
+
+async function toMatrixRequest(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  route: RouteDef,
+  authenticator?: Authenticator,
+): Promise<MatrixRequest> {
+  const rawQuery = (req.query ?? {}) as Record<string, string | string[]>;
+  const query: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(rawQuery)) query[k] = Array.isArray(v) ? v[0] : v;
+  const rawBody = Buffer.isBuffer(req.body) ? req.body : undefined;
+  const token = tokenFrom(req);
+  const authMode = route.options.auth ?? 'none';
+  let requester: Requester | undefined;
+  if (authMode !== 'none') {
+    if (token === undefined) {
+      if (authMode === 'required') throw Errors.missingToken();
+    } else {
+      if (!authenticator) throw Errors.unknownToken();
+      requester = await authenticator.authenticate(token, { ip: req.ip, userAgent: req.headers['user-agent'] });
+      if (requester.isGuest && !route.options.allowGuest) throw Errors.guestAccessForbidden();
+      (req as any).myelinUser = requester.userId;
+    }
+  }
+  const controller = new AbortController();
+  // The response's 'close' fires when it was sent or the client went away.
+  reply.raw.once('close', () => controller.abort());
+  let parsed: Record<string, any> | undefined;
+  const params: Record<string, string> = {};
+  for (const [k, v] of Object.entries((req.params ?? {}) as Record<string, string>)) params[k] = v;
+  return {
+    method: req.method,
+    path: req.url.split('?')[0]!,
+    params,
+    query,
+    queryAll: (name) => {
+      const v = rawQuery[name];
+      return v === undefined ? [] : Array.isArray(v) ? v : [v];
+    },
+    headers: req.headers,
+    ip: req.ip,
+    rawBody,
+    json: () => (parsed ??= parseJson(rawBody)),
+    jsonOrEmpty: () => (rawBody && rawBody.length ? (parsed ??= parseJson(rawBody)) : {}),
+    get requester(): Requester {
+      if (!requester) throw Errors.missingToken();
+      return requester;
+    },
+    maybeRequester: requester,
+    accessToken: token,
+    signal: controller.signal,
+  };
+}

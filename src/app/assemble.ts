@@ -1,0 +1,41 @@
+/**
+ * Builds the services of this process from its configuration. This is the one
+ * place that knows the process's role; services get the implementations they
+ * need and never ask.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import { migrate } from '../storage/migrate.js';
+import { openDatabase } from '../storage/open.js';
+import { Errors } from '../util/errors.js';
+import { createLogger } from '../util/logger.js';
+import { loadServerKeys } from './server-keys.js';
+import type { Services } from './services.js';
+
+export async function assemble(config: LoadedConfig): Promise<Services> {
+  const instanceName = config.worker_name ?? 'master';
+  const logger = createLogger({ logConfig: config.worker_log_config ?? config.log_config, level: config.log_level, name: instanceName });
+  if (config.unknownKeys.length) logger.warn(`ignoring unknown config keys: ${config.unknownKeys.join(', ')}`);
+  if (!config.signing_key_path) throw new Error('signing_key_path: required (generate one with `myelin generate-config`)');
+  const keys = loadServerKeys(config.server_name, config.signing_key_path);
+  const db = openDatabase(config.database, instanceName);
+  await migrate(db);
+
+  const shutdown = new AbortController();
+  const services: Services = {
+    config,
+    serverName: config.server_name,
+    db,
+    logger,
+    instanceName,
+    keys,
+    authenticator: {
+      authenticate: async () => {
+        throw Errors.unknownToken();
+      },
+    },
+    shutdownSignal: shutdown.signal,
+    onShutdown: [() => shutdown.abort()],
+  };
+  // Capabilities register themselves here, in dependency order.
+  return services;
+}

@@ -1,0 +1,25 @@
+/**
+ * The services of one process, built by assemble.ts and handed to every
+ * route module. A service never asks whether it runs in a worker: assembly
+ * gives it the right implementation of each writer.
+ */
+import type { Logger } from 'pino';
+import type { Authenticator } from '../api/types.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Db } from '../storage/db.js';
+import type { ServerKeys } from './server-keys.js';
+
+export interface Services {
+  config: LoadedConfig;
+  serverName: string;
+  db: Db;
+  logger: Logger;
+  /** This process's name (`master` for the main process, else worker_name). */
+  instanceName: string;
+  keys: ServerKeys;
+  authenticator: Authenticator;
+  /** Closed on shutdown: background loops stop, long-polls return. */
+  shutdownSignal: AbortSignal;
+  /** Functions to run at shutdown (timers, connections). */
+  onShutdown: Array<() => Promise<void> | void>;
+}

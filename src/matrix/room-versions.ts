@@ -1,0 +1,97 @@
+/**
+ * Room versions 1–11 as a table of behaviours. Code asks a version what it
+ * does ("does it allow knocking?") instead of comparing version strings.
+ */
+
+export type EventIdFormat = 'v1' | 'v3' | 'v4';
+export type StateResAlgorithm = 'v1' | 'v2';
+/** Which redaction rules apply (see redaction.ts). */
+export type RedactionRules = 'v1' | 'v6' | 'v8' | 'v9' | 'v11';
+
+export interface RoomVersion {
+  id: string;
+  stable: boolean;
+  /** `$random:server` (v1), base64 reference hash (v3), URL-safe base64 (v4+). */
+  eventIdFormat: EventIdFormat;
+  stateRes: StateResAlgorithm;
+  redaction: RedactionRules;
+  /** v5+: signing keys must be valid at the event's origin_server_ts. */
+  enforceKeyValidity: boolean;
+  /** v1–v5: m.room.aliases has its own auth rule (state_key = sender's server). */
+  specialCaseAliasesAuth: boolean;
+  /** v6+: events must be strict canonical JSON (integers in range, no floats). */
+  strictCanonicalJson: boolean;
+  /** v6+: `notifications` keys of power levels are checked like other levels. */
+  limitNotificationsPowerLevels: boolean;
+  /** v7+: knock membership and the `knock` join rule. */
+  knock: boolean;
+  /** v8+: `restricted` join rule with `allow` conditions. */
+  restrictedJoin: boolean;
+  /** v10+: `knock_restricted` join rule. */
+  knockRestricted: boolean;
+  /** v10+: power level values must be integers (not strings). */
+  integerPowerLevels: boolean;
+  /** v11+: no `creator` in m.room.create, the sender is the creator. */
+  implicitRoomCreator: boolean;
+  /** v11+: `redacts` lives in the content of m.room.redaction. */
+  redactsInContent: boolean;
+}
+
+const base: Omit<RoomVersion, 'id'> = {
+  stable: true,
+  eventIdFormat: 'v1',
+  stateRes: 'v1',
+  redaction: 'v1',
+  enforceKeyValidity: false,
+  specialCaseAliasesAuth: true,
+  strictCanonicalJson: false,
+  limitNotificationsPowerLevels: false,
+  knock: false,
+  restrictedJoin: false,
+  knockRestricted: false,
+  integerPowerLevels: false,
+  implicitRoomCreator: false,
+  redactsInContent: false,
+};
+
+const v1: RoomVersion = { ...base, id: '1' };
+const v2: RoomVersion = { ...v1, id: '2', stateRes: 'v2' };
+const v3: RoomVersion = { ...v2, id: '3', eventIdFormat: 'v3' };
+const v4: RoomVersion = { ...v3, id: '4', eventIdFormat: 'v4' };
+const v5: RoomVersion = { ...v4, id: '5', enforceKeyValidity: true };
+const v6: RoomVersion = {
+  ...v5,
+  id: '6',
+  redaction: 'v6',
+  specialCaseAliasesAuth: false,
+  strictCanonicalJson: true,
+  limitNotificationsPowerLevels: true,
+};
+const v7: RoomVersion = { ...v6, id: '7', knock: true };
+const v8: RoomVersion = { ...v7, id: '8', redaction: 'v8', restrictedJoin: true };
+const v9: RoomVersion = { ...v8, id: '9', redaction: 'v9' };
+const v10: RoomVersion = { ...v9, id: '10', knockRestricted: true, integerPowerLevels: true };
+const v11: RoomVersion = {
+  ...v10,
+  id: '11',
+  redaction: 'v11',
+  implicitRoomCreator: true,
+  redactsInContent: true,
+};
+
+export const ROOM_VERSIONS: ReadonlyMap<string, RoomVersion> = new Map(
+  [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11].map((v) => [v.id, Object.freeze(v)]),
+);
+
+export const DEFAULT_ROOM_VERSION = '10';
+
+export function getRoomVersion(id: string): RoomVersion | undefined {
+  return ROOM_VERSIONS.get(id);
+}
+
+/** The `m.room_versions` capability as clients expect it. */
+export function roomVersionsCapability(): { default: string; available: Record<string, 'stable' | 'unstable'> } {
+  const available: Record<string, 'stable' | 'unstable'> = {};
+  for (const v of ROOM_VERSIONS.values()) available[v.id] = v.stable ? 'stable' : 'unstable';
+  return { default: DEFAULT_ROOM_VERSION, available };
+}

@@ -1,0 +1,39 @@
+/**
+ * The one database interface both engines implement.
+ *
+ * SQL is written once, in the subset both SQLite and PostgreSQL accept, with
+ * `?` placeholders (the PostgreSQL engine rewrites them to `$n`). Conventions:
+ * TEXT for strings and JSON, BIGINT for ids/timestamps/positions, INTEGER 0/1
+ * for booleans, `INSERT ... ON CONFLICT ... DO UPDATE/NOTHING` for upserts,
+ * `RETURNING` where useful. Where a statement must differ, branch on `engine`.
+ */
+export type Engine = 'sqlite' | 'postgres';
+
+export type Row = Record<string, any>;
+
+export interface Queryable {
+  readonly engine: Engine;
+  /** Runs a statement and returns its rows (empty for statements without). */
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  /** First row or undefined. */
+  queryOne<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
+  /** Runs a statement; returns the number of rows changed. */
+  execute(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface Db extends Queryable {
+  /**
+   * Runs `fn` in a transaction: committed when it resolves, rolled back when it
+   * throws. Only use the `tx` handle inside. Nested calls on `tx` join the
+   * outer transaction.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs a multi-statement script (migrations). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** `IN (?, ?, ?)` placeholder list for n values (n >= 1). */
+export function placeholders(n: number): string {
+  return n <= 0 ? 'NULL' : new Array(n).fill('?').join(', ');
+}
