@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { newSigningKeyLine } from '../app/server-keys.js';
+import { generateSigningKey } from '../matrix/signing.js';
 
 export interface GenerateConfigOptions {
   serverName: string;
@@ -22,7 +22,7 @@ export function generateConfig(opts: GenerateConfigOptions): { configPath: strin
   mkdirSync(dataDir, { recursive: true });
   mkdirSync(dirname(configPath), { recursive: true });
   const signingKeyPath = join(dataDir, `${opts.serverName.replace(/[^A-Za-z0-9.-]/g, '_')}.signing.key`);
-  if (!existsSync(signingKeyPath)) writeFileSync(signingKeyPath, newSigningKeyLine(), { mode: 0o600 });
+  if (!existsSync(signingKeyPath)) writeFileSync(signingKeyPath, generateSigningKey().line + '\n', { mode: 0o600 });
   const port = opts.port ?? 8008;
   const bind = opts.bindAddress ?? '127.0.0.1';
   const secret = randomBytes(24).toString('base64url');

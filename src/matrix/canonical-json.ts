@@ -1,0 +1,186 @@
+/**
+ * Canonical JSON (appendices: Canonical JSON): the shortest UTF-8 JSON
+ * encoding, object keys sorted by Unicode code point, no insignificant
+ * whitespace, integers only.
+ *
+ * String escaping: JSON.stringify already produces exactly the spec grammar's
+ * escapes — `\" \\ \b \f \n \r \t`, `\u00XX` (lower-case hex) for the other
+ * control characters, everything else (including non-ASCII and U+007F) raw.
+ * Lone surrogates become `\udXXX`, as Python's json does.
+ *
+ * Numbers: the spec allows only integers in [-(2^53)+1, 2^53-1]. Room versions
+ * 1–5 predate enforcement, so `canonicalJson` by default still encodes other
+ * numbers (large integers without exponent, floats in JS shortest form); pass
+ * `{ strict: true }` or call `assertStrictCanonical` to reject them (v6+).
+ * `-0` is encoded as `0` (as the spec's own example shows).
+ */
+
+export const MAX_SAFE_CANONICAL_INT = 2 ** 53 - 1;
+export const MIN_SAFE_CANONICAL_INT = -(2 ** 53) + 1;
+
+export class CanonicalJsonError extends Error {
+  /** Dotted path to the offending value, e.g. `content.count`. */
+  readonly path: string;
+  constructor(message: string, path: string) {
+    super(path ? `${message} at ${path}` : message);
+    this.name = 'CanonicalJsonError';
+    this.path = path;
+  }
+}
+
+export interface CanonicalJsonOptions {
+  /** Reject floats and integers outside the canonical range (room v6+). */
+  strict?: boolean;
+}
+
+const SURROGATE_RE = /[\uD800-\uDFFF]/;
+
+/**
+ * Code-point comparison. JS string comparison is by UTF-16 code unit, which
+ * differs from code-point order only when astral characters (surrogate pairs)
+ * meet BMP characters in U+E000..U+FFFF; so the slow path runs only then.
+ */
+function compareCodePoints(a: string, b: string): number {
+  const ia = a[Symbol.iterator]();
+  const ib = b[Symbol.iterator]();
+  for (;;) {
+    const ca = ia.next();
+    const cb = ib.next();
+    if (ca.done) return cb.done ? 0 : -1;
+    if (cb.done) return 1;
+    const d = ca.value.codePointAt(0)! - cb.value.codePointAt(0)!;
+    if (d !== 0) return d;
+  }
+}
+
+/** Object keys in canonical order (code-point order). */
+export function sortedKeys(obj: object): string[] {
+  const keys = Object.keys(obj);
+  keys.sort();
+  for (const k of keys) {
+    if (SURROGATE_RE.test(k)) {
+      keys.sort(compareCodePoints);
+      break;
+    }
+  }
+  return keys;
+}
+
+function encodeNumber(n: number, strict: boolean, path: string): string {
+  if (!Number.isFinite(n)) throw new CanonicalJsonError('non-finite number', path);
+  if (Number.isInteger(n)) {
+    if (n > MAX_SAFE_CANONICAL_INT || n < MIN_SAFE_CANONICAL_INT) {
+      if (strict) throw new CanonicalJsonError('integer out of canonical range', path);
+      // Avoid JS's exponent form (1e+21) for big integers.
+      return BigInt(n).toString();
+    }
+    return n === 0 ? '0' : String(n); // also maps -0 to 0
+  }
+  if (strict) throw new CanonicalJsonError('float not allowed', path);
+  return String(n);
+}
+
+function encode(value: unknown, strict: boolean, path: string, out: string[]): void {
+  switch (typeof value) {
+    case 'string':
+      out.push(JSON.stringify(value));
+      return;
+    case 'number':
+      out.push(encodeNumber(value, strict, path));
+      return;
+    case 'boolean':
+      out.push(value ? 'true' : 'false');
+      return;
+    case 'object': {
+      if (value === null) {
+        out.push('null');
+        return;
+      }
+      if (Array.isArray(value)) {
+        out.push('[');
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) out.push(',');
+          const v = value[i];
+          // Like JSON.stringify: holes/undefined in arrays become null.
+          if (v === undefined) out.push('null');
+          else encode(v, strict, path ? `${path}.${i}` : String(i), out);
+        }
+        out.push(']');
+        return;
+      }
+      if (ArrayBuffer.isView(value) || value instanceof Map || value instanceof Set || value instanceof Date) {
+        throw new CanonicalJsonError('value is not plain JSON', path);
+      }
+      out.push('{');
+      let first = true;
+      for (const k of sortedKeys(value)) {
+        const v = (value as Record<string, unknown>)[k];
+        // Like JSON.stringify: undefined-valued properties are omitted.
+        if (v === undefined) continue;
+        if (!first) out.push(',');
+        first = false;
+        out.push(JSON.stringify(k), ':');
+        encode(v, strict, path ? `${path}.${k}` : k, out);
+      }
+      out.push('}');
+      return;
+    }
+    default:
+      throw new CanonicalJsonError(`cannot encode ${typeof value}`, path);
+  }
+}
+
+/** Canonical JSON text of `value`. Throws CanonicalJsonError for non-JSON values. */
+export function canonicalJson(value: unknown, options?: CanonicalJsonOptions): string {
+  const out: string[] = [];
+  encode(value, options?.strict === true, '', out);
+  return out.join('');
+}
+
+/** Canonical JSON as UTF-8 bytes (what is hashed and signed). */
+export function canonicalJsonBytes(value: unknown, options?: CanonicalJsonOptions): Buffer {
+  return Buffer.from(canonicalJson(value, options), 'utf8');
+}
+
+/**
+ * Throws CanonicalJsonError if `value` holds a float, an integer outside
+ * [-(2^53)+1, 2^53-1], or a non-JSON value (room versions 6+ require this).
+ */
+export function assertStrictCanonical(value: unknown): void {
+  check(value, '');
+}
+
+/** Boolean form of assertStrictCanonical. */
+export function isStrictCanonical(value: unknown): boolean {
+  try {
+    check(value, '');
+    return true;
+  } catch (e) {
+    if (e instanceof CanonicalJsonError) return false;
+    throw e;
+  }
+}
+
+function check(value: unknown, path: string): void {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      encodeNumber(value, true, path);
+      return;
+    case 'object':
+      if (value === null) return;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) check(value[i], path ? `${path}.${i}` : String(i));
+        return;
+      }
+      for (const k of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[k];
+        if (v !== undefined) check(v, path ? `${path}.${k}` : k);
+      }
+      return;
+    default:
+      throw new CanonicalJsonError(`cannot encode ${typeof value}`, path);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Rooms and events: the event graph, state groups, current state and
+ * membership (DESIGN.md §3). Written for both engines.
+ */
+import type { Migration } from './types.js';
+
+export const roomsMigrations: Migration[] = [
+  {
+    name: 'rooms/001_events',
+    sql: `
+      CREATE TABLE rooms (
+        room_id TEXT PRIMARY KEY,
+        room_version TEXT NOT NULL,
+        creator TEXT,
+        is_public INTEGER NOT NULL DEFAULT 0,
+        created_ts BIGINT NOT NULL
+      );
+
+      -- Every event this server holds. stream_ordering is the events stream
+      -- position (when we learned of it); topological_ordering is the depth.
+      CREATE TABLE events (
+        stream_ordering BIGINT PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        room_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state_key TEXT,
+        sender TEXT NOT NULL,
+        depth BIGINT NOT NULL,
+        topological_ordering BIGINT NOT NULL,
+        origin_server_ts BIGINT NOT NULL,
+        json TEXT NOT NULL,
+        outlier INTEGER NOT NULL DEFAULT 0,
+        rejected_reason TEXT,
+        soft_failed INTEGER NOT NULL DEFAULT 0,
+        redacted_by TEXT,
+        contains_url INTEGER NOT NULL DEFAULT 0,
+        relates_to_id TEXT,
+        rel_type TEXT,
+        instance_name TEXT NOT NULL DEFAULT 'master',
+        received_ts BIGINT NOT NULL
+      );
+      CREATE INDEX events_room_stream ON events (room_id, stream_ordering);
+      CREATE INDEX events_room_topo ON events (room_id, topological_ordering, stream_ordering);
+      CREATE INDEX events_relates ON events (relates_to_id, rel_type);
+
+      CREATE TABLE event_edges (
+        event_id TEXT NOT NULL,
+        prev_event_id TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        PRIMARY KEY (event_id, prev_event_id)
+      );
+      CREATE INDEX event_edges_prev ON event_edges (prev_event_id);
+
+      CREATE TABLE event_auth (
+        event_id TEXT NOT NULL,
+        auth_id TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        PRIMARY KEY (event_id, auth_id)
+      );
+
+      CREATE TABLE event_forward_extremities (
+        room_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (room_id, event_id)
+      );
+
+      -- State groups: a snapshot (prev_state_group NULL) or a delta on a
+      -- previous group. state_groups_state holds the group's rows (all of
+      -- them for a snapshot, the changed ones for a delta).
+      CREATE TABLE state_groups (
+        id BIGINT PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        event_id TEXT,
+        prev_state_group BIGINT,
+        delta_depth INTEGER NOT NULL DEFAULT 0
+      );
+      CREATE TABLE state_groups_state (
+        state_group BIGINT NOT NULL,
+        room_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state_key TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (state_group, type, state_key)
+      );
+      -- State after each (non-outlier) event.
+      CREATE TABLE event_to_state_groups (
+        event_id TEXT PRIMARY KEY,
+        state_group BIGINT NOT NULL
+      );
+
+      CREATE TABLE current_state_events (
+        room_id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        state_key TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        stream_ordering BIGINT NOT NULL,
+        membership TEXT,
+        PRIMARY KEY (room_id, type, state_key)
+      );
+
+      -- Every membership event, for "membership changes since a position".
+      CREATE TABLE room_memberships (
+        event_id TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        sender TEXT NOT NULL,
+        membership TEXT NOT NULL,
+        stream_ordering BIGINT NOT NULL,
+        display_name TEXT,
+        avatar_url TEXT
+      );
+      CREATE INDEX room_memberships_user ON room_memberships (user_id, stream_ordering);
+      CREATE INDEX room_memberships_room ON room_memberships (room_id, user_id);
+
+      -- Current membership of every user (local and remote) in every room.
+      CREATE TABLE current_membership (
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        membership TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        stream_ordering BIGINT NOT NULL,
+        PRIMARY KEY (room_id, user_id)
+      );
+      CREATE INDEX current_membership_user ON current_membership (user_id, membership);
+
+      -- Client transaction ids: PUT /send/{type}/{txnId} is idempotent per device.
+      CREATE TABLE event_txn_ids (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        txn_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        inserted_ts BIGINT NOT NULL,
+        PRIMARY KEY (user_id, device_id, txn_id)
+      );
+    `,
+  },
+];

@@ -1,0 +1,95 @@
+/**
+ * Sync tokens: opaque to clients, compact, versioned vectors of every stream
+ * position (DESIGN.md §4).
+ *
+ *   s1_<events>_<typing>_<receipts>_<presence>_<account_data>_<to_device>_<device_lists>_<push_rules>
+ *
+ * `s1` is the format version. Streams added later append a field; a token
+ * with fewer fields reads the missing ones as 0. The events part is a plain
+ * number with one writer, or `m<min>~<writer>.<pos>~...` with several writers
+ * (the minimum position below which every writer has finished, plus each
+ * writer's own position), writer names percent-encoded.
+ */
+import { Errors } from '../util/errors.js';
+
+export const SYNC_STREAMS = [
+  'typing',
+  'receipts',
+  'presence',
+  'account_data',
+  'to_device',
+  'device_lists',
+  'push_rules',
+] as const;
+
+export type SyncStreamName = (typeof SYNC_STREAMS)[number];
+
+export interface EventsPosition {
+  /** Every event at or below this position is visible. */
+  min: number;
+  /** Per-writer positions above `min`, when events have several writers. */
+  writers?: Record<string, number>;
+}
+
+export type SyncToken = { events: EventsPosition } & Record<SyncStreamName, number>;
+
+export function emptyToken(): SyncToken {
+  const t = { events: { min: 0 } } as SyncToken;
+  for (const s of SYNC_STREAMS) t[s] = 0;
+  return t;
+}
+
+function encodeEvents(p: EventsPosition): string {
+  const writers = Object.entries(p.writers ?? {}).filter(([, pos]) => pos > p.min);
+  if (!writers.length) return String(p.min);
+  return `m${p.min}` + writers.map(([w, pos]) => `~${encodeURIComponent(w).replace(/[_.~]/g, (c) => '%' + c.charCodeAt(0).toString(16))}.${pos}`).join('');
+}
+
+function decodeEvents(s: string): EventsPosition {
+  if (/^\d+$/.test(s)) return { min: Number(s) };
+  const m = /^m(\d+)((?:~[^~.]+\.\d+)*)$/.exec(s);
+  if (!m) throw new Error('bad events position');
+  const writers: Record<string, number> = {};
+  for (const part of m[2]!.split('~').slice(1)) {
+    const dot = part.lastIndexOf('.');
+    writers[decodeURIComponent(part.slice(0, dot))] = Number(part.slice(dot + 1));
+  }
+  return { min: Number(m[1]), writers };
+}
+
+export function encodeSyncToken(t: SyncToken): string {
+  return ['s1', encodeEvents(t.events), ...SYNC_STREAMS.map((s) => String(t[s]))].join('_');
+}
+
+/** Parses a token, throwing M_INVALID_PARAM for anything that is not one. */
+export function decodeSyncToken(token: string): SyncToken {
+  const parts = token.split('_');
+  if (parts[0] !== 's1' || parts.length < 2 || parts.length > SYNC_STREAMS.length + 2) {
+    throw Errors.invalidParam('Invalid sync token');
+  }
+  try {
+    const t = emptyToken();
+    t.events = decodeEvents(parts[1]!);
+    SYNC_STREAMS.forEach((s, i) => {
+      const v = parts[i + 2];
+      if (v === undefined) return;
+      if (!/^\d+$/.test(v)) throw new Error('bad position');
+      t[s] = Number(v);
+    });
+    if (!Number.isSafeInteger(t.events.min)) throw new Error('bad position');
+    return t;
+  } catch {
+    throw Errors.invalidParam('Invalid sync token');
+  }
+}
+
+/** The highest events position a token covers (for a single-writer reader). */
+export function eventsUpperBound(p: EventsPosition): number {
+  return Math.max(p.min, ...Object.values(p.writers ?? {}));
+}
+
+/** Whether `a` is at or beyond `b` on every stream. */
+export function tokenCovers(a: SyncToken, b: SyncToken): boolean {
+  if (eventsUpperBound(a.events) < eventsUpperBound(b.events) || a.events.min < b.events.min) return false;
+  return SYNC_STREAMS.every((s) => a[s] >= b[s]);
+}
