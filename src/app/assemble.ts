@@ -35,7 +35,10 @@ export async function assemble(config: LoadedConfig): Promise<Services> {
     },
     shutdownSignal: shutdown.signal,
     onShutdown: [() => shutdown.abort()],
-  };
-  // Capabilities register themselves here, in dependency order.
+    notifier: { notify: () => {} },
+    streams: {},
+  } as Services;
+  // Capabilities wire themselves here, in dependency order: each has a
+  // wire-<capability>.ts that sets its fields on `services`.
   return services;
 }

@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
 import type { Authenticator } from '../api/types.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { Db } from '../storage/db.js';
+import type { StreamIdGenerator } from '../streams/id-generator.js';
+import type { NotifiedStream, StreamNotifier } from '../streams/notifier-types.js';
 import type { ServerKeys } from './server-keys.js';
 
 export interface Services {
@@ -22,4 +24,10 @@ export interface Services {
   shutdownSignal: AbortSignal;
   /** Functions to run at shutdown (timers, connections). */
   onShutdown: Array<() => Promise<void> | void>;
+  /** Wakes long-polls on every stream advance (the sync capability provides it). */
+  notifier: StreamNotifier;
+  /** Position generator of each stream, registered by the capability that owns the stream. */
+  streams: Partial<Record<NotifiedStream, StreamIdGenerator>>;
+
+  // Capabilities add their services below, one block each.
 }
