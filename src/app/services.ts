@@ -9,6 +9,15 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Db } from '../storage/db.js';
 import type { StreamIdGenerator } from '../streams/id-generator.js';
 import type { NotifiedStream, StreamNotifier } from '../streams/notifier-types.js';
+import type {
+  AccountDataSource,
+  E2eeSyncSource,
+  PresenceSource,
+  PushRulesSource,
+  PushSource,
+  ReceiptsSource,
+  ToDeviceSource,
+} from '../streams/sync-sources.js';
 import type { ServerKeys } from './server-keys.js';
 
 export interface Services {
@@ -28,6 +37,15 @@ export interface Services {
   notifier: StreamNotifier;
   /** Position generator of each stream, registered by the capability that owns the stream. */
   streams: Partial<Record<NotifiedStream, StreamIdGenerator>>;
+
+  /** /sync sources (src/streams/sync-sources.ts); each set by the capability owning the stream. */
+  receipts?: ReceiptsSource;
+  accountData?: AccountDataSource;
+  toDevice?: ToDeviceSource;
+  presence?: PresenceSource;
+  push?: PushSource;
+  pushRules?: PushRulesSource;
+  e2ee?: E2eeSyncSource;
 
   // Capabilities add their services below, one block each.
 }
