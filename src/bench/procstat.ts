@@ -1,0 +1,163 @@
+/**
+ * Sampling server processes through /proc (Linux): CPU time from
+ * /proc/<pid>/stat (utime + stime, in clock ticks), memory from
+ * /proc/<pid>/smaps_rollup (Rss and Pss, kB), machine load from /proc/loadavg.
+ * The parse functions are pure; the sampler does the reading.
+ */
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+
+/** utime + stime (clock ticks) from the text of /proc/<pid>/stat. */
+export function parseStatCpuTicks(stat: string): number {
+  // Field 2 (comm) is in parentheses and may itself contain spaces or ')';
+  // the fields after the LAST ')' start at field 3 (state).
+  const close = stat.lastIndexOf(')');
+  if (close < 0) throw new Error('malformed /proc/<pid>/stat');
+  const rest = stat.slice(close + 1).trim().split(/\s+/);
+  // rest[0] is field 3, so field k is rest[k - 3]: utime = 14, stime = 15.
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error('malformed /proc/<pid>/stat');
+  return utime + stime;
+}
+
+export interface MemSample {
+  rssKb: number;
+  pssKb: number;
+}
+
+/** Rss and Pss (kB) from the text of /proc/<pid>/smaps_rollup. */
+export function parseSmapsRollup(text: string): MemSample {
+  const field = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { rssKb: field('Rss'), pssKb: field('Pss') };
+}
+
+export interface LoadAvg {
+  load1: number;
+  load5: number;
+  load15: number;
+}
+
+export function parseLoadavg(text: string): LoadAvg {
+  const [a, b, c] = text.trim().split(/\s+/).map(Number);
+  return { load1: a ?? NaN, load5: b ?? NaN, load15: c ?? NaN };
+}
+
+export function readLoadavg(): LoadAvg {
+  try {
+    return parseLoadavg(readFileSync('/proc/loadavg', 'utf8'));
+  } catch {
+    return { load1: NaN, load5: NaN, load15: NaN };
+  }
+}
+
+let clkTckCache: number | undefined;
+/** Clock ticks per second (`getconf CLK_TCK`; 100 on practically every Linux). */
+export function clockTicksPerSecond(): number {
+  if (clkTckCache === undefined) {
+    try {
+      const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+      clkTckCache = Number.isFinite(n) && n > 0 ? n : 100;
+    } catch {
+      clkTckCache = 100;
+    }
+  }
+  return clkTckCache;
+}
+
+export function ticksToMs(ticks: number, clkTck: number): number {
+  return (ticks * 1000) / clkTck;
+}
+
+function readCpuTicks(pid: number): number | undefined {
+  try {
+    return parseStatCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function readMem(pid: number): MemSample | undefined {
+  try {
+    return parseSmapsRollup(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ProcFigures {
+  /** CPU time (user + system) the sampled processes used, summed. */
+  cpuMs: number;
+  /** Peak of the summed RSS / PSS of the processes (MiB). */
+  peakRssMb: number;
+  peakPssMb: number;
+  /** PIDs that could not be read at some point (gone, or no permission). */
+  unreadable: number[];
+}
+
+/** Samples a set of PIDs between start() and stop(). */
+export class ProcSampler {
+  private startTicks = new Map<number, number>();
+  private peakRssKb = NaN;
+  private peakPssKb = NaN;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly unreadable = new Set<number>();
+
+  constructor(
+    private readonly pids: readonly number[],
+    private readonly intervalMs = 200,
+  ) {}
+
+  start(): void {
+    this.startTicks.clear();
+    for (const pid of this.pids) {
+      const t = readCpuTicks(pid);
+      if (t === undefined) this.unreadable.add(pid);
+      else this.startTicks.set(pid, t);
+    }
+    this.sampleMemory();
+    this.timer = setInterval(() => this.sampleMemory(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  private sampleMemory(): void {
+    if (this.pids.length === 0) return;
+    let rss = 0;
+    let pss = 0;
+    let any = false;
+    for (const pid of this.pids) {
+      const m = readMem(pid);
+      if (!m || !Number.isFinite(m.rssKb)) {
+        this.unreadable.add(pid);
+        continue;
+      }
+      any = true;
+      rss += m.rssKb;
+      pss += Number.isFinite(m.pssKb) ? m.pssKb : m.rssKb;
+    }
+    if (!any) return;
+    this.peakRssKb = Number.isFinite(this.peakRssKb) ? Math.max(this.peakRssKb, rss) : rss;
+    this.peakPssKb = Number.isFinite(this.peakPssKb) ? Math.max(this.peakPssKb, pss) : pss;
+  }
+
+  stop(): ProcFigures {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.sampleMemory();
+    let ticks = 0;
+    for (const [pid, before] of this.startTicks) {
+      const after = readCpuTicks(pid);
+      if (after === undefined) this.unreadable.add(pid);
+      else ticks += after - before;
+    }
+    return {
+      cpuMs: this.pids.length && this.startTicks.size ? ticksToMs(ticks, clockTicksPerSecond()) : NaN,
+      peakRssMb: this.peakRssKb / 1024,
+      peakPssMb: this.peakPssKb / 1024,
+      unreadable: [...this.unreadable],
+    };
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * 2. delivery: every user long-polls /sync (filtered to the bench rooms'
+ * messages) while C senders send; time from send ack to arrival at each
+ * receiver, and exactly-once accounting over all (event, receiver) pairs.
+ */
+import { DeliveryLedger } from '../accounting.js';
+import { markedContent, type Scenario } from '../context.js';
+import { ratePerSecond } from '../stats.js';
+import { SyncReceiver } from '../sync-receiver.js';
+import { now, pool, waitFor } from '../util.js';
+import { deadlineFrom, ErrorBudget, latencyFigures, loopUntil } from './common.js';
+
+export const deliveryScenario: Scenario = {
+  name: 'delivery',
+  async run(ctx, _state, round) {
+    const tag = `delivery-${round}`;
+    const ledger = new DeliveryLedger();
+    const receivers = ctx.users.map(
+      (u) =>
+        new SyncReceiver(ctx.api, u, {
+          rooms: ctx.rooms,
+          onEvent: (eventId, m, _room, at) => {
+            if (m.run === ctx.runId && m.scenario === tag) ledger.arrive(u.userId, eventId, at);
+          },
+        }),
+    );
+    await pool(receivers, ctx.opts.concurrency, (r) => r.prepare());
+    receivers.forEach((r) => r.start());
+    // Every user is a member of every bench room, so each event must reach all of them.
+    const everyone = ctx.users.map((u) => u.userId);
+
+    const budget = new ErrorBudget();
+    const sendLatencies: number[] = [];
+    let seq = 0;
+    const t0 = now();
+    let lastAck = t0;
+    await loopUntil(
+      ctx.opts.concurrency,
+      deadlineFrom(ctx),
+      () => seq >= ctx.opts.maxEvents || budget.exhausted,
+      async (loop, it) => {
+        const mySeq = seq++;
+        const sender = ctx.users[loop % ctx.users.length]!;
+        const room = ctx.rng.pick(ctx.rooms);
+        try {
+          const res = await ctx.api.send(sender, room, `${ctx.runId}-${tag}-${loop}-${it}`, markedContent(ctx, tag, mySeq));
+          lastAck = now();
+          ledger.expect(res.json.event_id, lastAck, everyone);
+          sendLatencies.push(res.ms);
+          budget.ok();
+        } catch (e) {
+          budget.fail(e);
+        }
+      },
+    );
+    const sendElapsed = lastAck - t0;
+    const drainStart = now();
+    await waitFor(() => ledger.isComplete(), ctx.opts.drainS * 1000);
+    const drainMs = now() - drainStart;
+    // Keep listening a little longer so late duplicates are seen too.
+    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all(receivers.map((r) => r.stop()));
+
+    const acc = ledger.account();
+    const limited = receivers.reduce((a, r) => a + r.limitedGaps, 0);
+    const syncErrors = receivers.reduce((a, r) => a + r.errors, 0);
+    const problems = budget.problems();
+    if (acc.missing) problems.push(`${acc.missing} deliveries missing`);
+    if (acc.duplicates) problems.push(`${acc.duplicates} duplicate deliveries`);
+    if (acc.unexpected) problems.push(`${acc.unexpected} unexpected deliveries`);
+    if (limited) problems.push(`${limited} limited (gapped) sync timelines`);
+    if (syncErrors) problems.push(`${syncErrors} failed syncs (last: ${receivers.find((r) => r.lastError)?.lastError})`);
+    return {
+      metrics: {
+        sent: acc.events,
+        receivers: receivers.length,
+        expected: acc.expected,
+        delivered: acc.delivered,
+        missing: acc.missing,
+        duplicates: acc.duplicates,
+        unexpected: acc.unexpected,
+        limited_timelines: limited,
+        sync_errors: syncErrors,
+        send_errors: budget.errors,
+        events_per_s: ratePerSecond(acc.events, sendElapsed),
+        deliveries_per_s: ratePerSecond(acc.delivered, sendElapsed + drainMs),
+        drain_ms: drainMs,
+        ...latencyFigures('delivery', ledger.latencies()),
+        ...latencyFigures('send', sendLatencies),
+      },
+      ops: acc.events,
+      opsLabel: 'sent event',
+      ok: acc.exactlyOnce && acc.events > 0 && budget.errors === 0,
+      problems,
+    };
+  },
+};

@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { BenchReport } from '../../../src/bench/runner.js';
+import { readSharedSecret } from '../../../src/bench/server.js';
+import { comparisonTable } from '../../../src/bench/shapes.js';
+
+const report = (eps: number, pss: number, ok = true): BenchReport =>
+  ({
+    ok,
+    machine: { cpus: 2, clkTck: 100, loadStart: { load1: 0.5, load5: 0, load15: 0 }, loadEnd: { load1: 1.25, load5: 0, load15: 0 } },
+    scenarios: [
+      {
+        name: 'send',
+        opsLabel: 'sent event',
+        ok,
+        rounds: [{ round: 1, ok, problems: [], metrics: { events_per_s: eps, server_peak_pss_mb: pss } }],
+        summary: { events_per_s: { n: 1, median: eps, min: eps, max: eps } },
+      },
+    ],
+  }) as unknown as BenchReport;
+
+describe('shapes comparison', () => {
+  it('puts one column per shape that ran and only rows of scenarios that ran', () => {
+    const t = comparisonTable([
+      { shape: 'monolith-sqlite', report: report(812.5, 80) },
+      { shape: 'monolith-postgres', report: report(400, 95.5, false) },
+      { shape: 'workers-1-persister', skipped: 'no nginx' },
+    ]);
+    const lines = t.split('\n');
+    expect(lines[0]).toMatch(/^figure .*monolith-sqlite\s+monolith-postgres$/);
+    expect(t).not.toContain('workers-1');
+    expect(lines.find((l) => l.startsWith('send events/s'))).toMatch(/813\s+400$/);
+    expect(lines.find((l) => l.startsWith('server peak PSS MiB'))).toMatch(/80\s+95.5$/);
+    expect(lines.find((l) => l.startsWith('load1'))).toContain('0.50 → 1.25');
+    expect(lines.find((l) => l.startsWith('checks'))).toMatch(/ok\s+FAILED$/);
+    expect(t).not.toContain('delivery');
+  });
+
+  it('reads registration_shared_secret from the YAML config', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-yaml-'));
+    try {
+      const f = path.join(dir, 'homeserver.yaml');
+      writeFileSync(f, 'server_name: bench.local\nregistration_shared_secret: "s3:cr#et"\n');
+      expect(readSharedSecret(f)).toBe('s3:cr#et');
+      writeFileSync(f, 'server_name: bench.local\n');
+      expect(readSharedSecret(f)).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
