@@ -7,15 +7,41 @@ import type { Services } from '../app/services.js';
 import { versionsRoutes } from './client/versions.js';
 import { healthRoutes } from './health.js';
 import { Router, type RouteDef } from './types.js';
+import { roomsRoutes } from './client/rooms.js';
+import { membershipRoutes } from './client/membership.js';
+import { directoryRoutes } from './client/directory.js';
+import { replicationRoutes } from './replication/index.js';
+import { accountRoutes } from './client/account.js';
+import { deviceRoutes } from './client/devices.js';
+import { filterRoutes } from './client/filters.js';
+import { loginRoutes } from './client/login.js';
+import { profileRoutes } from './client/profile.js';
+import { registerRoutes } from './client/register.js';
+import { adminRegisterRoutes } from './admin/register.js';
+import { serverKeyRoutes } from './key/server-keys.js';
+import { keysRoutes } from './client/keys.js';
+import { crossSigningRoutes } from './client/cross-signing.js';
+import { keyBackupRoutes } from './client/key-backup.js';
+import { receiptsRoutes } from './client/receipts.js';
+import { accountDataRoutes } from './client/account-data.js';
+import { toDeviceRoutes } from './client/to-device.js';
+import { presenceRoutes } from './client/presence.js';
+import { pushRulesRoutes } from './client/push-rules.js';
+import { notificationsRoutes } from './client/notifications.js';
+
+import { syncRoutes } from './client/sync.js';
+import { typingRoutes } from './client/typing.js';
+import { legacyEventsRoutes } from './client/events-legacy.js';
+import { roomsExtraRoutes } from './client/relations.js';
 
 export type RouteModule = (r: Router, s: Services) => void;
 
 export const resourceModules: Record<string, RouteModule[]> = {
-  client: [versionsRoutes],
-  federation: [],
-  keys: [],
+  client: [versionsRoutes, roomsRoutes, membershipRoutes, directoryRoutes, registerRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, filterRoutes, adminRegisterRoutes, keysRoutes, crossSigningRoutes, keyBackupRoutes, receiptsRoutes, accountDataRoutes, toDeviceRoutes, presenceRoutes, pushRulesRoutes, notificationsRoutes, syncRoutes, typingRoutes, legacyEventsRoutes, ...roomsExtraRoutes],
+  federation: [serverKeyRoutes],
+  keys: [serverKeyRoutes],
   media: [],
-  replication: [],
+  replication: [replicationRoutes],
 };
 
 /** Every route a listener with these resources serves (health always). */

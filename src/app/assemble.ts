@@ -10,6 +10,13 @@ import { Errors } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { loadServerKeys } from './server-keys.js';
 import type { Services } from './services.js';
+import { wireWorkers } from '../workers/runtime.js';
+import { wireAccounts } from './wire-accounts.js';
+import { wireRooms } from './wire-rooms.js';
+import { wireSync } from './wire-sync.js';
+import { wireE2ee } from './wire-e2ee.js';
+import { wireLive } from './wire-live.js';
+import { wireRoomsExtra } from './wire-rooms-extra.js';
 
 export async function assemble(config: LoadedConfig): Promise<Services> {
   const instanceName = config.worker_name ?? 'master';
@@ -37,8 +44,15 @@ export async function assemble(config: LoadedConfig): Promise<Services> {
     onShutdown: [() => shutdown.abort()],
     notifier: { notify: () => {} },
     streams: {},
-  } as Services;
+  } as unknown as Services;
   // Capabilities wire themselves here, in dependency order: each has a
   // wire-<capability>.ts that sets its fields on `services`.
+  await wireWorkers(services); // first: capabilities pick local or remote writers from it
+  await wireAccounts(services);
+  await wireRooms(services);
+  await wireSync(services);
+  await wireE2ee(services);
+  await wireLive(services);
+  await wireRoomsExtra(services);
   return services;
 }

@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { buildHttpServer } from '../api/http-server.js';
 import { routesFor } from '../api/routes.js';
 import type { LoadedConfig } from '../config/load.js';
+import { resolveRole } from '../workers/role.js';
+import { filterRoutesForRole } from '../workers/route-filter.js';
 import { assemble } from './assemble.js';
 import type { Services } from './services.js';
 
@@ -22,6 +24,7 @@ const JSON_BODY_LIMIT = 1024 * 1024;
 
 export async function startHomeserver(config: LoadedConfig): Promise<RunningHomeserver> {
   const services = await assemble(config);
+  const role = resolveRole(config);
   const servers: FastifyInstance[] = [];
   const urls: string[] = [];
   const listeners = config.worker_app ? (config.worker_listeners ?? []) : config.listeners;
@@ -33,7 +36,8 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
     for (const listener of listeners) {
       if (listener.type !== 'http') continue;
       const names = listener.resources.flatMap((r) => r.names);
-      const routes = routesFor(names, services);
+      // A worker mounts only the endpoints of its role (the routing table); the main process all.
+      const routes = filterRoutesForRole(routesFor(names, services), role);
       const addresses = listener.bind_addresses ?? (listener.bind_address ? [listener.bind_address] : ['::', '0.0.0.0']);
       for (const host of addresses) {
         const app = await buildHttpServer(routes, {

@@ -7,6 +7,7 @@ import { startHomeserver } from '../app/homeserver.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { flag, flagAll, parseArgs } from './args.js';
 import { generateConfig } from './generate-config.js';
+import { proxyConfig } from './proxy-config.js';
 import { clientUrlOf, registerUser } from './register-user.js';
 
 const USAGE = `usage: myelin <command> [options]
@@ -19,6 +20,8 @@ commands:
   start [--server-name NAME] [--data-dir DIR] [--port N]
       first run: generate DIR/homeserver.yaml (default ./data, server name
       localhost or $MYELIN_SERVER_NAME); then run it
+  proxy-config --nginx -c FILE [-a WORKERS_DIR] [-w WORKER.yaml] [--pool POOL=w1,w2] [--listen PORT]
+      print an nginx configuration for a worker deployment (docs/workers.md)
   register-user -c FILE -u NAME -p PASSWORD [--admin]
       create a user through the running server's shared-secret admin API
 `;
@@ -52,6 +55,11 @@ export async function main(argv: string[]): Promise<void> {
         console.log(`Generated a new configuration in ${configPath}`);
       }
       await run([configPath], true);
+      return;
+    }
+    case 'proxy-config': {
+      const text = proxyConfig(rest);
+      if (!rest.includes('-o') && !rest.includes('--output')) process.stdout.write(text);
       return;
     }
     case 'register-user': {

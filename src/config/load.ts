@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configSchema, KNOWN_TOP_LEVEL_KEYS, type HomeserverConfig } from './schema.js';
+import { workerDeploymentProblems } from './workers.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -77,6 +78,8 @@ export function validateConfig(raw: Record<string, unknown>, configDir: string, 
       throw new ConfigError('listeners: a listener has tls: true but tls_certificate_path and tls_private_key_path are not both set');
     }
   }
+  const workerProblems = workerDeploymentProblems(cfg);
+  if (workerProblems.length) throw new ConfigError(`invalid worker deployment:\n${workerProblems.map((p) => `  ${p}`).join('\n')}`);
   const unknownKeys = Object.keys(raw).filter((k) => !KNOWN_TOP_LEVEL_KEYS.has(k));
   return Object.assign(cfg, { configDir, configPaths, unknownKeys });
 }

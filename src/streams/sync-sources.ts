@@ -50,6 +50,14 @@ export interface PushSource {
   getUnreadCounts(userId: string, roomId: string): Promise<UnreadCounts>;
   /** Optional batch form used by /sync when present. */
   getUnreadCountsForRooms?(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>>;
+  /**
+   * Called by the event persister after an event is committed and before the
+   * notifier wakes /sync (so the new counts arrive with the event).
+   */
+  onEventPersisted?(
+    event: { event_id: string; room_id: string; sender: string; type: string; content: Record<string, any>; state_key?: string; [k: string]: unknown },
+    streamOrdering?: number,
+  ): Promise<void>;
 }
 
 export interface PushRulesSource {

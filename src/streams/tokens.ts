@@ -76,7 +76,8 @@ export function decodeSyncToken(token: string): SyncToken {
       if (!/^\d+$/.test(v)) throw new Error('bad position');
       t[s] = Number(v);
     });
-    if (!Number.isSafeInteger(t.events.min)) throw new Error('bad position');
+    const all = [t.events.min, ...Object.values(t.events.writers ?? {}), ...SYNC_STREAMS.map((s) => t[s])];
+    if (!all.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new Error('bad position');
     return t;
   } catch {
     throw Errors.invalidParam('Invalid sync token');

@@ -134,4 +134,27 @@ export const roomsMigrations: Migration[] = [
       );
     `,
   },
+  {
+    // Added by the rooms capability: serving-time metadata, aliases, forget.
+    name: 'rooms/002_client_api',
+    sql: `
+      -- JSON with unsigned keys computed at persist time (replaces_state,
+      -- prev_content, prev_sender) for serving state events to clients.
+      ALTER TABLE events ADD COLUMN unsigned_extra TEXT;
+      ALTER TABLE current_membership ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX event_txn_ids_event ON event_txn_ids (event_id);
+      CREATE INDEX events_room_type ON events (room_id, type, stream_ordering);
+      CREATE INDEX events_room_ts ON events (room_id, origin_server_ts);
+      CREATE INDEX state_groups_room ON state_groups (room_id);
+      CREATE INDEX current_membership_room ON current_membership (room_id, membership);
+
+      CREATE TABLE room_aliases (
+        room_alias TEXT PRIMARY KEY,
+        room_id TEXT NOT NULL,
+        creator TEXT NOT NULL,
+        created_ts BIGINT NOT NULL
+      );
+      CREATE INDEX room_aliases_room ON room_aliases (room_id);
+    `,
+  },
 ];

@@ -1,0 +1,58 @@
+/** GET /sync (client-server API "Syncing"). */
+import type { Services } from '../../app/services.js';
+import { validateFilter } from '../../matrix/filter.js';
+import type { SyncFilter } from '../../matrix/filter-apply.js';
+import type { PresenceState } from '../../streams/sync-sources.js';
+import { Errors } from '../../util/errors.js';
+import { clientPaths, type Router } from '../types.js';
+import { queryBool, queryInt } from '../validate.js';
+
+/** Longest a long-poll may wait. */
+export const MAX_SYNC_TIMEOUT_MS = 10 * 60_000;
+
+/** The `filter` query parameter: inline JSON or the id of a stored filter. */
+export async function loadFilter(s: Services, userId: string, param: string | undefined): Promise<SyncFilter> {
+  if (param === undefined || param === '') return {};
+  if (param.trimStart().startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(param);
+    } catch {
+      throw Errors.badJson('filter is not valid JSON');
+    }
+    return validateFilter(parsed) as SyncFilter;
+  }
+  const stored = await s.filters.get(userId, param);
+  if (!stored) throw Errors.invalidParam(`No such filter: ${param}`);
+  return stored as SyncFilter;
+}
+
+const PRESENCE_STATES = ['online', 'offline', 'unavailable'];
+
+export function syncRoutes(r: Router, s: Services): void {
+  r.get(
+    clientPaths('/sync'),
+    async (req) => {
+      const { userId, deviceId } = req.requester;
+      const since = req.query.since || undefined;
+      const timeoutMs = queryInt(req.query.timeout, 'timeout', 0, 0, MAX_SYNC_TIMEOUT_MS);
+      const fullState = queryBool(req.query.full_state, 'full_state', false);
+      const setPresence = req.query.set_presence;
+      if (setPresence !== undefined && !PRESENCE_STATES.includes(setPresence)) {
+        throw Errors.invalidParam("set_presence must be one of 'online', 'offline', 'unavailable'");
+      }
+      const filter = await loadFilter(s, userId, req.query.filter);
+      return s.sync.sync({
+        userId,
+        deviceId,
+        since,
+        filter,
+        fullState,
+        timeoutMs,
+        setPresence: setPresence as PresenceState | undefined,
+        signal: req.signal,
+      });
+    },
+    { auth: 'required', allowGuest: true },
+  );
+}

@@ -1,0 +1,47 @@
+/**
+ * Builds the sync capability: the notifier (services.notifier), the typing
+ * stream and writer (services.typing, services.streams.typing) and the /sync
+ * service (services.sync). The other streams' generators are registered by
+ * their owners; the notifier reads them at call time.
+ */
+import { SyncService } from '../services/sync/sync-service.js';
+import { LegacyEventsService } from '../services/sync/legacy-service.js';
+import { TypingService, type TypingWriter } from '../services/typing/typing-service.js';
+import { SyncStore } from '../storage/sync/sync-store.js';
+import { StreamIdGenerator } from '../streams/id-generator.js';
+import { Notifier } from '../streams/notifier.js';
+import { makeWriter } from '../workers/runtime.js';
+import type { Services } from './services.js';
+
+export async function wireSync(services: Services): Promise<void> {
+  const notifier = new Notifier(services.streams, services.shutdownSignal);
+  services.notifier = notifier;
+  services.syncNotifier = notifier;
+
+  // Typing lives in memory: positions restart at 0 with the process (tokens
+  // ahead of it are clamped by /sync, see SyncService.parseSince).
+  const typingStream = new StreamIdGenerator(0);
+  services.streams.typing = typingStream;
+  const typing = new TypingService(typingStream, notifier);
+  services.onShutdown.push(() => typing.close());
+  const setTyping = makeWriter<{ roomId: string; userId: string; typing: boolean; timeoutMs?: number }, Record<string, never>>(services, {
+    stream: 'typing',
+    endpoint: 'typing_set',
+    local: async (r) => {
+      await typing.setTyping(r.roomId, r.userId, r.typing, r.timeoutMs);
+      return {};
+    },
+  });
+  const writer: TypingWriter = {
+    setTyping: async (roomId, userId, isTyping, timeoutMs) => {
+      await setTyping({ roomId, userId, typing: isTyping, timeoutMs });
+    },
+  };
+  services.typing = writer;
+  services.typingReader = typing;
+
+  const store = new SyncStore(services.db);
+  services.syncStore = store;
+  services.sync = new SyncService(services, store, notifier, typing);
+  services.legacyEvents = new LegacyEventsService(services, store, notifier, services.sync);
+}

@@ -1,0 +1,400 @@
+/**
+ * Push rules (client-server spec, "Push Notifications" module): the
+ * server-default rule set, merging a user's own rules with it, and evaluating
+ * the rules against an event. Pure: no I/O.
+ *
+ * Kinds are checked in this order: override, content, room, sender,
+ * underride. Within a kind, user-defined rules come before the server-default
+ * ones, except `.m.rule.master` which always comes first of all.
+ */
+
+export const RULE_KINDS = ['override', 'content', 'room', 'sender', 'underride'] as const;
+export type RuleKind = (typeof RULE_KINDS)[number];
+
+export type PushAction = string | { set_tweak: string; value?: unknown; [k: string]: unknown };
+
+export interface PushCondition {
+  kind: string;
+  key?: string;
+  pattern?: string;
+  value?: unknown;
+  is?: string;
+  [k: string]: unknown;
+}
+
+/** A rule as clients see it. */
+export interface PushRule {
+  rule_id: string;
+  default: boolean;
+  enabled: boolean;
+  actions: PushAction[];
+  conditions?: PushCondition[];
+  pattern?: string;
+}
+
+export type Ruleset = Record<RuleKind, PushRule[]>;
+
+export function isRuleKind(k: string): k is RuleKind {
+  return (RULE_KINDS as readonly string[]).includes(k);
+}
+
+const SOUND_DEFAULT = { set_tweak: 'sound', value: 'default' };
+const HIGHLIGHT = { set_tweak: 'highlight' };
+
+const match = (key: string, pattern: string): PushCondition => ({ kind: 'event_match', key, pattern });
+
+/** Placeholders replaced per user in the default rules. */
+const USER_ID = '[the user\'s Matrix ID]';
+const LOCALPART = '[the local part of the user\'s Matrix ID]';
+
+/**
+ * Rules that look for mentions in `content.body` (deprecated in v1.17 but
+ * still relied upon by clients that do not send `m.mentions`). Per the
+ * intentional-mentions rules, they do not apply to events that have an
+ * `m.mentions` property.
+ */
+export const LEGACY_MENTION_RULES = new Set(['.m.rule.contains_display_name', '.m.rule.roomnotif', '.m.rule.contains_user_name']);
+
+function def(rule_id: string, conditions: PushCondition[] | undefined, actions: PushAction[], enabled = true): PushRule {
+  const r: PushRule = { rule_id, default: true, enabled, actions };
+  if (conditions) r.conditions = conditions;
+  return r;
+}
+
+/** The server-default rules, with the user's placeholders still in. */
+const DEFAULT_OVERRIDE: PushRule[] = [
+  def('.m.rule.master', [], [], false),
+  def('.m.rule.suppress_notices', [match('content.msgtype', 'm.notice')], []),
+  def(
+    '.m.rule.invite_for_me',
+    [match('type', 'm.room.member'), match('content.membership', 'invite'), match('state_key', USER_ID)],
+    ['notify', SOUND_DEFAULT],
+  ),
+  def('.m.rule.member_event', [match('type', 'm.room.member')], []),
+  def(
+    '.m.rule.is_user_mention',
+    [{ kind: 'event_property_contains', key: 'content.m\\.mentions.user_ids', value: USER_ID }],
+    ['notify', SOUND_DEFAULT, HIGHLIGHT],
+  ),
+  def('.m.rule.contains_display_name', [{ kind: 'contains_display_name' }], ['notify', SOUND_DEFAULT, HIGHLIGHT]),
+  def(
+    '.m.rule.is_room_mention',
+    [
+      { kind: 'event_property_is', key: 'content.m\\.mentions.room', value: true },
+      { kind: 'sender_notification_permission', key: 'room' },
+    ],
+    ['notify', HIGHLIGHT],
+  ),
+  def('.m.rule.roomnotif', [match('content.body', '@room'), { kind: 'sender_notification_permission', key: 'room' }], ['notify', HIGHLIGHT]),
+  def('.m.rule.tombstone', [match('type', 'm.room.tombstone'), match('state_key', '')], ['notify', HIGHLIGHT]),
+  def('.m.rule.reaction', [match('type', 'm.reaction')], []),
+  def('.m.rule.room.server_acl', [match('type', 'm.room.server_acl'), match('state_key', '')], []),
+  def('.m.rule.suppress_edits', [{ kind: 'event_property_is', key: 'content.m\\.relates_to.rel_type', value: 'm.replace' }], []),
+];
+
+const DEFAULT_CONTENT: PushRule[] = [
+  { rule_id: '.m.rule.contains_user_name', default: true, enabled: true, pattern: LOCALPART, actions: ['notify', SOUND_DEFAULT, HIGHLIGHT] },
+];
+
+const DEFAULT_UNDERRIDE: PushRule[] = [
+  def('.m.rule.call', [match('type', 'm.call.invite')], ['notify', { set_tweak: 'sound', value: 'ring' }]),
+  def('.m.rule.encrypted_room_one_to_one', [{ kind: 'room_member_count', is: '2' }, match('type', 'm.room.encrypted')], ['notify', SOUND_DEFAULT]),
+  def('.m.rule.room_one_to_one', [{ kind: 'room_member_count', is: '2' }, match('type', 'm.room.message')], ['notify', SOUND_DEFAULT]),
+  def('.m.rule.message', [match('type', 'm.room.message')], ['notify']),
+  def('.m.rule.encrypted', [match('type', 'm.room.encrypted')], ['notify']),
+];
+
+function localpart(userId: string): string {
+  const colon = userId.indexOf(':');
+  return userId.slice(1, colon < 0 ? undefined : colon);
+}
+
+function personalise(rule: PushRule, userId: string): PushRule {
+  const sub = (s: string) => s.replace(USER_ID, userId).replace(LOCALPART, localpart(userId));
+  const out: PushRule = structuredClone(rule);
+  if (out.pattern !== undefined) out.pattern = sub(out.pattern);
+  if (out.conditions) {
+    for (const c of out.conditions) {
+      if (typeof c.pattern === 'string') c.pattern = sub(c.pattern);
+      if (typeof c.value === 'string') c.value = sub(c.value);
+    }
+  }
+  return out;
+}
+
+/** The server-default rules of one kind for a user. */
+export function defaultRules(userId: string, kind: RuleKind): PushRule[] {
+  const list = kind === 'override' ? DEFAULT_OVERRIDE : kind === 'content' ? DEFAULT_CONTENT : kind === 'underride' ? DEFAULT_UNDERRIDE : [];
+  return list.map((r) => personalise(r, userId));
+}
+
+export function isDefaultRuleId(ruleId: string): boolean {
+  return ruleId.startsWith('.');
+}
+
+/** A change the user made to a server-default rule. */
+export interface DefaultRuleOverride {
+  enabled?: boolean;
+  actions?: PushAction[];
+}
+
+/**
+ * The user's full ruleset: their own rules (already in priority order, most
+ * important first) merged with the server defaults and their changes to them.
+ */
+export function buildRuleset(
+  userId: string,
+  userRules: Record<RuleKind, PushRule[]>,
+  overrides: Map<string, DefaultRuleOverride>,
+): Ruleset {
+  const apply = (kind: RuleKind, r: PushRule): PushRule => {
+    const o = overrides.get(`${kind}/${r.rule_id}`);
+    if (!o) return r;
+    return { ...r, ...(o.enabled !== undefined ? { enabled: o.enabled } : {}), ...(o.actions !== undefined ? { actions: o.actions } : {}) };
+  };
+  const out = {} as Ruleset;
+  for (const kind of RULE_KINDS) {
+    const defaults = defaultRules(userId, kind).map((r) => apply(kind, r));
+    const mine = userRules[kind] ?? [];
+    if (kind === 'override') {
+      // .m.rule.master outranks even user-defined rules.
+      const master = defaults.filter((r) => r.rule_id === '.m.rule.master');
+      const rest = defaults.filter((r) => r.rule_id !== '.m.rule.master');
+      out[kind] = [...master, ...mine, ...rest];
+    } else {
+      out[kind] = [...mine, ...defaults];
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation
+
+/** What the conditions may look at besides the event. */
+export interface EvalContext {
+  /** The user whose rules these are. */
+  userId: string;
+  /** The user's display name in the room (for contains_display_name). */
+  displayName?: string;
+  /** Joined members of the room. */
+  memberCount: number;
+  /** The sender's power level. */
+  senderPowerLevel: number;
+  /** The power level needed for a notification key (e.g. `room` -> 50). */
+  notificationLevel(key: string): number;
+}
+
+/** Splits a dot-separated property path (appendix), honouring `\.` and `\\`. */
+export function splitPropertyPath(path: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i]!;
+    if (c === '\\' && (path[i + 1] === '.' || path[i + 1] === '\\')) {
+      cur += path[i + 1];
+      i++;
+    } else if (c === '.') {
+      parts.push(cur);
+      cur = '';
+    } else {
+      cur += c;
+    }
+  }
+  parts.push(cur);
+  return parts;
+}
+
+function lookup(event: Record<string, any>, path: string): { found: boolean; value: unknown } {
+  let v: unknown = event;
+  for (const p of splitPropertyPath(path)) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.prototype.hasOwnProperty.call(v, p)) {
+      return { found: false, value: undefined };
+    }
+    v = (v as Record<string, unknown>)[p];
+  }
+  return { found: true, value: v };
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** The glob (`*` any run, `?` one character) as a regular-expression source. */
+export function globToRegexSource(glob: string): string {
+  let out = '';
+  for (const ch of glob) {
+    if (ch === '*') out += '.*?';
+    else if (ch === '?') out += '.';
+    else out += escapeRegex(ch);
+  }
+  return out;
+}
+
+const regexCache = new Map<string, RegExp>();
+function cachedRegex(key: string, make: () => RegExp): RegExp {
+  let r = regexCache.get(key);
+  if (!r) {
+    if (regexCache.size > 5000) regexCache.clear();
+    r = make();
+    regexCache.set(key, r);
+  }
+  return r;
+}
+
+/** Whole-value glob match, case-insensitive. */
+export function globMatches(glob: string, value: string): boolean {
+  const re = cachedRegex(`w:${glob}`, () => new RegExp(`^${globToRegexSource(glob)}$`, 'isu'));
+  return re.test(value);
+}
+
+/**
+ * Glob match against a substring of `value` that starts and ends at a word
+ * boundary (start/end of the value or a character outside [A-Za-z0-9_]).
+ */
+export function globMatchesWords(glob: string, value: string): boolean {
+  const re = cachedRegex(`b:${glob}`, () => new RegExp(`(?:^|[^A-Za-z0-9_])${globToRegexSource(glob)}(?:$|[^A-Za-z0-9_])`, 'isu'));
+  return re.test(value);
+}
+
+function isSimpleValue(v: unknown): boolean {
+  return v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isSafeInteger(v));
+}
+
+/** Parses `room_member_count`'s `is` ("2", "==2", "<10", ">=3"...). */
+export function memberCountMatches(is: unknown, count: number): boolean {
+  if (typeof is !== 'string') return false;
+  const m = /^(==|<=|>=|<|>)?\s*([0-9]+)$/.exec(is.trim());
+  if (!m) return false;
+  const n = Number(m[2]);
+  switch (m[1] ?? '==') {
+    case '==':
+      return count === n;
+    case '<':
+      return count < n;
+    case '>':
+      return count > n;
+    case '<=':
+      return count <= n;
+    case '>=':
+      return count >= n;
+  }
+  return false;
+}
+
+export function conditionMatches(cond: PushCondition, event: Record<string, any>, ctx: EvalContext): boolean {
+  switch (cond.kind) {
+    case 'event_match': {
+      if (typeof cond.key !== 'string' || typeof cond.pattern !== 'string') return false;
+      const { found, value } = lookup(event, cond.key);
+      if (!found || typeof value !== 'string') return false;
+      return cond.key === 'content.body' ? globMatchesWords(cond.pattern, value) : globMatches(cond.pattern, value);
+    }
+    case 'event_property_is': {
+      if (typeof cond.key !== 'string' || !isSimpleValue(cond.value)) return false;
+      const { found, value } = lookup(event, cond.key);
+      return found && isSimpleValue(value) && value === cond.value;
+    }
+    case 'event_property_contains': {
+      if (typeof cond.key !== 'string' || !isSimpleValue(cond.value)) return false;
+      const { found, value } = lookup(event, cond.key);
+      return found && Array.isArray(value) && value.some((v) => isSimpleValue(v) && v === cond.value);
+    }
+    case 'contains_display_name': {
+      const body = event.content?.body;
+      if (typeof body !== 'string' || !ctx.displayName) return false;
+      // The display name as a whole word (or words), case-insensitively.
+      const re = cachedRegex(`d:${ctx.displayName}`, () => new RegExp(`(?:^|[^A-Za-z0-9_])${escapeRegex(ctx.displayName!)}(?:$|[^A-Za-z0-9_])`, 'iu'));
+      return re.test(body);
+    }
+    case 'room_member_count':
+      return memberCountMatches(cond.is, ctx.memberCount);
+    case 'sender_notification_permission':
+      if (typeof cond.key !== 'string') return false;
+      return ctx.senderPowerLevel >= ctx.notificationLevel(cond.key);
+    default:
+      // Unrecognised conditions never match.
+      return false;
+  }
+}
+
+/** Whether one rule (of the given kind) matches the event. */
+export function ruleMatches(kind: RuleKind, rule: PushRule, event: Record<string, any>, ctx: EvalContext): boolean {
+  if (!rule.enabled) return false;
+  if (LEGACY_MENTION_RULES.has(rule.rule_id) && event.content && typeof event.content === 'object' && 'm.mentions' in event.content) {
+    return false;
+  }
+  switch (kind) {
+    case 'override':
+    case 'underride':
+      return (rule.conditions ?? []).every((c) => conditionMatches(c, event, ctx));
+    case 'content':
+      return typeof rule.pattern === 'string' && conditionMatches({ kind: 'event_match', key: 'content.body', pattern: rule.pattern }, event, ctx);
+    case 'room':
+      return event.room_id === rule.rule_id;
+    case 'sender':
+      return event.sender === rule.rule_id;
+  }
+}
+
+export interface EvalResult {
+  rule?: { kind: RuleKind; rule_id: string };
+  /** The matching rule's actions, with historical no-op actions removed. */
+  actions: PushAction[];
+  notify: boolean;
+  highlight: boolean;
+}
+
+/** Strips the historical `dont_notify` / `coalesce` actions. */
+export function cleanActions(actions: PushAction[]): PushAction[] {
+  return actions.filter((a) => a !== 'dont_notify' && a !== 'coalesce');
+}
+
+/** The first matching rule's actions for the event (no match: no actions). */
+export function evaluate(ruleset: Ruleset, event: Record<string, any>, ctx: EvalContext): EvalResult {
+  for (const kind of RULE_KINDS) {
+    for (const rule of ruleset[kind]) {
+      if (!ruleMatches(kind, rule, event, ctx)) continue;
+      const actions = cleanActions(rule.actions);
+      const notify = actions.includes('notify');
+      const highlight = actions.some((a) => typeof a === 'object' && a.set_tweak === 'highlight' && a.value !== false);
+      return { rule: { kind, rule_id: rule.rule_id }, actions, notify, highlight };
+    }
+  }
+  return { actions: [], notify: false, highlight: false };
+}
+
+// ---------------------------------------------------------------------------
+// Validation of client-supplied rules
+
+/** Returns an error message, or undefined when the actions are valid. */
+export function validateActions(actions: unknown): string | undefined {
+  if (!Array.isArray(actions)) return "'actions' must be a list";
+  for (const a of actions) {
+    if (typeof a === 'string') {
+      if (!['notify', 'dont_notify', 'coalesce'].includes(a)) return `unknown action '${a}'`;
+    } else if (a && typeof a === 'object' && !Array.isArray(a)) {
+      if (typeof (a as any).set_tweak !== 'string') return 'an action object needs a string set_tweak';
+    } else {
+      return 'each action must be a string or an object';
+    }
+  }
+  return undefined;
+}
+
+export function validateConditions(conditions: unknown): string | undefined {
+  if (!Array.isArray(conditions)) return "'conditions' must be a list";
+  for (const c of conditions) {
+    if (!c || typeof c !== 'object' || Array.isArray(c)) return 'each condition must be an object';
+    if (typeof (c as any).kind !== 'string') return "each condition needs a string 'kind'";
+    const k = (c as any).kind;
+    if (k === 'event_match' && (typeof (c as any).key !== 'string' || typeof (c as any).pattern !== 'string')) {
+      return 'event_match needs string key and pattern';
+    }
+    if ((k === 'event_property_is' || k === 'event_property_contains') && typeof (c as any).key !== 'string') {
+      return `${k} needs a string key`;
+    }
+    if (k === 'room_member_count' && typeof (c as any).is !== 'string') return "room_member_count needs a string 'is'";
+  }
+  return undefined;
+}

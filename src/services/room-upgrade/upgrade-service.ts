@@ -1,0 +1,180 @@
+/**
+ * POST /rooms/{roomId}/upgrade (client-server API "Room Upgrades", server
+ * behaviour):
+ *  1. the user must be joined and allowed to send m.room.tombstone;
+ *  2. the replacement room's m.room.create carries `predecessor`
+ *     ({room_id, event_id: the tombstone}), the new room_version and the old
+ *     room's `type`;
+ *  3. transferable state is copied (TRANSFERRED below). The power levels
+ *     are first sent with the upgrader raised to the highest level any of
+ *     that state needs, then restored to the old room's levels;
+ *  4. local aliases (and the canonical alias) move to the new room, and so
+ *     does the room's public-directory listing;
+ *  5. m.room.tombstone goes to the old room;
+ *  6. the old room's power levels are restricted: events_default and invite
+ *     become max(50, users_default + 1) (when the upgrader may do so).
+ * The tombstone is sent before the new room is created (its event id is the
+ * predecessor's event_id), but only after every check has passed.
+ */
+import { randomOpaqueId } from '../../matrix/event-ids.js';
+import { canSend, parsePowerLevelValue } from '../../matrix/power-levels.js';
+import { getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
+import { stateKey } from '../../matrix/types.js';
+import type { RoomStore } from '../../storage/rooms/store.js';
+import { Errors } from '../../util/errors.js';
+import type { Actor, ProfileLookup } from '../rooms/context.js';
+import type { EventCreator, EventSpec } from '../rooms/event-creator.js';
+import type { RoomService } from '../rooms/room-service.js';
+import { membershipIn } from '../rooms/room-service.js';
+
+/** State copied to the replacement room (power levels handled apart). */
+export const TRANSFERRED = [
+  'm.room.server_acl',
+  'm.room.encryption',
+  'm.room.name',
+  'm.room.avatar',
+  'm.room.topic',
+  'm.room.guest_access',
+  'm.room.history_visibility',
+  'm.room.join_rules',
+];
+
+/**
+ * Power levels content valid in the target version: levels as integers
+ * (v10+ refuses strings/floats), invalid entries dropped.
+ */
+export function normalisePowerLevels(content: Record<string, any>, rv: RoomVersion): Record<string, any> {
+  const out: Record<string, any> = {};
+  const lvl = (v: unknown) => parsePowerLevelValue(v, false);
+  for (const [k, v] of Object.entries(content)) {
+    if (k === 'users' || k === 'events' || k === 'notifications') {
+      if (!v || typeof v !== 'object' || Array.isArray(v)) continue;
+      const m: Record<string, number> = {};
+      for (const [kk, vv] of Object.entries(v)) {
+        const n = lvl(vv);
+        if (n !== undefined) m[kk] = n;
+      }
+      out[k] = m;
+    } else if (['ban', 'kick', 'invite', 'redact', 'events_default', 'state_default', 'users_default'].includes(k)) {
+      const n = lvl(v);
+      if (n !== undefined) out[k] = n;
+    } else {
+      out[k] = v;
+    }
+  }
+  void rv;
+  return out;
+}
+
+/** The highest level any state event needs under this power levels content. */
+function highestStateLevel(pl: Record<string, any>): number {
+  const levels = [Number(pl.state_default ?? 50), ...Object.values(pl.events ?? {}).map(Number)];
+  return Math.max(100, ...levels.filter((n) => Number.isFinite(n)));
+}
+
+export interface UpgradeDeps {
+  serverName: string;
+  creator: EventCreator;
+  roomStore: RoomStore;
+  rooms: RoomService;
+  profiles?: ProfileLookup;
+}
+
+export class RoomUpgradeService {
+  constructor(private readonly d: UpgradeDeps) {}
+
+  async upgrade(actor: Actor, roomId: string, newVersion: string): Promise<string> {
+    const rv = getRoomVersion(newVersion);
+    if (!rv) throw Errors.unsupportedRoomVersion(newVersion);
+    const old = await this.d.rooms.requireRoom(roomId);
+    if (membershipIn(old, actor.userId) !== 'join') throw Errors.forbidden(`You are not joined to room ${roomId}`);
+    if (!canSend(old.state, actor.userId, 'm.room.tombstone', true, old.rv)) {
+      throw Errors.forbidden('You cannot upgrade this room (no permission to send m.room.tombstone)');
+    }
+    const c = (type: string) => old.state.get(stateKey(type, ''))?.content as Record<string, any> | undefined;
+    const newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
+    const user = actor.userId;
+
+    // 5. Tombstone first: the new room names it as its predecessor event.
+    const tombstone = await this.d.creator.create({
+      roomId,
+      type: 'm.room.tombstone',
+      stateKey: '',
+      sender: user,
+      content: { body: 'This room has been replaced', replacement_room: newRoomId },
+    });
+
+    // 2 + 3. The replacement room.
+    const specs: EventSpec[] = [];
+    const state = (type: string, content: Record<string, any>, sk = '') => specs.push({ roomId: newRoomId, type, stateKey: sk, sender: user, content });
+    const createContent: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId, event_id: tombstone.eventId } };
+    const oldType = c('m.room.create')?.type;
+    if (typeof oldType === 'string') createContent.type = oldType;
+    if (!rv.implicitRoomCreator) createContent.creator = user;
+    specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content: createContent, roomVersion: rv.id });
+
+    const profile = await this.d.profiles?.getProfile(user);
+    const join: Record<string, any> = { membership: 'join' };
+    if (profile?.displayname !== undefined) join.displayname = profile.displayname;
+    if (profile?.avatar_url !== undefined) join.avatar_url = profile.avatar_url;
+    state('m.room.member', join, user);
+
+    const oldPl = c('m.room.power_levels');
+    const pl = normalisePowerLevels(oldPl ?? { users: { [user]: 100 } }, rv);
+    const needed = highestStateLevel(pl);
+    const users = { ...(pl.users ?? {}) } as Record<string, number>;
+    const raised = (users[user] ?? Number(pl.users_default ?? 0)) < needed;
+    state('m.room.power_levels', raised ? { ...pl, users: { ...users, [user]: needed } } : pl);
+    for (const type of TRANSFERRED) {
+      const content = c(type);
+      if (content && Object.keys(content).length) state(type, content);
+    }
+    const canonical = c('m.room.canonical_alias');
+    if (canonical && Object.keys(canonical).length) state('m.room.canonical_alias', canonical);
+    if (raised) state('m.room.power_levels', pl);
+
+    // 4. Aliases move before the canonical alias is checked against them.
+    const aliases = await this.d.roomStore.getAliasesForRoom(roomId);
+    for (const a of aliases) {
+      const row = await this.d.roomStore.getAlias(a);
+      await this.d.roomStore.deleteAlias(a);
+      await this.d.roomStore.createAlias(a, newRoomId, row?.creator ?? user);
+    }
+    const results = await Promise.allSettled(specs.map((s) => this.d.creator.create(s)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed && results[0]!.status === 'rejected') throw failed.reason;
+
+    const oldRow = await this.d.roomStore.getRoom(roomId);
+    if (oldRow?.isPublic) {
+      await this.d.roomStore.setRoomPublic(newRoomId, true);
+      await this.d.roomStore.setRoomPublic(roomId, false);
+    }
+
+    // 6. Restrict the old room.
+    const after = await this.d.creator.getRoomState(roomId);
+    if (after && canSend(after.state, user, 'm.room.power_levels', true, after.rv)) {
+      const cur = (after.state.get(stateKey('m.room.power_levels', ''))?.content ?? {}) as Record<string, any>;
+      const restricted = Math.max(50, (parsePowerLevelValue(cur.users_default, !!after.rv.integerPowerLevels) ?? 0) + 1);
+      const ev = parsePowerLevelValue(cur.events_default, !!after.rv.integerPowerLevels) ?? 0;
+      const inv = parsePowerLevelValue(cur.invite, !!after.rv.integerPowerLevels) ?? 0;
+      if (ev < restricted || inv < restricted) {
+        try {
+          await this.d.creator.create({
+            roomId,
+            type: 'm.room.power_levels',
+            stateKey: '',
+            sender: user,
+            content: { ...cur, events_default: Math.max(ev, restricted), invite: Math.max(inv, restricted) },
+          });
+        } catch {
+          /* "if possible": the upgrade itself has succeeded */
+        }
+      }
+      // The canonical alias now lives in the new room.
+      if (canonical && Object.keys(canonical).length && aliases.length) {
+        await this.d.creator.create({ roomId, type: 'm.room.canonical_alias', stateKey: '', sender: user, content: {} }).catch(() => {});
+      }
+    }
+    return newRoomId;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * Events as clients see them (client-server API "Client event format"): no
+ * hashes, signatures, auth/prev events or depth; `unsigned` with `age`,
+ * `transaction_id` (for the sending device only), `prev_content` /
+ * `replaces_state` for state events, and redacted events served redacted
+ * under their room version's rules with `unsigned.redacted_because`.
+ *
+ * Everything is looked up per batch (redaction events, transaction ids,
+ * room versions), never per event.
+ */
+import { redactEvent } from '../../matrix/redaction.js';
+import { getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
+import type { RoomEvent } from '../../matrix/types.js';
+import type { RoomStore, StoredEvent } from '../../storage/rooms/store.js';
+
+export interface ClientEvent {
+  content: Record<string, any>;
+  event_id: string;
+  origin_server_ts: number;
+  room_id: string;
+  sender: string;
+  type: string;
+  state_key?: string;
+  redacts?: string;
+  unsigned?: Record<string, any>;
+}
+
+export interface Viewer {
+  userId: string;
+  deviceId?: string | null;
+}
+
+export class ClientEventSerializer {
+  private readonly versions = new Map<string, RoomVersion>();
+
+  constructor(private readonly store: RoomStore) {}
+
+  /** The version of a room (cached forever: it never changes). */
+  async roomVersion(roomId: string): Promise<RoomVersion | undefined> {
+    let v = this.versions.get(roomId);
+    if (!v) {
+      const row = await this.store.getRoom(roomId);
+      v = row ? getRoomVersion(row.roomVersion) : undefined;
+      if (v) this.versions.set(roomId, v);
+    }
+    return v;
+  }
+
+  /**
+   * Added to every served batch after serialisation (rooms-extra: bundled
+   * aggregations, unsigned["m.relations"]). Each gets the stored events and
+   * their serialised form, in the same order.
+   */
+  readonly decorators: Array<(events: readonly StoredEvent[], out: ClientEvent[], viewer?: Viewer) => Promise<void>> = [];
+
+  /** Serialises a batch of stored events for `viewer`, in the given order (with the decorators). */
+  async serialize(events: readonly StoredEvent[], viewer?: Viewer): Promise<ClientEvent[]> {
+    const out = await this.serializePlain(events, viewer);
+    for (const d of this.decorators) await d(events, out, viewer);
+    return out;
+  }
+
+  /** Serialises a batch without the decorators. */
+  async serializePlain(events: readonly StoredEvent[], viewer?: Viewer): Promise<ClientEvent[]> {
+    if (!events.length) return [];
+    const now = Date.now();
+    const redactionIds = events.map((e) => e.redactedBy).filter((x): x is string => !!x);
+    const redactions = redactionIds.length ? await this.store.getEvents(redactionIds) : new Map<string, StoredEvent>();
+    let txnIds = new Map<string, string>();
+    if (viewer?.deviceId) {
+      const mine = events.filter((e) => e.event.sender === viewer.userId).map((e) => e.event.event_id);
+      if (mine.length) txnIds = await this.store.getTxnIds(mine, viewer.userId, viewer.deviceId);
+    }
+    const rooms = [...new Set(events.map((e) => e.roomId))];
+    for (const r of rooms) await this.roomVersion(r);
+
+    return events.map((se) => {
+      const rv = this.versions.get(se.roomId);
+      const redaction = se.redactedBy ? redactions.get(se.redactedBy) : undefined;
+      if (redaction && rv) {
+        const out = toClient(redactEvent(se.event, rv) as RoomEvent, rv, now);
+        out.unsigned = { ...(out.unsigned ?? {}), redacted_because: toClient(redaction.event, rv, now) };
+        return out;
+      }
+      const out = toClient(se.event, rv, now);
+      const txn = txnIds.get(se.event.event_id);
+      if (txn) out.unsigned!.transaction_id = txn;
+      if (se.unsignedExtra) {
+        if (se.unsignedExtra.replaces_state) out.unsigned!.replaces_state = se.unsignedExtra.replaces_state;
+        if (se.unsignedExtra.prev_content) out.unsigned!.prev_content = se.unsignedExtra.prev_content;
+        if (se.unsignedExtra.prev_sender) out.unsigned!.prev_sender = se.unsignedExtra.prev_sender;
+      }
+      return out;
+    });
+  }
+
+  async serializeOne(event: StoredEvent, viewer?: Viewer): Promise<ClientEvent> {
+    return (await this.serialize([event], viewer))[0]!;
+  }
+}
+
+/** The client format of one event (no unsigned extras). */
+export function toClient(ev: RoomEvent, _rv: RoomVersion | undefined, now = Date.now()): ClientEvent {
+  const out: ClientEvent = {
+    content: (ev.content ?? {}) as Record<string, any>,
+    event_id: ev.event_id,
+    origin_server_ts: ev.origin_server_ts,
+    room_id: ev.room_id,
+    sender: ev.sender,
+    type: ev.type,
+    unsigned: { age: Math.max(0, now - ev.origin_server_ts) },
+  };
+  if (typeof ev.state_key === 'string') out.state_key = ev.state_key;
+  if (ev.type === 'm.room.redaction') {
+    // Clients read `redacts` at the top level before v11 and in content from
+    // v11; serve both so every client finds it.
+    const r = typeof ev.redacts === 'string' ? ev.redacts : typeof out.content.redacts === 'string' ? out.content.redacts : undefined;
+    if (r) out.redacts = r;
+  }
+  return out;
+}

@@ -1,0 +1,179 @@
+/**
+ * POST /createRoom (client-server API "Creation"). The events go out in the
+ * spec's order:
+ *   1. m.room.create (creation_content, room_version)
+ *   2. the creator's join
+ *   3. m.room.power_levels (defaults, preset, power_level_content_override)
+ *   4. m.room.canonical_alias when room_alias_name is given
+ *   5. the preset's join_rules, history_visibility, guest_access
+ *   6. initial_state (overrides the preset)
+ *   7. m.room.name, m.room.topic
+ *   8. invites (is_direct carried on the member event)
+ * All are queued at once so the creation path commits them in one batch.
+ */
+import { randomOpaqueId } from '../../matrix/event-ids.js';
+import { isValidRoomAlias, isValidUserId } from '../../matrix/identifiers.js';
+import { DEFAULT_ROOM_VERSION, getRoomVersion } from '../../matrix/room-versions.js';
+import { stateKey } from '../../matrix/types.js';
+import { Errors, MatrixError } from '../../util/errors.js';
+import type { Actor, RoomsContext } from './context.js';
+import type { EventSpec } from './event-creator.js';
+
+export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
+
+export interface CreateRoomRequest {
+  visibility?: 'public' | 'private';
+  room_alias_name?: string;
+  name?: string;
+  topic?: string;
+  invite?: string[];
+  room_version?: string;
+  creation_content?: Record<string, any>;
+  initial_state?: Array<{ type: string; state_key?: string; content: Record<string, any> }>;
+  preset?: Preset;
+  is_direct?: boolean;
+  power_level_content_override?: Record<string, any>;
+}
+
+const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access?: string }> = {
+  private_chat: { join_rule: 'invite', history_visibility: 'shared', guest_access: 'can_join' },
+  trusted_private_chat: { join_rule: 'invite', history_visibility: 'shared', guest_access: 'can_join' },
+  public_chat: { join_rule: 'public', history_visibility: 'shared' },
+};
+
+/** Checks the shape of a createRoom body; throws M_BAD_JSON / M_INVALID_PARAM. */
+export function validateCreateRoom(body: Record<string, any>): CreateRoomRequest {
+  const str = (k: string) => {
+    if (body[k] !== undefined && body[k] !== null && typeof body[k] !== 'string') throw Errors.badJson(`'${k}' must be a string`);
+  };
+  const obj = (k: string) => {
+    if (body[k] !== undefined && body[k] !== null && (typeof body[k] !== 'object' || Array.isArray(body[k]))) throw Errors.badJson(`'${k}' must be an object`);
+  };
+  ['visibility', 'room_alias_name', 'name', 'topic', 'room_version', 'preset'].forEach(str);
+  ['creation_content', 'power_level_content_override'].forEach(obj);
+  if (body.visibility !== undefined && body.visibility !== 'public' && body.visibility !== 'private') {
+    throw Errors.invalidParam("'visibility' must be 'public' or 'private'");
+  }
+  if (body.preset !== undefined && !(body.preset in PRESETS)) throw Errors.invalidParam(`Unknown preset: ${body.preset}`);
+  if (body.invite !== undefined) {
+    if (!Array.isArray(body.invite) || body.invite.some((u: unknown) => typeof u !== 'string')) throw Errors.badJson("'invite' must be a list of user ids");
+    for (const u of body.invite) if (!isValidUserId(u)) throw Errors.invalidParam(`Invalid user id in 'invite': ${u}`);
+  }
+  if (body.is_direct !== undefined && typeof body.is_direct !== 'boolean') throw Errors.badJson("'is_direct' must be a boolean");
+  if (body.initial_state !== undefined) {
+    if (!Array.isArray(body.initial_state)) throw Errors.badJson("'initial_state' must be a list");
+    for (const ev of body.initial_state) {
+      if (!ev || typeof ev !== 'object' || typeof ev.type !== 'string' || !ev.type) throw Errors.badJson('initial_state events need a type');
+      if (ev.state_key !== undefined && typeof ev.state_key !== 'string') throw Errors.badJson('initial_state state_key must be a string');
+      if (!ev.content || typeof ev.content !== 'object' || Array.isArray(ev.content)) throw Errors.badJson('initial_state events need a content object');
+      if (ev.type === 'm.room.create' || ev.type === 'm.room.member') throw Errors.invalidParam(`initial_state may not contain ${ev.type}`);
+    }
+  }
+  if (body.room_version !== undefined && !getRoomVersion(body.room_version)) throw Errors.unsupportedRoomVersion(body.room_version);
+  return body as CreateRoomRequest;
+}
+
+export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
+  const rv = getRoomVersion(req.room_version ?? DEFAULT_ROOM_VERSION)!;
+  const roomId = `!${randomOpaqueId(18)}:${ctx.serverName}`;
+  const creator = actor.userId;
+  const preset: Preset = req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat');
+
+  let alias: string | undefined;
+  if (req.room_alias_name !== undefined) {
+    alias = `#${req.room_alias_name}:${ctx.serverName}`;
+    if (!req.room_alias_name || req.room_alias_name.includes(':') || !isValidRoomAlias(alias)) {
+      throw Errors.invalidParam(`Invalid room_alias_name: ${req.room_alias_name}`);
+    }
+    if (!(await ctx.store.createAlias(alias, roomId, creator))) throw new MatrixError(400, 'M_ROOM_IN_USE', 'Room alias already taken');
+  }
+
+  const specs: EventSpec[] = [];
+  const state = (type: string, content: Record<string, any>, sk = ''): void => {
+    specs.push({ roomId, type, stateKey: sk, sender: creator, content });
+  };
+
+  // 1. create
+  const createContent: Record<string, any> = { ...(req.creation_content ?? {}), room_version: rv.id };
+  if (rv.implicitRoomCreator) delete createContent.creator;
+  else createContent.creator = creator;
+  specs.push({ roomId, type: 'm.room.create', stateKey: '', sender: creator, content: createContent, roomVersion: rv.id });
+
+  // 2. creator joins
+  const profile = await ctx.profiles?.getProfile(creator);
+  const join: Record<string, any> = { membership: 'join' };
+  if (profile?.displayname !== undefined) join.displayname = profile.displayname;
+  if (profile?.avatar_url !== undefined) join.avatar_url = profile.avatar_url;
+  state('m.room.member', join, creator);
+
+  // 3. power levels
+  const users: Record<string, number> = { [creator]: 100 };
+  if (preset === 'trusted_private_chat') for (const u of req.invite ?? []) users[u] = 100;
+  const pl: Record<string, any> = {
+    users,
+    users_default: 0,
+    events: {
+      'm.room.name': 50,
+      'm.room.power_levels': 100,
+      'm.room.history_visibility': 100,
+      'm.room.canonical_alias': 50,
+      'm.room.avatar': 50,
+      'm.room.tombstone': 100,
+      'm.room.server_acl': 100,
+      'm.room.encryption': 100,
+    },
+    events_default: 0,
+    state_default: 50,
+    ban: 50,
+    kick: 50,
+    redact: 50,
+    invite: preset === 'public_chat' ? 50 : 0,
+  };
+  const initialPl = req.initial_state?.find((e) => e.type === 'm.room.power_levels' && (e.state_key ?? '') === '');
+  Object.assign(pl, initialPl?.content ?? {}, req.power_level_content_override ?? {});
+  state('m.room.power_levels', pl);
+
+  // 4. canonical alias
+  if (alias) state('m.room.canonical_alias', { alias });
+
+  // 5 + 6. preset state, then initial_state (which wins over the preset)
+  const p = PRESETS[preset];
+  const presetState = new Map<string, { type: string; content: Record<string, any> }>();
+  presetState.set(stateKey('m.room.join_rules', ''), { type: 'm.room.join_rules', content: { join_rule: p.join_rule } });
+  presetState.set(stateKey('m.room.history_visibility', ''), { type: 'm.room.history_visibility', content: { history_visibility: p.history_visibility } });
+  if (p.guest_access) presetState.set(stateKey('m.room.guest_access', ''), { type: 'm.room.guest_access', content: { guest_access: p.guest_access } });
+  const initial = (req.initial_state ?? []).filter((e) => !(e.type === 'm.room.power_levels' && (e.state_key ?? '') === ''));
+  for (const e of initial) presetState.delete(stateKey(e.type, e.state_key ?? ''));
+  for (const [, e] of presetState) state(e.type, e.content);
+  for (const e of initial) {
+    // name/topic keys of the request override initial_state
+    if ((e.type === 'm.room.name' && req.name !== undefined) || (e.type === 'm.room.topic' && req.topic !== undefined)) continue;
+    state(e.type, e.content, e.state_key ?? '');
+  }
+
+  // 7. name, topic
+  if (req.name !== undefined) state('m.room.name', { name: req.name });
+  if (req.topic !== undefined) state('m.room.topic', { topic: req.topic });
+
+  // 8. invites
+  for (const u of req.invite ?? []) {
+    const p2 = await ctx.profiles?.getProfile(u);
+    const content: Record<string, any> = { membership: 'invite' };
+    if (req.is_direct) content.is_direct = true;
+    if (p2?.displayname !== undefined) content.displayname = p2.displayname;
+    if (p2?.avatar_url !== undefined) content.avatar_url = p2.avatar_url;
+    state('m.room.member', content, u);
+  }
+
+  // Queue every event at once: they are built in order and committed together.
+  const results = await Promise.allSettled(specs.map((s) => ctx.creator.create(s)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    if (results[0]!.status === 'rejected' && alias) await ctx.store.deleteAlias(alias);
+    const e = failed.reason;
+    if (e instanceof MatrixError) throw new MatrixError(e.status === 403 ? 400 : e.status, e.status === 403 ? 'M_INVALID_PARAM' : e.errcode, `Invalid initial state: ${e.message}`);
+    throw e;
+  }
+  if (req.visibility === 'public') await ctx.store.setRoomPublic(roomId, true);
+  return { roomId, ...(alias ? { alias } : {}) };
+}

@@ -1,0 +1,400 @@
+/**
+ * The one path every local event takes (issue 3, "The event-creation path"):
+ * build (prev_events from the forward extremities, auth_events from the
+ * state, depth), hash + sign + event id per room version, check the auth
+ * rules against the state before the event, persist with its state group.
+ *
+ * Requests into one room are serialised by a per-room queue; when several
+ * are waiting they are built one after the other against the in-memory state
+ * and committed in ONE transaction (batching). The current state of each
+ * room is cached in memory and updated as events are built, so auth checks
+ * never touch the database.
+ */
+import { checkAuth, authEventsSelection } from '../../matrix/auth-rules.js';
+import { CanonicalJsonError, canonicalJson, isStrictCanonical } from '../../matrix/canonical-json.js';
+import { generateV1EventId } from '../../matrix/event-ids.js';
+import { signAndHashEvent } from '../../matrix/event-signing.js';
+import { computeReferenceHash } from '../../matrix/hashes.js';
+import { encodeBase64 } from '../../matrix/base64.js';
+import { redactEvent, redactsOf } from '../../matrix/redaction.js';
+import { getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
+import type { SigningKey } from '../../matrix/signing.js';
+import { stateKey, type EventReference, type Pdu, type RoomEvent, type StateIds, type StateMap } from '../../matrix/types.js';
+import type { EventToPersist, NewStateGroup, RoomStore, UnsignedExtra } from '../../storage/rooms/store.js';
+import type { StreamIdGenerator } from '../../streams/id-generator.js';
+import type { StreamNotifier } from '../../streams/notifier-types.js';
+import { Errors, MatrixError } from '../../util/errors.js';
+import { resolveForks } from './state-resolution.js';
+
+/** The largest event the spec allows, as canonical JSON with signatures. */
+export const MAX_EVENT_BYTES = 65536;
+/** prev_events taken from the forward extremities. */
+const MAX_PREV_EVENTS = 10;
+/** Deltas before a state group is written as a full snapshot again. */
+const SNAPSHOT_EVERY = 50;
+/** Events built and committed together at most. */
+const MAX_BATCH = 200;
+
+export interface EventSpec {
+  roomId: string;
+  type: string;
+  sender: string;
+  stateKey?: string;
+  content: Record<string, any>;
+  /** m.room.redaction target (put in content for v11+, top level before). */
+  redacts?: string;
+  /** Client transaction id (sender's device). */
+  txn?: { deviceId: string; txnId: string };
+  /** Only for m.room.create: the room version of the new room. */
+  roomVersion?: string;
+  /** Checked against the state right before the event (after queueing). */
+  precheck?: (state: CachedRoom) => void;
+}
+
+export interface CreatedEvent {
+  eventId: string;
+  event: RoomEvent;
+  streamOrdering: number;
+}
+
+/** The cached current state of a room. */
+export interface CachedRoom {
+  roomId: string;
+  rv: RoomVersion;
+  /** Current state: (type, state_key) -> event. */
+  state: StateMap;
+  /** Group holding the current state (null before the create event). */
+  stateGroup: number | null;
+  deltaDepth: number;
+  /** Forward extremities (full events: v1/v2 references need their hashes). */
+  extremities: RoomEvent[];
+  /** A resolved-state group not yet written (several extremities). */
+  pendingGroup?: NewStateGroup;
+  /** Resolved state events that current_state_events does not hold yet. */
+  pendingStateFix?: Array<{ event: RoomEvent; streamOrdering: number }>;
+}
+
+interface Pending {
+  spec: EventSpec;
+  resolve: (r: CreatedEvent) => void;
+  reject: (e: unknown) => void;
+}
+
+export interface EventCreatorDeps {
+  store: RoomStore;
+  serverName: string;
+  signingKey: SigningKey;
+  stream: StreamIdGenerator;
+  notifier: StreamNotifier;
+  /** Next state group id. */
+  nextStateGroup: () => number;
+  /** Called after each committed batch (e.g. derived caches, listeners). */
+  onPersisted?: (roomId: string, events: CreatedEvent[]) => void;
+  /** Awaited after commit and before the notifier wakes /sync (push evaluation: unread counts arrive with the event). */
+  beforeNotify?: (roomId: string, events: CreatedEvent[]) => Promise<void>;
+  /**
+   * Keep room state cached between calls (default true). A process that does
+   * not write events (a worker) sees other processes' writes only in the
+   * database, so it reads fresh state instead.
+   */
+  cacheState?: boolean;
+}
+
+export class EventCreator {
+  private readonly rooms = new Map<string, Promise<CachedRoom>>();
+  private readonly queues = new Map<string, Pending[]>();
+  private readonly running = new Set<string>();
+
+  constructor(private readonly deps: EventCreatorDeps) {}
+
+  /** Builds, checks and persists one event; resolves once it is committed. */
+  create(spec: EventSpec): Promise<CreatedEvent> {
+    return new Promise((resolve, reject) => {
+      let q = this.queues.get(spec.roomId);
+      if (!q) this.queues.set(spec.roomId, (q = []));
+      q.push({ spec, resolve, reject });
+      if (!this.running.has(spec.roomId)) void this.drain(spec.roomId);
+    });
+  }
+
+  /** The cached current state of a room (undefined if the room is unknown). */
+  async getRoomState(roomId: string): Promise<CachedRoom | undefined> {
+    try {
+      if (this.deps.cacheState === false && !this.running.has(roomId)) return await this.loadFromStore(roomId);
+      return await this.load(roomId);
+    } catch (e) {
+      if (e instanceof UnknownRoom) return undefined;
+      throw e;
+    }
+  }
+
+  /** Drops the cached state of a room (another writer changed it). */
+  invalidate(roomId: string): void {
+    this.rooms.delete(roomId);
+  }
+
+  // ---------------------------------------------------------------- queue
+
+  private async drain(roomId: string): Promise<void> {
+    this.running.add(roomId);
+    try {
+      for (;;) {
+        const q = this.queues.get(roomId);
+        if (!q || q.length === 0) break;
+        const batch = q.splice(0, MAX_BATCH);
+        await this.processBatch(roomId, batch);
+      }
+    } finally {
+      this.running.delete(roomId);
+      this.queues.delete(roomId);
+    }
+  }
+
+  private async processBatch(roomId: string, batch: Pending[]): Promise<void> {
+    let room: CachedRoom | undefined;
+    try {
+      room = await this.load(roomId);
+    } catch (e) {
+      if (!(e instanceof UnknownRoom)) {
+        for (const p of batch) p.reject(e);
+        return;
+      }
+    }
+    const built: Array<{ p: Pending; persist: Omit<EventToPersist, 'streamOrdering'>; event: RoomEvent }> = [];
+    for (const p of batch) {
+      try {
+        if (!room) {
+          // Only a create event may start a room.
+          if (p.spec.type !== 'm.room.create' || p.spec.stateKey !== '') throw Errors.forbidden('Unknown room');
+          const rv = getRoomVersion(p.spec.roomVersion ?? '');
+          if (!rv) throw Errors.unsupportedRoomVersion(String(p.spec.roomVersion));
+          room = { roomId, rv, state: new Map(), stateGroup: null, deltaDepth: 0, extremities: [] };
+          this.rooms.set(roomId, Promise.resolve(room));
+        }
+        p.spec.precheck?.(room);
+        const { event, persist } = this.build(room, p.spec);
+        built.push({ p, persist, event });
+      } catch (e) {
+        p.reject(e);
+      }
+    }
+    if (!built.length || !room) return;
+
+    const positions = this.deps.stream.allocateMany(built.length);
+    const toPersist: EventToPersist[] = built.map((b, i) => ({ ...b.persist, streamOrdering: positions[i]! }));
+    try {
+      await this.deps.store.persistEvents({
+        roomId,
+        events: toPersist,
+        forwardExtremities: room.extremities.map((e) => e.event_id),
+      });
+    } catch (e) {
+      // The in-memory state ran ahead of the database: reload next time.
+      this.rooms.delete(roomId);
+      for (const b of built) b.p.reject(e);
+      return;
+    } finally {
+      for (const pos of positions) this.deps.stream.finish(pos);
+    }
+    const created = built.map((b, i) => ({ eventId: b.event.event_id, event: b.event, streamOrdering: positions[i]! }));
+    const users = new Set<string>();
+    for (const c of created) if (c.event.type === 'm.room.member' && typeof c.event.state_key === 'string') users.add(c.event.state_key);
+    await this.deps.beforeNotify?.(roomId, created).catch(() => {}); // live-streams: push evaluation
+    this.deps.notifier.notify({
+      stream: 'events',
+      position: positions[positions.length - 1]!,
+      rooms: [roomId],
+      ...(users.size ? { users: [...users] } : {}),
+    });
+    try {
+      this.deps.onPersisted?.(roomId, created);
+    } catch {
+      /* listeners must not fail the send */
+    }
+    built.forEach((b, i) => b.p.resolve(created[i]!));
+  }
+
+  // ---------------------------------------------------------------- build
+
+  /** Builds and auth-checks one event, and applies it to the cached room. */
+  private build(room: CachedRoom, spec: EventSpec): { event: RoomEvent; persist: Omit<EventToPersist, 'streamOrdering'> } {
+    const { rv } = room;
+    const isState = typeof spec.stateKey === 'string';
+    if (rv.strictCanonicalJson && !isStrictCanonical(spec.content)) {
+      throw Errors.badJson('Event content must be canonical JSON: integers in [-(2**53)+1, (2**53)-1], no floats');
+    }
+    const prevs = [...room.extremities].sort((a, b) => b.depth - a.depth).slice(0, MAX_PREV_EVENTS);
+    const depth = prevs.length ? Math.max(...prevs.map((e) => e.depth)) + 1 : 1;
+    const authIds: RoomEvent[] = [];
+    for (const pair of authEventsSelection(spec.type, spec.stateKey, spec.sender, spec.content, rv)) {
+      const e = room.state.get(stateKey(pair.type, pair.stateKey));
+      if (e) authIds.push(e);
+    }
+    const ref = (e: RoomEvent): EventReference =>
+      rv.eventIdFormat === 'v1' ? [e.event_id, { sha256: encodeBase64(computeReferenceHash(e, rv)) }] : e.event_id;
+
+    const pdu: Pdu = {
+      room_id: room.roomId,
+      sender: spec.sender,
+      type: spec.type,
+      content: spec.content,
+      origin_server_ts: Date.now(),
+      depth,
+      prev_events: prevs.map(ref),
+      auth_events: authIds.map(ref),
+    };
+    if (isState) pdu.state_key = spec.stateKey;
+    if (spec.redacts !== undefined) {
+      if (rv.redactsInContent) pdu.content = { ...spec.content, redacts: spec.redacts };
+      else pdu.redacts = spec.redacts;
+    }
+    if (rv.eventIdFormat === 'v1') {
+      pdu.event_id = generateV1EventId(this.deps.serverName);
+      // v1 events carry origin (kept by redaction in older versions).
+      pdu.origin = this.deps.serverName;
+    }
+    let signed: Pdu;
+    let eventId: string;
+    try {
+      ({ pdu: signed, eventId } = signAndHashEvent(pdu, rv, this.deps.serverName, this.deps.signingKey));
+    } catch (e) {
+      if (e instanceof CanonicalJsonError) throw Errors.badJson(e.message);
+      throw e;
+    }
+    const event = { ...signed, event_id: eventId } as RoomEvent;
+
+    // Size: canonical JSON of the federation form, signatures included.
+    const approx = JSON.stringify(signed);
+    if (approx.length > MAX_EVENT_BYTES / 4 && Buffer.byteLength(canonicalJson(signed)) > MAX_EVENT_BYTES) {
+      throw Errors.tooLarge(`Event is larger than ${MAX_EVENT_BYTES} bytes`);
+    }
+
+    const auth = checkAuth(event, room.state, rv);
+    if (!auth.allowed) throw new MatrixError(403, 'M_FORBIDDEN', auth.reason);
+
+    // Apply to the cached room: extremities, state, state group.
+    room.extremities = [event];
+    let stateGroup = room.stateGroup;
+    let newStateGroup: NewStateGroup | undefined;
+    let unsignedExtra: UnsignedExtra | undefined;
+    let currentStateFix: CachedRoom['pendingStateFix'];
+    if (room.pendingGroup) {
+      newStateGroup = room.pendingGroup;
+      currentStateFix = room.pendingStateFix;
+      room.pendingGroup = undefined;
+      room.pendingStateFix = undefined;
+    }
+    if (isState) {
+      const key = stateKey(spec.type, spec.stateKey!);
+      const prev = room.state.get(key);
+      if (prev) unsignedExtra = { replaces_state: prev.event_id, prev_content: prev.content, prev_sender: prev.sender };
+      room.state.set(key, event);
+      const id = this.deps.nextStateGroup();
+      if (newStateGroup) {
+        // The resolved group is itself new: fold this change into it.
+        newStateGroup = { ...newStateGroup, entries: new Map(newStateGroup.entries).set(key, event.event_id) };
+        newStateGroup.id = id;
+      } else if (room.stateGroup === null || room.deltaDepth + 1 >= SNAPSHOT_EVERY) {
+        newStateGroup = { id, prevGroup: null, deltaDepth: 0, entries: idsOf(room.state) };
+      } else {
+        newStateGroup = { id, prevGroup: room.stateGroup, deltaDepth: room.deltaDepth + 1, entries: new Map([[key, event.event_id]]) };
+      }
+      stateGroup = id;
+      room.stateGroup = id;
+      room.deltaDepth = newStateGroup.deltaDepth;
+    } else if (newStateGroup) {
+      stateGroup = newStateGroup.id;
+      room.stateGroup = newStateGroup.id;
+      room.deltaDepth = newStateGroup.deltaDepth;
+    }
+
+    const persist: Omit<EventToPersist, 'streamOrdering'> = {
+      event,
+      stateGroup: stateGroup!,
+      ...(newStateGroup ? { newStateGroup } : {}),
+      ...(unsignedExtra ? { unsignedExtra } : {}),
+      ...(currentStateFix?.length ? { currentStateFix } : {}),
+      ...(spec.txn ? { txn: { userId: spec.sender, deviceId: spec.txn.deviceId, txnId: spec.txn.txnId } } : {}),
+    };
+    if (spec.type === 'm.room.create') {
+      persist.createRoom = { roomVersion: rv.id, creator: spec.sender };
+    }
+    if (spec.type === 'm.room.redaction') {
+      const target = redactsOf(event, rv);
+      if (target) {
+        persist.redacts = target;
+        // A redacted state event keeps only its essential keys, also for auth.
+        for (const [k, e] of room.state) {
+          if (e.event_id === target) room.state.set(k, { ...redactEvent(e, rv), event_id: e.event_id });
+        }
+      }
+    }
+    return { event, persist };
+  }
+
+  // ---------------------------------------------------------------- load
+
+  private load(roomId: string): Promise<CachedRoom> {
+    let p = this.rooms.get(roomId);
+    if (!p) {
+      p = this.loadFromStore(roomId);
+      this.rooms.set(roomId, p);
+      const mine = p;
+      p.catch(() => {
+        if (this.rooms.get(roomId) === mine) this.rooms.delete(roomId);
+      });
+    }
+    return p;
+  }
+
+  private async loadFromStore(roomId: string): Promise<CachedRoom> {
+    const { store } = this.deps;
+    const row = await store.getRoom(roomId);
+    if (!row) throw new UnknownRoom(roomId);
+    const rv = getRoomVersion(row.roomVersion);
+    if (!rv) throw new Error(`room ${roomId} has unknown version ${row.roomVersion}`);
+    const [stateIds, extremityIds] = await Promise.all([store.getCurrentStateIds(roomId), store.getForwardExtremities(roomId)]);
+    const events = await store.getEvents([...stateIds.values(), ...extremityIds]);
+    const state: StateMap = new Map();
+    for (const [k, id] of stateIds) {
+      const e = events.get(id);
+      // Redacted state counts in its redacted form (also for auth).
+      if (e) state.set(k, e.redactedBy ? { ...redactEvent(e.event, rv), event_id: id } : e.event);
+    }
+    const extremities = extremityIds.map((id) => events.get(id)?.event).filter((e): e is RoomEvent => !!e);
+    const groups = await store.getStateGroups(extremityIds);
+    const distinct = [...new Set(groups.values())];
+    const room: CachedRoom = { roomId, rv, state, stateGroup: null, deltaDepth: 0, extremities };
+    if (distinct.length === 1) {
+      room.stateGroup = distinct[0]!;
+      room.deltaDepth = (await store.getStateGroupInfo(room.stateGroup))?.deltaDepth ?? 0;
+    } else if (distinct.length > 1) {
+      // Several forks: the next event's state is their resolution.
+      const resolved = await resolveForks(store, rv, distinct);
+      const resolvedEvents = await store.getEvents([...resolved.values()]);
+      room.state = new Map();
+      room.pendingStateFix = [];
+      for (const [k, id] of resolved) {
+        const e = resolvedEvents.get(id);
+        if (!e) continue;
+        room.state.set(k, e.event);
+        if (stateIds.get(k) !== id) room.pendingStateFix.push({ event: e.event, streamOrdering: e.streamOrdering });
+      }
+      room.pendingGroup = { id: this.deps.nextStateGroup(), prevGroup: null, deltaDepth: 0, entries: resolved };
+      room.stateGroup = room.pendingGroup.id;
+    }
+    return room;
+  }
+}
+
+class UnknownRoom extends Error {
+  constructor(roomId: string) {
+    super(`unknown room ${roomId}`);
+  }
+}
+
+function idsOf(state: StateMap): StateIds {
+  const out: StateIds = new Map();
+  for (const [k, e] of state) out.set(k, e.event_id);
+  return out;
+}

@@ -1,0 +1,594 @@
+/**
+ * GET /sync (client-server API "Syncing"): initial and incremental syncs,
+ * long-polling on the notifier.
+ *
+ * A response covers the stream positions (since, to], where `to` is the
+ * current token when the computation starts. Sources owned by other
+ * capabilities (receipts, account data, presence, to-device, push, e2ee) are
+ * read from `services` at request time and their section is left out when
+ * they are not wired.
+ *
+ * Cost: every room-related read is batched over all the rooms of the response
+ * (SyncStore), so the number of queries does not grow with the room count;
+ * an incremental sync when no stream moved does no room work at all.
+ */
+import type { Services } from '../../app/services.js';
+import { eventMatches, projectEventFields, roomAllowed, type RoomEventFilter, type SyncFilter } from '../../matrix/filter-apply.js';
+import type { StoredEvent } from '../../storage/rooms/store.js';
+import type { MembershipAt, SyncStore, TimelineFilterSql } from '../../storage/sync/sync-store.js';
+import type { Notifier } from '../../streams/notifier.js';
+import type { ClientEvent, PresenceState, UnreadCounts } from '../../streams/sync-sources.js';
+import { decodeSyncToken, encodeSyncToken, SYNC_STREAMS, type SyncStreamName, type SyncToken } from '../../streams/tokens.js';
+import { Errors } from '../../util/errors.js';
+import type { TypingService } from '../typing/typing-service.js';
+import { serializeEvents, strippedState, type ClientRoomEvent } from './serialize.js';
+import { filterVisible } from './visibility.js';
+
+export const DEFAULT_TIMELINE_LIMIT = 10;
+const MAX_TIMELINE_LIMIT = 1000;
+const TO_DEVICE_LIMIT = 100;
+/** Streams that live in memory (reset on restart): a token ahead of them is clamped, not refused. */
+const EPHEMERAL_STREAMS: SyncStreamName[] = ['typing', 'presence'];
+const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic'];
+
+export interface SyncRequest {
+  userId: string;
+  deviceId: string | null;
+  since?: string;
+  filter: SyncFilter;
+  fullState: boolean;
+  timeoutMs: number;
+  setPresence?: PresenceState;
+  signal?: AbortSignal;
+  /** Keep room_id on room events (legacy endpoints). */
+  withRoomId?: boolean;
+}
+
+type Json = Record<string, any>;
+
+interface RoomPlan {
+  roomId: string;
+  section: 'join' | 'leave';
+  /** Timeline range (from, to]. */
+  from: number;
+  to: number;
+  /** Send the full state before the timeline (else: changes since `since`). */
+  fullState: boolean;
+  /** The user was not joined throughout: filter by history visibility. */
+  checkVisibility: boolean;
+}
+
+const sk = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
+
+export class SyncService {
+  /** Member events sent to each device (lazy-loading without redundant members). */
+  private readonly sentMembers = new Map<string, Map<string, Set<string>>>();
+
+  constructor(
+    private readonly services: Services,
+    private readonly store: SyncStore,
+    private readonly notifier: Notifier,
+    private readonly typing: TypingService,
+  ) {}
+
+  /** Parses a `since` token and refuses tokens from the future (never a hang). */
+  parseSince(since: string): SyncToken {
+    const t = decodeSyncToken(since);
+    const current = this.notifier.currentToken();
+    if (t.events.min > current.events.min || Object.values(t.events.writers ?? {}).some((p) => p > current.events.min)) {
+      throw Errors.invalidParam('Sync token is ahead of the server');
+    }
+    for (const s of SYNC_STREAMS) {
+      if (t[s] <= current[s]) continue;
+      if (EPHEMERAL_STREAMS.includes(s)) t[s] = 0; // the in-memory stream restarted: resend its state
+      else throw Errors.invalidParam('Sync token is ahead of the server');
+    }
+    return t;
+  }
+
+  async sync(req: SyncRequest): Promise<Json> {
+    const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
+    const s = this.services;
+    if (s.presence) await s.presence.userSyncing(req.userId, req.setPresence).catch((e) => s.logger.warn({ err: e }, 'presence userSyncing failed'));
+    if (since && s.toDevice && req.deviceId && since.to_device > 0) await s.toDevice.deleteUpTo(req.userId, req.deviceId, since.to_device);
+
+    const deadline = Date.now() + Math.max(0, req.timeoutMs);
+    let from = since;
+    for (;;) {
+      const to = this.notifier.currentToken();
+      if (!from || req.fullState || !sameToken(from, to)) {
+        const { body, empty } = await this.compute(req, from, to);
+        if (!from || req.fullState || !empty || Date.now() >= deadline || req.signal?.aborted) return body;
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0 || req.signal?.aborted) return this.emptyResponse(req, to);
+      const rooms = await this.store.joinedRoomIds(req.userId);
+      const why = await this.notifier.waitForChange(req.userId, rooms, to, remaining, req.signal);
+      if (why !== 'change') return this.emptyResponse(req, to);
+      // Nothing concerning us in (from, to]: continue from `to`.
+      from = to;
+    }
+  }
+
+  /** The response when nothing happened: only the new token (and key counts). */
+  private async emptyResponse(req: SyncRequest, to: SyncToken): Promise<Json> {
+    const body: Json = { next_batch: encodeSyncToken(to) };
+    await this.addE2ee(body, req, undefined, to);
+    return body;
+  }
+
+  private async addE2ee(body: Json, req: SyncRequest, since: SyncToken | undefined, to: SyncToken): Promise<boolean> {
+    const e2ee = this.services.e2ee;
+    if (!e2ee) return false;
+    let changed = false;
+    const [lists, otk, fallback] = await Promise.all([
+      since ? e2ee.getDeviceListChanges(req.userId, since.device_lists, to.device_lists) : undefined,
+      req.deviceId ? e2ee.getOneTimeKeyCounts(req.userId, req.deviceId) : undefined,
+      req.deviceId ? e2ee.getUnusedFallbackKeyTypes(req.userId, req.deviceId) : undefined,
+    ]);
+    if (lists) {
+      body.device_lists = { changed: lists.changed, left: lists.left };
+      changed = lists.changed.length > 0 || lists.left.length > 0;
+    }
+    if (otk) body.device_one_time_keys_count = otk;
+    if (fallback) body.device_unused_fallback_key_types = fallback;
+    return changed;
+  }
+
+  /** Builds the response for (since, to]. `empty` when nothing concerns the user. */
+  async compute(req: SyncRequest, since: SyncToken | undefined, to: SyncToken): Promise<{ body: Json; empty: boolean }> {
+    const s = this.services;
+    const f = req.filter;
+    const userId = req.userId;
+    const next: SyncToken = { ...to, events: { ...to.events } };
+    const body: Json = {};
+    let empty = true;
+
+    // ---- non-room streams (in parallel)
+    const ignoredP = s.accountData ? s.accountData.getIgnoredUsers(userId) : Promise.resolve(new Set<string>());
+    const accountDataP = s.accountData ? s.accountData.getUpdates(userId, since?.account_data ?? 0, to.account_data) : undefined;
+    const pushRulesP = s.pushRules ? s.pushRules.getUpdates(userId, since?.push_rules ?? 0, to.push_rules) : undefined;
+    const presenceP = s.presence ? s.presence.getUpdates(userId, since?.presence ?? 0, to.presence) : undefined;
+    const toDeviceP =
+      s.toDevice && req.deviceId ? s.toDevice.getMessages(userId, req.deviceId, since?.to_device ?? 0, to.to_device, TO_DEVICE_LIMIT) : undefined;
+    const e2eeP = this.addE2ee(body, req, since, to);
+
+    const [ignored, accountData, pushRules, presence, toDevice, listsChanged] = await Promise.all([
+      ignoredP,
+      accountDataP,
+      pushRulesP,
+      presenceP,
+      toDeviceP,
+      e2eeP,
+    ]);
+    if (listsChanged) empty = false;
+
+    if (accountData || pushRules) {
+      const global = [...(accountData?.global ?? [])];
+      if (pushRules && !global.some((e) => e.type === 'm.push_rules')) global.push(pushRules);
+      const events = limitList(global.filter((e) => eventMatches(f.account_data, e)), f.account_data?.limit);
+      body.account_data = { events };
+      if (events.length) empty = false;
+    }
+    if (presence) {
+      const events = limitList(presence.filter((e) => eventMatches(f.presence, e)), f.presence?.limit);
+      body.presence = { events };
+      if (events.length) empty = false;
+    }
+    if (toDevice) {
+      body.to_device = { events: toDevice.events };
+      if (toDevice.events.length) {
+        empty = false;
+        next.to_device = Math.min(to.to_device, Math.max(toDevice.lastPosition, since?.to_device ?? 0));
+      }
+    }
+
+    // ---- rooms
+    const roomsBody = await this.computeRooms(req, since, to, ignored, accountData?.rooms);
+    if (roomsBody) {
+      body.rooms = roomsBody;
+      if (Object.values(roomsBody).some((sec) => Object.keys(sec as Json).length)) empty = false;
+    }
+    body.next_batch = encodeSyncToken(next);
+    return { body, empty };
+  }
+
+  private async computeRooms(
+    req: SyncRequest,
+    since: SyncToken | undefined,
+    to: SyncToken,
+    ignored: Set<string>,
+    roomAccountData: Map<string, ClientEvent[]> | undefined,
+  ): Promise<Json> {
+    const s = this.services;
+    const userId = req.userId;
+    const f = req.filter;
+    const rf = f.room ?? {};
+    const initial = !since;
+    const fromPos = since?.events.min ?? 0;
+    const toPos = to.events.min;
+    const includeLeave = rf.include_leave === true;
+
+    // Membership of the user in every room as of `to`.
+    const current = await this.store.currentMemberships(userId);
+    const memberships = new Map<string, MembershipAt>();
+    const beyond: string[] = [];
+    for (const m of current) {
+      if (m.streamOrdering > toPos) beyond.push(m.roomId);
+      else memberships.set(m.roomId, m);
+    }
+    if (beyond.length) for (const [r, m] of await this.store.membershipsAt(userId, beyond, toPos)) memberships.set(r, m);
+
+    // What changed in range, and what the membership was at `since`.
+    const changes = initial ? [] : await this.store.membershipChanges(userId, fromPos, toPos);
+    const changedRooms = new Set(changes.map((c) => c.roomId));
+    const atSince = changedRooms.size ? await this.store.membershipsAt(userId, [...changedRooms], fromPos) : new Map<string, MembershipAt>();
+
+    const plans: RoomPlan[] = [];
+    const invites: MembershipAt[] = [];
+    const knocks: MembershipAt[] = [];
+    const joinIds: string[] = [];
+    for (const m of memberships.values()) {
+      if (!roomAllowed(rf, m.roomId)) continue;
+      const changed = changedRooms.has(m.roomId);
+      const wasJoined = atSince.get(m.roomId)?.membership === 'join' || (!changed && !initial);
+      switch (m.membership) {
+        case 'join': {
+          joinIds.push(m.roomId);
+          const newlyJoined = !initial && changed && !wasJoined;
+          const full = initial || req.fullState || newlyJoined;
+          plans.push({ roomId: m.roomId, section: 'join', from: initial || newlyJoined ? 0 : fromPos, to: toPos, fullState: full, checkVisibility: initial || newlyJoined });
+          break;
+        }
+        case 'invite':
+          if (initial || changed) invites.push(m);
+          break;
+        case 'knock':
+          if (initial || changed) knocks.push(m);
+          break;
+        case 'leave':
+        case 'ban': {
+          const wanted = initial || req.fullState ? includeLeave : changed;
+          if (!wanted) break;
+          const full = initial || req.fullState || !wasJoined;
+          plans.push({ roomId: m.roomId, section: 'leave', from: full ? 0 : fromPos, to: m.streamOrdering, fullState: full, checkVisibility: full });
+          break;
+        }
+      }
+    }
+
+    // Incremental: which joined rooms have anything new at all.
+    const typingFrom = since?.typing ?? 0;
+    const typingUpdates = this.typing.getUpdates(joinIds, typingFrom, to.typing);
+    const receiptsP = s.receipts && joinIds.length ? s.receipts.getReceiptsForRooms(joinIds, since?.receipts ?? 0, to.receipts, userId) : undefined;
+    const withEvents = initial ? undefined : await this.store.roomsWithEvents(joinIds, fromPos, toPos);
+    const receipts = (await receiptsP) ?? new Map<string, ClientEvent>();
+    const activePlans = plans.filter(
+      (p) =>
+        initial ||
+        p.section === 'leave' ||
+        p.fullState ||
+        withEvents!.has(p.roomId) ||
+        typingUpdates.has(p.roomId) ||
+        receipts.has(p.roomId) ||
+        (roomAccountData?.get(p.roomId)?.length ?? 0) > 0,
+    );
+
+    // ---- timelines (one batched query)
+    const tf: RoomEventFilter = rf.timeline ?? {};
+    const limit = Math.min(Math.max(tf.limit ?? DEFAULT_TIMELINE_LIMIT, 0), MAX_TIMELINE_LIMIT);
+    const sqlFilter: TimelineFilterSql = {
+      types: tf.types,
+      notTypes: tf.not_types,
+      senders: tf.senders,
+      notSenders: tf.not_senders,
+      containsUrl: tf.contains_url,
+      ignoredSenders: ignored.size ? [...ignored] : undefined,
+    };
+    const timelinePlans = activePlans.filter((p) => roomAllowed(tf, p.roomId) && (p.from < p.to || p.fullState));
+    const raw = await this.store.timelines(
+      timelinePlans.filter((p) => p.from < p.to).map((p) => ({ roomId: p.roomId, from: p.from, to: p.to })),
+      limit + 1,
+      sqlFilter,
+    );
+    const timelines = new Map<string, { events: StoredEvent[]; limited: boolean }>();
+    for (const p of activePlans) {
+      let events = raw.get(p.roomId) ?? [];
+      const limited = events.length > limit;
+      if (limited) events = events.slice(events.length - limit);
+      timelines.set(p.roomId, { events, limited });
+    }
+
+    // ---- state before each timeline, where needed (full state, visibility, lazy loading)
+    const lazy = rf.state?.lazy_load_members === true;
+    const needStart = activePlans.filter((p) => p.fullState || p.checkVisibility || lazy);
+    let starts = await this.statesBefore(needStart, timelines);
+    if (needStart.some((p) => p.checkVisibility)) {
+      const refetch: RoomPlan[] = [];
+      const visPlans = needStart.filter((p) => p.checkVisibility);
+      const keys = [sk('m.room.history_visibility', ''), sk('m.room.member', userId)];
+      const visEvents = await this.store.getEvents(
+        visPlans.flatMap((p) => keys.map((k) => starts.get(p.roomId)?.get(k)).filter((x): x is string => !!x)),
+      );
+      for (const p of visPlans) {
+        const tl = timelines.get(p.roomId)!;
+        const st = starts.get(p.roomId);
+        const get = (k: string) => {
+          const id = st?.get(k);
+          return id ? visEvents.get(id) : undefined;
+        };
+        const visible = filterVisible(
+          userId,
+          tl.events,
+          {
+            historyVisibility: String(get(keys[0]!)?.event.content?.history_visibility ?? 'shared'),
+            membership: String(get(keys[1]!)?.event.content?.membership ?? 'leave'),
+          },
+          p.section === 'join',
+        );
+        if (visible.length !== tl.events.length) {
+          const firstChanged = visible[0]?.event.event_id !== tl.events[0]?.event.event_id;
+          timelines.set(p.roomId, { events: visible, limited: tl.limited || visible.length < tl.events.length });
+          if (firstChanged) refetch.push(p);
+        }
+      }
+      if (refetch.length) {
+        const again = await this.statesBefore(refetch, timelines);
+        for (const [r, st] of again) starts.set(r, st);
+      }
+    }
+
+    // ---- state sections
+    const stateFilter = rf.state;
+    const stateIdsByRoom = new Map<string, string[]>();
+    const gapPlans = activePlans.filter((p) => !p.fullState && timelines.get(p.roomId)!.limited);
+    const gapEvents = gapPlans.length ? await this.store.stateEventsInRange(gapPlans.map((p) => p.roomId), fromPos, toPos) : [];
+    const deviceKey = `${userId}|${req.deviceId ?? ''}`;
+    if (initial || req.fullState) this.sentMembers.delete(deviceKey);
+    for (const p of activePlans) {
+      const tl = timelines.get(p.roomId)!;
+      const senders = new Set(tl.events.map((e) => e.event.sender));
+      senders.add(userId);
+      const ids = new Set<string>();
+      const start = starts.get(p.roomId);
+      const keep = (type: string, stateKey: string) => {
+        if (!stateAllowedByKey(stateFilter, type)) return false;
+        if (lazy && type === 'm.room.member') return senders.has(stateKey);
+        return true;
+      };
+      if (p.fullState) {
+        for (const [key, id] of start ?? []) {
+          const [type, stateKey] = splitKey(key);
+          if (keep(type, stateKey)) ids.add(id);
+        }
+      } else {
+        if (tl.limited) {
+          const firstStream = tl.events[0]?.streamOrdering ?? p.to + 1;
+          const latest = new Map<string, string>();
+          for (const e of gapEvents) {
+            if (e.roomId !== p.roomId || e.streamOrdering >= firstStream) continue;
+            latest.set(sk(e.event.type, e.event.state_key!), e.event.event_id);
+          }
+          for (const [key, id] of latest) {
+            const [type, stateKey] = splitKey(key);
+            if (keep(type, stateKey) && !(lazy && type === 'm.room.member')) ids.add(id);
+          }
+        }
+        if (lazy && start) {
+          for (const sender of senders) {
+            const id = start.get(sk('m.room.member', sender));
+            if (id && stateAllowedByKey(stateFilter, 'm.room.member')) ids.add(id);
+          }
+        }
+      }
+      // Lazy loading without redundant members: skip member events this device already has.
+      if (lazy && !rf.state?.include_redundant_members) {
+        let rooms = this.sentMembers.get(deviceKey);
+        if (!rooms) {
+          if (this.sentMembers.size > 10_000) this.sentMembers.delete(this.sentMembers.keys().next().value!);
+          this.sentMembers.set(deviceKey, (rooms = new Map()));
+        }
+        let sent = rooms.get(p.roomId);
+        if (!sent) rooms.set(p.roomId, (sent = new Set()));
+        for (const id of [...ids]) {
+          if (sent.has(id) && !p.fullState) ids.delete(id);
+          sent.add(id);
+        }
+        for (const e of tl.events) if (e.event.type === 'm.room.member') sent.add(e.event.event_id);
+      }
+      for (const e of tl.events) ids.delete(e.event.event_id);
+      stateIdsByRoom.set(p.roomId, [...ids]);
+    }
+
+    // Load the state events of every room at once, then serialise everything in one batch.
+    const stateEvents = await this.store.getEvents([...stateIdsByRoom.values()].flat());
+    const allEvents: StoredEvent[] = [];
+    for (const p of activePlans) {
+      allEvents.push(...timelines.get(p.roomId)!.events);
+      for (const id of stateIdsByRoom.get(p.roomId)!) {
+        const e = stateEvents.get(id);
+        if (e) allEvents.push(e);
+      }
+    }
+    const serialized = await serializeEvents(this.store, allEvents, {
+      userId,
+      deviceId: req.deviceId,
+      withRoomId: req.withRoomId === true,
+      federationFormat: f.event_format === 'federation',
+      shared: s.clientEvents,
+    });
+    const byId = new Map<string, ClientRoomEvent>();
+    allEvents.forEach((e, i) => byId.set(e.event.event_id, serialized[i]!));
+    const out = (e: StoredEvent) => projectEventFields(byId.get(e.event.event_id)!, f.event_fields);
+
+    // ---- summaries and unread counts for joined rooms
+    const joinPlans = activePlans.filter((p) => p.section === 'join');
+    const summaryRooms = joinPlans
+      .filter((p) => p.fullState || timelines.get(p.roomId)!.events.some((e) => e.event.type === 'm.room.member') ||
+        stateIdsByRoom.get(p.roomId)!.some((id) => stateEvents.get(id)?.event.type === 'm.room.member'))
+      .map((p) => p.roomId);
+    const [counts, heroes, unread] = await Promise.all([
+      summaryRooms.length ? this.store.memberCounts(summaryRooms) : new Map<string, { joined: number; invited: number }>(),
+      summaryRooms.length ? this.store.heroes(summaryRooms, userId) : new Map<string, string[]>(),
+      this.unreadCounts(userId, joinPlans.map((p) => p.roomId)),
+    ]);
+
+    const ephemeralFilter = rf.ephemeral;
+    const accountDataFilter = rf.account_data;
+    const join: Json = {};
+    const leave: Json = {};
+    for (const p of activePlans) {
+      const tl = timelines.get(p.roomId)!;
+      const prevPos = tl.events.length ? tl.events[0]!.streamOrdering - 1 : p.to;
+      const room: Json = {
+        timeline: {
+          events: tl.events.map(out),
+          limited: tl.limited,
+          prev_batch: encodeSyncToken({ ...to, events: { min: Math.max(0, prevPos) } }),
+        },
+        state: {
+          events: roomAllowed(stateFilter, p.roomId)
+            ? stateIdsByRoom.get(p.roomId)!.map((id) => stateEvents.get(id)).filter((e): e is StoredEvent => !!e && stateEventAllowed(stateFilter, e)).map(out)
+            : [],
+        },
+        account_data: {
+          events: roomAllowed(accountDataFilter, p.roomId)
+            ? limitList((roomAccountData?.get(p.roomId) ?? []).filter((e) => eventMatches(accountDataFilter, e)), accountDataFilter?.limit)
+            : [],
+        },
+      };
+      if (p.section === 'join') {
+        const eph: ClientEvent[] = [];
+        const typing = typingUpdates.get(p.roomId);
+        if (typing) eph.push(typing);
+        const receipt = receipts.get(p.roomId);
+        if (receipt) eph.push(receipt);
+        room.ephemeral = {
+          events: roomAllowed(ephemeralFilter, p.roomId) ? limitList(eph.filter((e) => eventMatches(ephemeralFilter, e)), ephemeralFilter?.limit) : [],
+        };
+        const c = counts.get(p.roomId);
+        if (c) {
+          room.summary = { 'm.joined_member_count': c.joined, 'm.invited_member_count': c.invited, 'm.heroes': heroes.get(p.roomId) ?? [] };
+        } else room.summary = {};
+        const u = unread?.get(p.roomId);
+        if (u) {
+          const threaded = tf.unread_thread_notifications === true;
+          let n = u.notification_count;
+          let h = u.highlight_count;
+          if (threaded) {
+            if (Object.keys(u.threads).length) room.unread_thread_notifications = u.threads;
+          } else {
+            for (const t of Object.values(u.threads)) {
+              n += t.notification_count;
+              h += t.highlight_count;
+            }
+          }
+          room.unread_notifications = { notification_count: n, highlight_count: h };
+        }
+        join[p.roomId] = room;
+      } else {
+        leave[p.roomId] = room;
+      }
+    }
+
+    const [invite, knock] = await Promise.all([this.strippedRooms(invites, ignored, 'invite'), this.strippedRooms(knocks, ignored, 'knock')]);
+    return { join, invite, leave, knock };
+  }
+
+  private async unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts> | undefined> {
+    const push = this.services.push;
+    if (!push || !roomIds.length) return undefined;
+    if (push.getUnreadCountsForRooms) return push.getUnreadCountsForRooms(userId, roomIds);
+    const all = await Promise.all(roomIds.map((r) => push.getUnreadCounts(userId, r)));
+    return new Map(roomIds.map((r, i) => [r, all[i]!]));
+  }
+
+  /**
+   * State (key -> event id) before the first timeline event of each room:
+   * the state after that event with its own key reverted to what it
+   * replaced; for an empty timeline, the state after the last event <= to.
+   */
+  private async statesBefore(plans: RoomPlan[], timelines: Map<string, { events: StoredEvent[] }>): Promise<Map<string, Map<string, string>>> {
+    const out = new Map<string, Map<string, string>>();
+    if (!plans.length) return out;
+    const anchor = new Map<string, { eventId: string; revert?: StoredEvent }>();
+    const empty: Array<{ roomId: string; to: number }> = [];
+    for (const p of plans) {
+      const first = timelines.get(p.roomId)?.events[0];
+      if (first) anchor.set(p.roomId, { eventId: first.event.event_id, revert: first });
+      else empty.push({ roomId: p.roomId, to: p.to });
+    }
+    if (empty.length) for (const [r, id] of await this.store.lastEventIds(empty)) anchor.set(r, { eventId: id });
+    const groupsOf = await this.store.stateGroupsOf([...anchor.values()].map((a) => a.eventId));
+    const states = await this.store.stateOfGroups([...groupsOf.values()]);
+    for (const [roomId, a] of anchor) {
+      const g = groupsOf.get(a.eventId);
+      const st = new Map(g !== undefined ? (states.get(g) ?? []) : []);
+      const ev = a.revert?.event;
+      if (ev && typeof ev.state_key === 'string') {
+        const key = sk(ev.type, ev.state_key);
+        const replaced = a.revert!.unsignedExtra?.replaces_state;
+        if (st.get(key) === ev.event_id) {
+          if (replaced) st.set(key, replaced);
+          else st.delete(key);
+        }
+      }
+      out.set(roomId, st);
+    }
+    return out;
+  }
+
+  /** invite_state / knock_state: stripped state at the membership event, plus the event itself. */
+  private async strippedRooms(ms: MembershipAt[], ignored: Set<string>, kind: 'invite' | 'knock'): Promise<Json> {
+    const out: Json = {};
+    if (!ms.length) return out;
+    const memberEvents = await this.store.getEvents(ms.map((m) => m.eventId));
+    const groups = await this.store.stateGroupsOf(ms.map((m) => m.eventId));
+    const states = await this.store.stateOfGroups([...groups.values()]);
+    const wanted = new Map<string, string[]>();
+    for (const m of ms) {
+      const g = groups.get(m.eventId);
+      const st = g !== undefined ? states.get(g) : undefined;
+      wanted.set(m.roomId, STRIPPED_TYPES.map((t) => st?.get(sk(t, ''))).filter((x): x is string => !!x));
+    }
+    const stateEvents = await this.store.getEvents([...wanted.values()].flat());
+    for (const m of ms) {
+      const me = memberEvents.get(m.eventId);
+      if (!me) continue;
+      if (kind === 'invite' && ignored.has(me.event.sender)) continue;
+      const fromUnsigned = (me.event.unsigned as Json | undefined)?.invite_room_state;
+      const events: Json[] =
+        Array.isArray(fromUnsigned) && !wanted.get(m.roomId)!.length
+          ? fromUnsigned
+          : wanted.get(m.roomId)!.map((id) => stateEvents.get(id)).filter((e): e is StoredEvent => !!e).map(strippedState);
+      const self = { ...strippedState(me), event_id: me.event.event_id, origin_server_ts: me.event.origin_server_ts };
+      out[m.roomId] = kind === 'invite' ? { invite_state: { events: [...events, self] } } : { knock_state: { events: [...events, self] } };
+    }
+    return out;
+  }
+}
+
+function sameToken(a: SyncToken, b: SyncToken): boolean {
+  return a.events.min === b.events.min && SYNC_STREAMS.every((s) => a[s] === b[s]);
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('\u0000');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** State filter checks that only need the type (senders etc. are checked on the events). */
+function stateAllowedByKey(f: RoomEventFilter | undefined, type: string): boolean {
+  if (!f) return true;
+  return eventMatches({ types: f.types, not_types: f.not_types }, { type });
+}
+
+/** Sender and url checks of the state filter (types were applied on the keys). */
+function stateEventAllowed(f: RoomEventFilter | undefined, e: StoredEvent): boolean {
+  if (!f) return true;
+  return eventMatches({ senders: f.senders, not_senders: f.not_senders, contains_url: f.contains_url }, e.event);
+}
+
+function limitList<T>(xs: T[], limit: number | undefined): T[] {
+  return limit !== undefined && xs.length > limit ? xs.slice(xs.length - limit) : xs;
+}

@@ -1,0 +1,127 @@
+/**
+ * Live streams: receipts, account data (and tags), to-device messages,
+ * presence, push rules and per-event push actions (unread counts).
+ * Written for both engines. Every stream row carries its stream position
+ * (`stream_id`); rows that are updated in place keep the stream's maximum, so
+ * the StreamIdGenerator can restart from MAX(stream_id).
+ */
+import type { Migration } from './types.js';
+
+export const liveMigrations: Migration[] = [
+  {
+    name: 'live/001_streams',
+    sql: `
+      -- Latest receipt per (room, type, user, thread); thread_id '' = unthreaded.
+      CREATE TABLE receipts (
+        room_id TEXT NOT NULL,
+        receipt_type TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        thread_id TEXT NOT NULL DEFAULT '',
+        event_id TEXT NOT NULL,
+        -- stream_ordering of the receipted event (for unread counts)
+        event_stream_ordering BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        stream_id BIGINT NOT NULL,
+        PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
+      );
+      CREATE INDEX receipts_room_stream ON receipts (room_id, stream_id);
+      CREATE INDEX receipts_user_room ON receipts (user_id, room_id);
+
+      -- Global (room_id '') and per-room account data. For type m.tag the
+      -- content is built from room_tags when read.
+      CREATE TABLE account_data (
+        user_id TEXT NOT NULL,
+        room_id TEXT NOT NULL DEFAULT '',
+        type TEXT NOT NULL,
+        content TEXT NOT NULL,
+        stream_id BIGINT NOT NULL,
+        PRIMARY KEY (user_id, room_id, type)
+      );
+      CREATE INDEX account_data_user_stream ON account_data (user_id, stream_id);
+
+      CREATE TABLE room_tags (
+        user_id TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        content TEXT NOT NULL,
+        PRIMARY KEY (user_id, room_id, tag)
+      );
+
+      -- To-device messages waiting for delivery (deleted once acknowledged).
+      CREATE TABLE device_inbox (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        stream_id BIGINT NOT NULL,
+        message_json TEXT NOT NULL,
+        PRIMARY KEY (user_id, device_id, stream_id)
+      );
+      CREATE INDEX device_inbox_stream ON device_inbox (stream_id);
+      CREATE TABLE to_device_txns (
+        user_id TEXT NOT NULL,
+        device_id TEXT NOT NULL,
+        txn_id TEXT NOT NULL,
+        stream_id BIGINT NOT NULL,
+        inserted_ts BIGINT NOT NULL,
+        PRIMARY KEY (user_id, device_id, txn_id)
+      );
+      -- Highest position of streams whose rows get deleted (to_device), so a
+      -- restart never hands out a position a client has already seen.
+      CREATE TABLE live_stream_heads (
+        stream TEXT PRIMARY KEY,
+        position BIGINT NOT NULL
+      );
+
+      CREATE TABLE presence (
+        user_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        status_msg TEXT,
+        last_active_ts BIGINT NOT NULL,
+        currently_active INTEGER NOT NULL DEFAULT 0,
+        stream_id BIGINT NOT NULL
+      );
+      CREATE INDEX presence_stream ON presence (stream_id);
+
+      -- User-defined push rules; priority: higher = more important.
+      CREATE TABLE push_rules (
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        priority BIGINT NOT NULL,
+        conditions TEXT,
+        pattern TEXT,
+        actions TEXT NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (user_id, kind, rule_id)
+      );
+      -- The user's changes to server-default rules (NULL = unchanged).
+      CREATE TABLE push_rules_defaults (
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        rule_id TEXT NOT NULL,
+        enabled INTEGER,
+        actions TEXT,
+        PRIMARY KEY (user_id, kind, rule_id)
+      );
+      CREATE TABLE push_rules_stream (
+        user_id TEXT PRIMARY KEY,
+        stream_id BIGINT NOT NULL
+      );
+
+      -- Notifying push actions per local user and event (unread counts, /notifications).
+      CREATE TABLE event_push_actions (
+        user_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        room_id TEXT NOT NULL,
+        stream_ordering BIGINT NOT NULL,
+        thread_id TEXT NOT NULL,
+        notif INTEGER NOT NULL,
+        highlight INTEGER NOT NULL,
+        actions TEXT NOT NULL,
+        received_ts BIGINT NOT NULL,
+        PRIMARY KEY (user_id, event_id)
+      );
+      CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
+      CREATE INDEX event_push_actions_user ON event_push_actions (user_id, stream_ordering);
+    `,
+  },
+];

@@ -1,0 +1,73 @@
+/**
+ * rooms-extra: server-side search index, event reports.
+ *
+ * event_search is filled lazily from `events` in stream order by the search
+ * service (services/search): `event_search_position` records how far the
+ * index has read. SQLite uses an FTS5 table; PostgreSQL a tsvector column
+ * with a GIN index.
+ */
+import type { Migration } from './types.js';
+
+export const roomsExtraMigrations: Migration[] = [
+  {
+    name: 'rooms-extra/001_search_reports',
+    sql: {
+      sqlite: `
+        CREATE VIRTUAL TABLE event_search USING fts5(
+          event_id UNINDEXED, room_id UNINDEXED, sender UNINDEXED, key UNINDEXED,
+          stream_ordering UNINDEXED, origin_server_ts UNINDEXED, value,
+          tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE event_search_position (
+          id INTEGER PRIMARY KEY,
+          stream_ordering BIGINT NOT NULL
+        );
+        INSERT INTO event_search_position (id, stream_ordering) VALUES (1, 0);
+
+        CREATE TABLE event_reports (
+          id BIGINT PRIMARY KEY,
+          received_ts BIGINT NOT NULL,
+          room_id TEXT NOT NULL,
+          event_id TEXT,
+          user_id TEXT NOT NULL,
+          reason TEXT,
+          score INTEGER,
+          content TEXT NOT NULL
+        );
+        CREATE INDEX event_reports_room ON event_reports (room_id);
+      `,
+      postgres: `
+        CREATE TABLE event_search (
+          event_id TEXT NOT NULL,
+          room_id TEXT NOT NULL,
+          sender TEXT NOT NULL,
+          key TEXT NOT NULL,
+          stream_ordering BIGINT NOT NULL,
+          origin_server_ts BIGINT NOT NULL,
+          value TEXT NOT NULL,
+          vector TSVECTOR NOT NULL,
+          PRIMARY KEY (event_id, key)
+        );
+        CREATE INDEX event_search_fts ON event_search USING GIN (vector);
+        CREATE INDEX event_search_room ON event_search (room_id, stream_ordering);
+        CREATE TABLE event_search_position (
+          id INTEGER PRIMARY KEY,
+          stream_ordering BIGINT NOT NULL
+        );
+        INSERT INTO event_search_position (id, stream_ordering) VALUES (1, 0);
+
+        CREATE TABLE event_reports (
+          id BIGINT PRIMARY KEY,
+          received_ts BIGINT NOT NULL,
+          room_id TEXT NOT NULL,
+          event_id TEXT,
+          user_id TEXT NOT NULL,
+          reason TEXT,
+          score INTEGER,
+          content TEXT NOT NULL
+        );
+        CREATE INDEX event_reports_room ON event_reports (room_id);
+      `,
+    },
+  },
+];

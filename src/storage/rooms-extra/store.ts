@@ -1,0 +1,413 @@
+/**
+ * Storage for the rooms-extra capability: relation queries (relations,
+ * threads, bundled aggregations), the search index, event reports and the
+ * user directory. Reads the rooms capability's tables (events,
+ * current_membership, ...) and owns event_search / event_reports.
+ * One implementation on the shared Db interface, both engines.
+ */
+import { placeholders, type Db, type Row } from '../db.js';
+import type { StoredEvent, TopoPosition } from '../rooms/store.js';
+
+const EVENT_COLS =
+  'stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by, unsigned_extra';
+/** Events that belong in a room's timeline. */
+const TIMELINE = 'outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0';
+
+export function toStored(r: Row): StoredEvent {
+  return {
+    event: JSON.parse(r.json),
+    roomId: r.room_id,
+    streamOrdering: Number(r.stream_ordering),
+    topologicalOrdering: Number(r.topological_ordering),
+    outlier: !!Number(r.outlier),
+    rejectedReason: r.rejected_reason ?? null,
+    softFailed: !!Number(r.soft_failed),
+    redactedBy: r.redacted_by ?? null,
+    unsignedExtra: r.unsigned_extra ? JSON.parse(r.unsigned_extra) : null,
+  };
+}
+
+function chunks<T>(xs: readonly T[], n = 500): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+export interface ThreadRow {
+  rootId: string;
+  latest: number;
+}
+
+export interface ThreadAggregate {
+  count: number;
+  latestStream: number;
+  participated: boolean;
+}
+
+export interface SearchHit {
+  eventId: string;
+  roomId: string;
+  streamOrdering: number;
+  rank: number;
+}
+
+export interface SearchQuery {
+  /** Words (already split and cleaned); all must match (prefix match). */
+  words: string[];
+  roomIds: string[];
+  keys: string[];
+  senders?: string[];
+  notSenders?: string[];
+  orderBy: 'rank' | 'recent';
+  /** recent: only hits below this stream position; rank: skip this many. */
+  before?: number;
+  offset?: number;
+  limit: number;
+}
+
+export interface DirectoryUser {
+  userId: string;
+  displayName: string | null;
+  avatarUrl: string | null;
+}
+
+/** The indexed text of an event: key -> value (content.body, content.name, content.topic). */
+export function searchableFields(type: string, content: Record<string, any> | undefined): Array<[string, string]> {
+  if (!content) return [];
+  const pick = (key: string, field: string): Array<[string, string]> =>
+    typeof content[field] === 'string' && content[field] ? [[key, content[field] as string]] : [];
+  if (type === 'm.room.message') return pick('content.body', 'body');
+  if (type === 'm.room.name') return pick('content.name', 'name');
+  if (type === 'm.room.topic') return pick('content.topic', 'topic');
+  return [];
+}
+
+export class RoomsExtraStore {
+  constructor(private readonly db: Db) {}
+
+  // ------------------------------------------------------------ relations
+
+  /**
+   * Events relating to any of `parents`, paginated in topological order
+   * (the same token semantics as /messages: dir 'b' = at or before `from`).
+   */
+  async relations(
+    roomId: string,
+    parents: string[],
+    o: { relType?: string; eventType?: string; from: TopoPosition | null; to: TopoPosition | null; dir: 'f' | 'b'; limit: number },
+  ): Promise<StoredEvent[]> {
+    if (!parents.length) return [];
+    const params: unknown[] = [roomId, ...parents];
+    let where = `room_id = ? AND relates_to_id IN (${placeholders(parents.length)}) AND ${TIMELINE}`;
+    if (o.relType) {
+      where += ' AND rel_type = ?';
+      params.push(o.relType);
+    }
+    if (o.eventType) {
+      where += ' AND type = ?';
+      params.push(o.eventType);
+    }
+    const atOrBefore = (p: TopoPosition) => {
+      params.push(p.topo, p.topo, p.stream);
+      return ' AND (topological_ordering < ? OR (topological_ordering = ? AND stream_ordering <= ?))';
+    };
+    const after = (p: TopoPosition) => {
+      params.push(p.topo, p.topo, p.stream);
+      return ' AND (topological_ordering > ? OR (topological_ordering = ? AND stream_ordering > ?))';
+    };
+    if (o.dir === 'b') {
+      if (o.from) where += atOrBefore(o.from);
+      if (o.to) where += after(o.to);
+    } else {
+      if (o.from) where += after(o.from);
+      if (o.to) where += atOrBefore(o.to);
+    }
+    params.push(o.limit);
+    const order = o.dir === 'b' ? 'DESC' : 'ASC';
+    const rows = await this.db.query(
+      `SELECT ${EVENT_COLS} FROM events WHERE ${where} ORDER BY topological_ordering ${order}, stream_ordering ${order} LIMIT ?`,
+      params,
+    );
+    return rows.map(toStored);
+  }
+
+  /** Ids of events relating to any of `parents` (for recursive relations). */
+  async childIds(roomId: string, parents: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const part of chunks(parents)) {
+      const rows = await this.db.query(
+        `SELECT event_id FROM events WHERE room_id = ? AND relates_to_id IN (${placeholders(part.length)}) AND ${TIMELINE}`,
+        [roomId, ...part],
+      );
+      for (const r of rows) out.push(r.event_id);
+    }
+    return out;
+  }
+
+  /**
+   * Thread roots of a room by latest activity (newest first), optionally
+   * only threads `participant` started or replied to.
+   */
+  async threads(roomId: string, o: { before?: number; limit: number; participant?: string }): Promise<ThreadRow[]> {
+    const params: unknown[] = [roomId];
+    let having = '';
+    if (o.before !== undefined) {
+      having = 'HAVING MAX(stream_ordering) < ?';
+      params.push(o.before);
+    }
+    let participated = '';
+    if (o.participant) {
+      participated = `AND (relates_to_id IN (SELECT relates_to_id FROM events WHERE room_id = ? AND rel_type = 'm.thread' AND sender = ?)
+        OR relates_to_id IN (SELECT event_id FROM events WHERE room_id = ? AND sender = ?))`;
+    }
+    const sql = `SELECT relates_to_id, MAX(stream_ordering) AS latest FROM events
+      WHERE room_id = ? AND rel_type = 'm.thread' AND ${TIMELINE} AND redacted_by IS NULL ${participated}
+      GROUP BY relates_to_id ${having} ORDER BY latest DESC LIMIT ?`;
+    const p: unknown[] = [roomId];
+    if (o.participant) p.push(roomId, o.participant, roomId, o.participant);
+    if (o.before !== undefined) p.push(o.before);
+    p.push(o.limit);
+    const rows = await this.db.query(sql, p);
+    return rows.map((r) => ({ rootId: r.relates_to_id, latest: Number(r.latest) }));
+  }
+
+  /** Thread summaries of the given roots (one grouped query). */
+  async threadAggregates(rootIds: string[], viewer: string | undefined): Promise<Map<string, ThreadAggregate>> {
+    const out = new Map<string, ThreadAggregate>();
+    for (const part of chunks(rootIds)) {
+      const rows = await this.db.query(
+        `SELECT relates_to_id, COUNT(*) AS c, MAX(stream_ordering) AS latest,
+           SUM(CASE WHEN sender = ? THEN 1 ELSE 0 END) AS mine
+         FROM events WHERE relates_to_id IN (${placeholders(part.length)}) AND rel_type = 'm.thread'
+           AND ${TIMELINE} AND redacted_by IS NULL
+         GROUP BY relates_to_id`,
+        [viewer ?? '', ...part],
+      );
+      for (const r of rows) {
+        out.set(r.relates_to_id, { count: Number(r.c), latestStream: Number(r.latest), participated: Number(r.mine) > 0 });
+      }
+    }
+    return out;
+  }
+
+  /** m.replace and m.reference relations of the given events (unredacted). */
+  async editsAndReferences(parentIds: string[]): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    for (const part of chunks(parentIds)) {
+      const rows = await this.db.query(
+        `SELECT ${EVENT_COLS} FROM events WHERE relates_to_id IN (${placeholders(part.length)})
+           AND rel_type IN ('m.replace', 'm.reference') AND ${TIMELINE} AND redacted_by IS NULL
+         ORDER BY stream_ordering`,
+        part,
+      );
+      out.push(...rows.map(toStored));
+    }
+    return out;
+  }
+
+  async eventsByStream(positions: number[]): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    for (const part of chunks(positions)) {
+      const rows = await this.db.query(`SELECT ${EVENT_COLS} FROM events WHERE stream_ordering IN (${placeholders(part.length)})`, part);
+      out.push(...rows.map(toStored));
+    }
+    return out;
+  }
+
+  // --------------------------------------------------------------- search
+
+  /**
+   * Indexes searchable events with stream_ordering in (indexed, upTo], at
+   * most `batch` of them; returns true when it caught up. Safe against a
+   * concurrent indexer: the position moves by compare-and-set and rows are
+   * written in the same transaction.
+   */
+  async indexSearch(upTo: number, batch = 1000): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const pos = Number((await tx.queryOne('SELECT stream_ordering FROM event_search_position WHERE id = 1'))?.stream_ordering ?? 0);
+      if (pos >= upTo) return true;
+      const rows = await tx.query(
+        `SELECT stream_ordering, event_id, room_id, sender, type, origin_server_ts, json FROM events
+         WHERE stream_ordering > ? AND stream_ordering <= ? AND type IN ('m.room.message', 'm.room.name', 'm.room.topic')
+           AND ${TIMELINE} ORDER BY stream_ordering LIMIT ?`,
+        [pos, upTo, batch],
+      );
+      const done = rows.length < batch;
+      const newPos = done ? upTo : Number(rows[rows.length - 1]!.stream_ordering);
+      const values: unknown[][] = [];
+      for (const r of rows) {
+        let content: Record<string, any> | undefined;
+        try {
+          content = JSON.parse(r.json).content;
+        } catch {
+          continue;
+        }
+        for (const [key, value] of searchableFields(r.type, content)) {
+          values.push([r.event_id, r.room_id, r.sender, key, Number(r.stream_ordering), Number(r.origin_server_ts), value]);
+        }
+      }
+      for (const part of chunks(values, 200)) {
+        if (this.db.engine === 'sqlite') {
+          await tx.execute(
+            `INSERT INTO event_search (event_id, room_id, sender, key, stream_ordering, origin_server_ts, value)
+             VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+            part.flat(),
+          );
+        } else {
+          await tx.execute(
+            `INSERT INTO event_search (event_id, room_id, sender, key, stream_ordering, origin_server_ts, value, vector)
+             VALUES ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, to_tsvector('english', ?))").join(', ')}
+             ON CONFLICT (event_id, key) DO NOTHING`,
+            part.flatMap((v) => [...v, v[6]]),
+          );
+        }
+      }
+      const moved = await tx.execute('UPDATE event_search_position SET stream_ordering = ? WHERE id = 1 AND stream_ordering = ?', [newPos, pos]);
+      if (moved !== 1) throw new ConcurrentIndex();
+      return done;
+    }).catch((e) => {
+      if (e instanceof ConcurrentIndex) return false;
+      throw e;
+    });
+  }
+
+  /** Full-text search over event_search; also returns the total match count. */
+  async search(q: SearchQuery): Promise<{ hits: SearchHit[]; count: number }> {
+    if (!q.words.length || !q.roomIds.length || !q.keys.length) return { hits: [], count: 0 };
+    const sqlite = this.db.engine === 'sqlite';
+    const params: unknown[] = [];
+    let from: string;
+    let rank: string;
+    if (sqlite) {
+      // FTS5 query: every word as a quoted prefix term (implicit AND).
+      params.push(q.words.map((w) => `"${w.replace(/"/g, '""')}"*`).join(' '));
+      from = 'event_search WHERE event_search MATCH ?';
+      rank = '-bm25(event_search)';
+    } else {
+      params.push(q.words.map((w) => `'${w.replace(/'/g, "''")}':*`).join(' & '));
+      from = "event_search, to_tsquery('english', ?) AS q WHERE vector @@ q";
+      rank = 'ts_rank_cd(vector, q)';
+    }
+    let where = ` AND room_id IN (${placeholders(q.roomIds.length)}) AND key IN (${placeholders(q.keys.length)})`;
+    params.push(...q.roomIds, ...q.keys);
+    if (q.senders) {
+      if (!q.senders.length) return { hits: [], count: 0 };
+      where += ` AND sender IN (${placeholders(q.senders.length)})`;
+      params.push(...q.senders);
+    }
+    if (q.notSenders?.length) {
+      where += ` AND sender NOT IN (${placeholders(q.notSenders.length)})`;
+      params.push(...q.notSenders);
+    }
+    const countRow = await this.db.queryOne(`SELECT COUNT(*) AS c FROM ${from}${where}`, params);
+    const pageParams = [...params];
+    let page = where;
+    if (q.orderBy === 'recent' && q.before !== undefined) {
+      page += ' AND stream_ordering < ?';
+      pageParams.push(q.before);
+    }
+    const order = q.orderBy === 'recent' ? 'stream_ordering DESC' : `rank DESC, stream_ordering DESC`;
+    pageParams.push(q.limit, q.orderBy === 'rank' ? (q.offset ?? 0) : 0);
+    const rows = await this.db.query(
+      `SELECT event_id, room_id, stream_ordering, ${rank} AS rank FROM ${from}${page} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      pageParams,
+    );
+    return {
+      count: Number(countRow?.c ?? 0),
+      hits: rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, streamOrdering: Number(r.stream_ordering), rank: Number(r.rank) })),
+    };
+  }
+
+  // -------------------------------------------------------------- reports
+
+  async addReport(r: { roomId: string; eventId: string | null; userId: string; reason: string | null; score: number | null; content: Record<string, unknown> }): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.db.transaction(async (tx) => {
+          const id = Number((await tx.queryOne('SELECT MAX(id) AS m FROM event_reports'))?.m ?? 0) + 1;
+          await tx.execute(
+            'INSERT INTO event_reports (id, received_ts, room_id, event_id, user_id, reason, score, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            [id, Date.now(), r.roomId, r.eventId, r.userId, r.reason, r.score, JSON.stringify(r.content)],
+          );
+          return id;
+        });
+      } catch (e) {
+        if (attempt >= 3) throw e; // id race with a concurrent report: retry
+      }
+    }
+  }
+
+  async reportsForRoom(roomId: string): Promise<Array<{ id: number; eventId: string | null; userId: string; reason: string | null; score: number | null }>> {
+    const rows = await this.db.query('SELECT id, event_id, user_id, reason, score FROM event_reports WHERE room_id = ? ORDER BY id', [roomId]);
+    return rows.map((r) => ({ id: Number(r.id), eventId: r.event_id ?? null, userId: r.user_id, reason: r.reason ?? null, score: r.score == null ? null : Number(r.score) }));
+  }
+
+  // ------------------------------------------------------- user directory
+
+  /** Rooms whose current join rule is public (the directory's "public rooms"). */
+  async publicJoinRuleRooms(): Promise<string[]> {
+    const rows = await this.db.query(
+      `SELECT c.room_id, e.json FROM current_state_events c JOIN events e ON e.event_id = c.event_id
+       WHERE c.type = 'm.room.join_rules' AND c.state_key = ''`,
+    );
+    const out: string[] = [];
+    for (const r of rows) {
+      try {
+        if (JSON.parse(r.json).content?.join_rule === 'public') out.push(r.room_id);
+      } catch {
+        /* skip */
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Users matching every word (substring of user id or display name),
+   * joined to one of `roomIds` or (allLocal) any local, non-deactivated user.
+   */
+  async searchUsers(o: { words: string[]; roomIds: string[]; allLocal: boolean; limit: number }): Promise<DirectoryUser[]> {
+    const like = (w: string) => '%' + w.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
+    const match = (idCol: string, nameCol: string, params: unknown[]) =>
+      o.words
+        .map((w) => {
+          params.push(like(w), like(w));
+          return `(LOWER(${idCol}) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(${nameCol}, '')) LIKE ? ESCAPE '\\')`;
+        })
+        .join(' AND ') || '1 = 1';
+    const parts: string[] = [];
+    const params: unknown[] = [];
+    if (o.roomIds.length) {
+      const inRooms = `m.room_id IN (${placeholders(o.roomIds.length)})`;
+      params.push(...o.roomIds);
+      const cond = match('m.user_id', 'COALESCE(p.displayname, rm.display_name)', params);
+      parts.push(`SELECT m.user_id AS user_id, COALESCE(p.displayname, rm.display_name) AS displayname,
+          COALESCE(p.avatar_url, rm.avatar_url) AS avatar_url
+        FROM current_membership m
+        LEFT JOIN profiles p ON p.user_id = m.user_id
+        LEFT JOIN room_memberships rm ON rm.event_id = m.event_id
+        WHERE m.membership = 'join' AND ${inRooms} AND ${cond}`);
+    }
+    if (o.allLocal) {
+      const cond = match('u.name', 'p.displayname', params);
+      parts.push(`SELECT u.name AS user_id, p.displayname AS displayname, p.avatar_url AS avatar_url
+        FROM users u LEFT JOIN profiles p ON p.user_id = u.name
+        WHERE u.deactivated = 0 AND ${cond}`);
+    }
+    if (!parts.length) return [];
+    params.push(o.limit);
+    const rows = await this.db.query(
+      `SELECT user_id, MAX(displayname) AS displayname, MAX(avatar_url) AS avatar_url
+       FROM (${parts.join(' UNION ALL ')}) AS d GROUP BY user_id ORDER BY user_id LIMIT ?`,
+      params,
+    );
+    return rows.map((r) => ({ userId: r.user_id, displayName: r.displayname ?? null, avatarUrl: r.avatar_url ?? null }));
+  }
+
+  /** Rooms where the user is currently joined. */
+  async joinedRooms(userId: string): Promise<string[]> {
+    const rows = await this.db.query("SELECT room_id FROM current_membership WHERE user_id = ? AND membership = 'join'", [userId]);
+    return rows.map((r) => r.room_id);
+  }
+}
+
+class ConcurrentIndex extends Error {}

@@ -1,0 +1,562 @@
+/**
+ * RoomStore on the shared Db interface (SQLite and PostgreSQL alike).
+ *
+ * Writes are batched: `persistEvents` turns a batch of events into one
+ * multi-row INSERT per table, so a batch of N events costs a fixed number of
+ * statements on either engine.
+ */
+import { placeholders, type Db, type Queryable, type Row } from '../db.js';
+import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
+import type {
+  EventQueryFilter,
+  MemberRow,
+  MembershipChange,
+  PersistBatch,
+  PublicRoomRow,
+  RoomRow,
+  RoomStore,
+  StoredEvent,
+  TopoPosition,
+} from './store.js';
+
+const EVENT_COLS =
+  'stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by, unsigned_extra';
+/** Events that belong in a room's timeline. */
+const TIMELINE = 'outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0';
+const CHUNK = 200;
+
+function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+/** Multi-row INSERT of `rows` (each an array of column values). */
+async function insertRows(q: Queryable, head: string, cols: number, rows: unknown[][], tail = ''): Promise<void> {
+  for (const part of chunks(rows, Math.max(1, Math.floor(2000 / cols)))) {
+    const values = part.map(() => `(${placeholders(cols)})`).join(', ');
+    await q.execute(`${head} VALUES ${values} ${tail}`, part.flat());
+  }
+}
+
+function toStored(r: Row): StoredEvent {
+  return {
+    event: JSON.parse(r.json),
+    roomId: r.room_id,
+    streamOrdering: Number(r.stream_ordering),
+    topologicalOrdering: Number(r.topological_ordering),
+    outlier: !!Number(r.outlier),
+    rejectedReason: r.rejected_reason ?? null,
+    softFailed: !!Number(r.soft_failed),
+    redactedBy: r.redacted_by ?? null,
+    unsignedExtra: r.unsigned_extra ? JSON.parse(r.unsigned_extra) : null,
+  };
+}
+
+function toMember(r: Row): MemberRow {
+  return {
+    roomId: r.room_id,
+    userId: r.user_id,
+    membership: r.membership,
+    eventId: r.event_id,
+    streamOrdering: Number(r.stream_ordering),
+  };
+}
+
+/** `*` wildcards of filter type/sender lists as LIKE patterns. */
+function likePattern(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c).replace(/\*/g, '%');
+}
+
+/** SQL conditions for a filter (appended with AND). */
+function filterSql(f: EventQueryFilter | undefined, params: unknown[]): string {
+  if (!f) return '';
+  let sql = '';
+  const match = (col: string, values: string[], negate: boolean): string => {
+    const parts = values.map((v) => {
+      if (v.includes('*')) {
+        params.push(likePattern(v));
+        return `${col} LIKE ? ESCAPE '\\'`;
+      }
+      params.push(v);
+      return `${col} = ?`;
+    });
+    return negate ? ` AND NOT (${parts.join(' OR ')})` : ` AND (${parts.join(' OR ')})`;
+  };
+  if (f.types) sql += f.types.length ? match('type', f.types, false) : ' AND 1 = 0';
+  if (f.notTypes?.length) sql += match('type', f.notTypes, true);
+  if (f.senders) sql += f.senders.length ? match('sender', f.senders, false) : ' AND 1 = 0';
+  if (f.notSenders?.length) sql += match('sender', f.notSenders, true);
+  if (f.containsUrl !== undefined) sql += ` AND contains_url = ${f.containsUrl ? 1 : 0}`;
+  return sql;
+}
+
+export class SqlRoomStore implements RoomStore {
+  constructor(
+    private readonly db: Db,
+    private readonly instanceName = 'master',
+  ) {}
+
+  // ------------------------------------------------------------------ writes
+
+  async persistEvents(batch: PersistBatch): Promise<void> {
+    const { roomId } = batch;
+    const now = Date.now();
+    const eventRows: unknown[][] = [];
+    const edgeRows: unknown[][] = [];
+    const authRows: unknown[][] = [];
+    const groupRows: unknown[][] = [];
+    const groupStateRows: unknown[][] = [];
+    const evGroupRows: unknown[][] = [];
+    const memberRows: unknown[][] = [];
+    const txnRows: unknown[][] = [];
+    // Last writer wins per key (multi-row upserts must not hit a key twice).
+    const currentState = new Map<string, unknown[]>();
+    const currentMembership = new Map<string, unknown[]>();
+    const redactions: Array<[string, string]> = [];
+    const roomRows: unknown[][] = [];
+
+    for (const p of batch.events) {
+      const ev = p.event;
+      const content = (ev.content ?? {}) as Record<string, any>;
+      const rel = content['m.relates_to'];
+      const relatesTo = rel && typeof rel === 'object' && typeof rel.event_id === 'string' ? rel.event_id : null;
+      const relType = relatesTo && typeof rel.rel_type === 'string' ? rel.rel_type : null;
+      const isState = typeof ev.state_key === 'string';
+      eventRows.push([
+        p.streamOrdering, ev.event_id, roomId, ev.type, isState ? ev.state_key : null, ev.sender, ev.depth, ev.depth,
+        ev.origin_server_ts, JSON.stringify(ev), 0, p.rejectedReason ?? null, 0,
+        typeof content.url === 'string' ? 1 : 0, relatesTo, relType, this.instanceName, now,
+        p.unsignedExtra && Object.keys(p.unsignedExtra).length ? JSON.stringify(p.unsignedExtra) : null,
+      ]);
+      for (const prev of ev.prev_events) edgeRows.push([ev.event_id, typeof prev === 'string' ? prev : prev[0], roomId]);
+      for (const a of ev.auth_events) authRows.push([ev.event_id, typeof a === 'string' ? a : a[0], roomId]);
+      if (p.newStateGroup) {
+        const g = p.newStateGroup;
+        groupRows.push([g.id, roomId, ev.event_id, g.prevGroup, g.deltaDepth]);
+        for (const [k, id] of g.entries) {
+          const [type, sk] = splitStateKey(k);
+          groupStateRows.push([g.id, roomId, type, sk, id]);
+        }
+      }
+      evGroupRows.push([ev.event_id, p.stateGroup]);
+      if (p.txn) txnRows.push([p.txn.userId, p.txn.deviceId, p.txn.txnId, ev.event_id, now]);
+      if (p.createRoom) roomRows.push([roomId, p.createRoom.roomVersion, p.createRoom.creator, now]);
+      if (p.rejectedReason) continue;
+      if (p.redacts) redactions.push([p.redacts, ev.event_id]);
+      const makeCurrent = (e: typeof ev, pos: number): string | null => {
+        const c = (e.content ?? {}) as Record<string, any>;
+        const membership = e.type === 'm.room.member' && typeof c.membership === 'string' ? c.membership : null;
+        currentState.set(stateKey(e.type, e.state_key!), [roomId, e.type, e.state_key, e.event_id, pos, membership]);
+        if (membership) currentMembership.set(e.state_key!, [roomId, e.state_key, membership, e.event_id, pos]);
+        return membership;
+      };
+      for (const fix of p.currentStateFix ?? []) makeCurrent(fix.event, fix.streamOrdering);
+      if (isState) {
+        const membership = makeCurrent(ev, p.streamOrdering);
+        if (membership) {
+          const str = (v: unknown) => (typeof v === 'string' ? v : null);
+          memberRows.push([ev.event_id, roomId, ev.state_key, ev.sender, membership, p.streamOrdering, str(content.displayname), str(content.avatar_url)]);
+        }
+      }
+    }
+
+    await this.db.transaction(async (tx) => {
+      if (roomRows.length) {
+        await insertRows(tx, 'INSERT INTO rooms (room_id, room_version, creator, created_ts)', 4, roomRows, 'ON CONFLICT (room_id) DO NOTHING');
+      }
+      await insertRows(
+        tx,
+        `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, topological_ordering,
+          origin_server_ts, json, outlier, rejected_reason, soft_failed, contains_url, relates_to_id, rel_type,
+          instance_name, received_ts, unsigned_extra)`,
+        19,
+        eventRows,
+      );
+      if (edgeRows.length) await insertRows(tx, 'INSERT INTO event_edges (event_id, prev_event_id, room_id)', 3, edgeRows, 'ON CONFLICT DO NOTHING');
+      if (authRows.length) await insertRows(tx, 'INSERT INTO event_auth (event_id, auth_id, room_id)', 3, authRows, 'ON CONFLICT DO NOTHING');
+      if (groupRows.length) {
+        await insertRows(tx, 'INSERT INTO state_groups (id, room_id, event_id, prev_state_group, delta_depth)', 5, groupRows);
+      }
+      if (groupStateRows.length) {
+        await insertRows(tx, 'INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id)', 5, groupStateRows);
+      }
+      await insertRows(tx, 'INSERT INTO event_to_state_groups (event_id, state_group)', 2, evGroupRows);
+      if (currentState.size) {
+        await insertRows(
+          tx,
+          'INSERT INTO current_state_events (room_id, type, state_key, event_id, stream_ordering, membership)',
+          6,
+          [...currentState.values()],
+          `ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
+             stream_ordering = excluded.stream_ordering, membership = excluded.membership`,
+        );
+      }
+      if (memberRows.length) {
+        await insertRows(
+          tx,
+          'INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering, display_name, avatar_url)',
+          8,
+          memberRows,
+        );
+      }
+      if (currentMembership.size) {
+        await insertRows(
+          tx,
+          'INSERT INTO current_membership (room_id, user_id, membership, event_id, stream_ordering)',
+          5,
+          [...currentMembership.values()],
+          `ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+             event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0`,
+        );
+      }
+      if (txnRows.length) {
+        await insertRows(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', 5, txnRows, 'ON CONFLICT DO NOTHING');
+      }
+      for (const [target, by] of redactions) {
+        await tx.execute('UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? AND redacted_by IS NULL', [by, target, roomId]);
+      }
+      await tx.execute('DELETE FROM event_forward_extremities WHERE room_id = ?', [roomId]);
+      if (batch.forwardExtremities.length) {
+        await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, batch.forwardExtremities.map((e) => [roomId, e]));
+      }
+    });
+  }
+
+  async maxStateGroupId(): Promise<number> {
+    const r = await this.db.queryOne<{ m: number | null }>('SELECT MAX(id) AS m FROM state_groups');
+    return Number(r?.m ?? 0);
+  }
+
+  // ------------------------------------------------------------------ events
+
+  async getEvent(eventId: string): Promise<StoredEvent | undefined> {
+    const r = await this.db.queryOne(`SELECT ${EVENT_COLS} FROM events WHERE event_id = ?`, [eventId]);
+    return r ? toStored(r) : undefined;
+  }
+
+  async getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
+    const out = new Map<string, StoredEvent>();
+    const unique = [...new Set(eventIds)];
+    for (const part of chunks(unique, 500)) {
+      const rows = await this.db.query(`SELECT ${EVENT_COLS} FROM events WHERE event_id IN (${placeholders(part.length)})`, part);
+      for (const r of rows) out.set(r.event_id, toStored(r));
+    }
+    return out;
+  }
+
+  async getRoomEventsByStream(
+    roomId: string,
+    o: { from: number; to: number; limit: number; dir: 'f' | 'b'; filter?: EventQueryFilter },
+  ): Promise<StoredEvent[]> {
+    const params: unknown[] = [roomId, o.from, o.to];
+    const f = filterSql(o.filter, params);
+    params.push(o.limit);
+    const order = o.dir === 'f' ? 'ASC' : 'DESC';
+    const rows = await this.db.query(
+      `SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? AND ${TIMELINE}${f}
+       ORDER BY stream_ordering ${order} LIMIT ?`,
+      params,
+    );
+    return rows.map(toStored);
+  }
+
+  async paginate(
+    roomId: string,
+    o: { from: TopoPosition | null; to?: TopoPosition | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter },
+  ): Promise<StoredEvent[]> {
+    const params: unknown[] = [roomId];
+    let where = `room_id = ? AND ${TIMELINE}`;
+    // (topo, stream) <= p  /  (topo, stream) > p, written out for both engines.
+    const atOrBefore = (p: TopoPosition) => {
+      params.push(p.topo, p.topo, p.stream);
+      return ' AND (topological_ordering < ? OR (topological_ordering = ? AND stream_ordering <= ?))';
+    };
+    const after = (p: TopoPosition) => {
+      params.push(p.topo, p.topo, p.stream);
+      return ' AND (topological_ordering > ? OR (topological_ordering = ? AND stream_ordering > ?))';
+    };
+    if (o.dir === 'b') {
+      if (o.from) where += atOrBefore(o.from);
+      if (o.to) where += after(o.to);
+    } else {
+      if (o.from) where += after(o.from);
+      if (o.to) where += atOrBefore(o.to);
+    }
+    where += filterSql(o.filter, params);
+    params.push(o.limit);
+    const order = o.dir === 'b' ? 'DESC' : 'ASC';
+    const rows = await this.db.query(
+      `SELECT ${EVENT_COLS} FROM events WHERE ${where} ORDER BY topological_ordering ${order}, stream_ordering ${order} LIMIT ?`,
+      params,
+    );
+    return rows.map(toStored);
+  }
+
+  async topoPositionAtStream(roomId: string, stream: number): Promise<TopoPosition | null> {
+    const r = await this.db.queryOne(
+      `SELECT topological_ordering, stream_ordering FROM events WHERE room_id = ? AND stream_ordering <= ? AND outlier = 0
+       ORDER BY stream_ordering DESC LIMIT 1`,
+      [roomId, stream],
+    );
+    return r ? { topo: Number(r.topological_ordering), stream } : null;
+  }
+
+  async eventAtTimestamp(roomId: string, ts: number, dir: 'f' | 'b') {
+    const r = await this.db.queryOne(
+      dir === 'f'
+        ? `SELECT event_id, origin_server_ts FROM events WHERE room_id = ? AND origin_server_ts >= ? AND ${TIMELINE}
+           ORDER BY origin_server_ts ASC, stream_ordering ASC LIMIT 1`
+        : `SELECT event_id, origin_server_ts FROM events WHERE room_id = ? AND origin_server_ts <= ? AND ${TIMELINE}
+           ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1`,
+      [roomId, ts],
+    );
+    return r ? { eventId: r.event_id as string, originServerTs: Number(r.origin_server_ts) } : undefined;
+  }
+
+  async getForwardExtremities(roomId: string): Promise<string[]> {
+    const rows = await this.db.query('SELECT event_id FROM event_forward_extremities WHERE room_id = ?', [roomId]);
+    return rows.map((r) => r.event_id);
+  }
+
+  async maxStreamOrdering(): Promise<number> {
+    const r = await this.db.queryOne<{ m: number | null }>('SELECT MAX(stream_ordering) AS m FROM events');
+    return Number(r?.m ?? 0);
+  }
+
+  // ------------------------------------------------------------------- state
+
+  async getStateGroups(eventIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of chunks([...new Set(eventIds)], 500)) {
+      const rows = await this.db.query(
+        `SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})`,
+        part,
+      );
+      for (const r of rows) out.set(r.event_id, Number(r.state_group));
+    }
+    return out;
+  }
+
+  async getStateGroupInfo(group: number) {
+    const r = await this.db.queryOne('SELECT prev_state_group, delta_depth FROM state_groups WHERE id = ?', [group]);
+    if (!r) return undefined;
+    return { prevGroup: r.prev_state_group == null ? null : Number(r.prev_state_group), deltaDepth: Number(r.delta_depth) };
+  }
+
+  async getStateIdsForGroup(group: number): Promise<StateIds> {
+    // Walk the delta chain in one recursive query; nearer groups win.
+    const rows = await this.db.query(
+      `WITH RECURSIVE chain(id, prev, lvl) AS (
+         SELECT id, prev_state_group, 0 FROM state_groups WHERE id = ?
+         UNION ALL
+         SELECT g.id, g.prev_state_group, c.lvl + 1 FROM state_groups g JOIN chain c ON g.id = c.prev
+       )
+       SELECT s.type, s.state_key, s.event_id, c.lvl FROM chain c JOIN state_groups_state s ON s.state_group = c.id
+       ORDER BY c.lvl DESC`,
+      [group],
+    );
+    const out: StateIds = new Map();
+    for (const r of rows) out.set(stateKey(r.type, r.state_key), r.event_id);
+    return out;
+  }
+
+  async getCurrentStateIds(roomId: string): Promise<StateIds> {
+    const rows = await this.db.query('SELECT type, state_key, event_id FROM current_state_events WHERE room_id = ?', [roomId]);
+    const out: StateIds = new Map();
+    for (const r of rows) out.set(stateKey(r.type, r.state_key), r.event_id);
+    return out;
+  }
+
+  async getCurrentStateEvents(roomId: string, types?: string[]): Promise<StoredEvent[]> {
+    const params: unknown[] = [roomId];
+    let cond = '';
+    if (types) {
+      if (!types.length) return [];
+      cond = ` AND c.type IN (${placeholders(types.length)})`;
+      params.push(...types);
+    }
+    const rows = await this.db.query(
+      `SELECT ${EVENT_COLS.split(', ').map((c) => 'e.' + c).join(', ')} FROM current_state_events c
+       JOIN events e ON e.event_id = c.event_id WHERE c.room_id = ?${cond} ORDER BY e.stream_ordering`,
+      params,
+    );
+    return rows.map(toStored);
+  }
+
+  async getCurrentStateEvent(roomId: string, type: string, sk: string): Promise<StoredEvent | undefined> {
+    const r = await this.db.queryOne(
+      `SELECT ${EVENT_COLS.split(', ').map((c) => 'e.' + c).join(', ')} FROM current_state_events c
+       JOIN events e ON e.event_id = c.event_id WHERE c.room_id = ? AND c.type = ? AND c.state_key = ?`,
+      [roomId, type, sk],
+    );
+    return r ? toStored(r) : undefined;
+  }
+
+  async stateHistory(roomId: string, type: string, sk: string) {
+    const rows = await this.db.query(
+      `SELECT stream_ordering, event_id, json FROM events WHERE room_id = ? AND type = ? AND state_key = ? AND ${TIMELINE}
+       ORDER BY stream_ordering`,
+      [roomId, type, sk],
+    );
+    return rows.map((r) => ({ streamOrdering: Number(r.stream_ordering), eventId: r.event_id as string, content: JSON.parse(r.json).content ?? {} }));
+  }
+
+  // ------------------------------------------------------- rooms, membership
+
+  async getRoom(roomId: string): Promise<RoomRow | undefined> {
+    const r = await this.db.queryOne('SELECT room_id, room_version, creator, is_public, created_ts FROM rooms WHERE room_id = ?', [roomId]);
+    if (!r) return undefined;
+    return { roomId: r.room_id, roomVersion: r.room_version, creator: r.creator, isPublic: !!Number(r.is_public), createdTs: Number(r.created_ts) };
+  }
+
+  async getMembership(roomId: string, userId: string): Promise<MemberRow | undefined> {
+    const r = await this.db.queryOne(
+      'SELECT room_id, user_id, membership, event_id, stream_ordering FROM current_membership WHERE room_id = ? AND user_id = ?',
+      [roomId, userId],
+    );
+    return r ? toMember(r) : undefined;
+  }
+
+  async getMembers(roomId: string, opts: { membership?: Membership[]; notMembership?: Membership[] } = {}): Promise<MemberRow[]> {
+    const params: unknown[] = [roomId];
+    let cond = '';
+    if (opts.membership) {
+      if (!opts.membership.length) return [];
+      cond += ` AND membership IN (${placeholders(opts.membership.length)})`;
+      params.push(...opts.membership);
+    }
+    if (opts.notMembership?.length) {
+      cond += ` AND membership NOT IN (${placeholders(opts.notMembership.length)})`;
+      params.push(...opts.notMembership);
+    }
+    const rows = await this.db.query(
+      `SELECT room_id, user_id, membership, event_id, stream_ordering FROM current_membership WHERE room_id = ?${cond} ORDER BY user_id`,
+      params,
+    );
+    return rows.map(toMember);
+  }
+
+  async getRoomsForUser(userId: string, memberships: Membership[]): Promise<MemberRow[]> {
+    if (!memberships.length) return [];
+    const rows = await this.db.query(
+      `SELECT room_id, user_id, membership, event_id, stream_ordering FROM current_membership
+       WHERE user_id = ? AND forgotten = 0 AND membership IN (${placeholders(memberships.length)}) ORDER BY stream_ordering`,
+      [userId, ...memberships],
+    );
+    return rows.map(toMember);
+  }
+
+  async joinedCounts(roomIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of chunks([...new Set(roomIds)], 500)) {
+      const rows = await this.db.query(
+        `SELECT room_id, COUNT(*) AS n FROM current_membership WHERE membership = 'join' AND room_id IN (${placeholders(part.length)})
+         GROUP BY room_id`,
+        part,
+      );
+      for (const r of rows) out.set(r.room_id, Number(r.n));
+    }
+    return out;
+  }
+
+  async membershipHistory(roomId: string, userId: string): Promise<MembershipChange[]> {
+    const rows = await this.db.query(
+      `SELECT event_id, room_id, user_id, sender, membership, stream_ordering FROM room_memberships
+       WHERE room_id = ? AND user_id = ? ORDER BY stream_ordering`,
+      [roomId, userId],
+    );
+    return rows.map((r) => ({ ...toMember(r), sender: r.sender }));
+  }
+
+  async membershipChangesForUser(userId: string, from: number, to: number): Promise<MembershipChange[]> {
+    const rows = await this.db.query(
+      `SELECT event_id, room_id, user_id, sender, membership, stream_ordering FROM room_memberships
+       WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering`,
+      [userId, from, to],
+    );
+    return rows.map((r) => ({ ...toMember(r), sender: r.sender }));
+  }
+
+  async forgetRoom(userId: string, roomId: string): Promise<void> {
+    await this.db.execute('UPDATE current_membership SET forgotten = 1 WHERE user_id = ? AND room_id = ?', [userId, roomId]);
+  }
+
+  async isForgotten(userId: string, roomId: string): Promise<boolean> {
+    const r = await this.db.queryOne('SELECT forgotten FROM current_membership WHERE user_id = ? AND room_id = ?', [userId, roomId]);
+    return !!r && !!Number(r.forgotten);
+  }
+
+  // ---------------------------------------------------------- transaction ids
+
+  async getTxnEvent(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
+    const r = await this.db.queryOne('SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?', [
+      userId,
+      deviceId,
+      txnId,
+    ]);
+    return r?.event_id;
+  }
+
+  async getTxnIds(eventIds: readonly string[], userId: string, deviceId: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const part of chunks([...new Set(eventIds)], 500)) {
+      const rows = await this.db.query(
+        `SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND event_id IN (${placeholders(part.length)})`,
+        [userId, deviceId, ...part],
+      );
+      for (const r of rows) out.set(r.event_id, r.txn_id);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------ aliases, directory
+
+  async createAlias(alias: string, roomId: string, creator: string): Promise<boolean> {
+    const n = await this.db.execute(
+      'INSERT INTO room_aliases (room_alias, room_id, creator, created_ts) VALUES (?, ?, ?, ?) ON CONFLICT (room_alias) DO NOTHING',
+      [alias, roomId, creator, Date.now()],
+    );
+    return n > 0;
+  }
+
+  async getAlias(alias: string) {
+    const r = await this.db.queryOne('SELECT room_id, creator FROM room_aliases WHERE room_alias = ?', [alias]);
+    return r ? { roomId: r.room_id as string, creator: r.creator as string } : undefined;
+  }
+
+  async deleteAlias(alias: string): Promise<boolean> {
+    return (await this.db.execute('DELETE FROM room_aliases WHERE room_alias = ?', [alias])) > 0;
+  }
+
+  async getAliasesForRoom(roomId: string): Promise<string[]> {
+    const rows = await this.db.query('SELECT room_alias FROM room_aliases WHERE room_id = ? ORDER BY created_ts, room_alias', [roomId]);
+    return rows.map((r) => r.room_alias);
+  }
+
+  async setRoomPublic(roomId: string, isPublic: boolean): Promise<void> {
+    await this.db.execute('UPDATE rooms SET is_public = ? WHERE room_id = ?', [isPublic ? 1 : 0, roomId]);
+  }
+
+  async listPublicRooms(o: { offset: number; limit: number; roomIds?: string[] }): Promise<PublicRoomRow[]> {
+    const params: unknown[] = [];
+    let cond = '';
+    if (o.roomIds) {
+      if (!o.roomIds.length) return [];
+      cond = ` AND r.room_id IN (${placeholders(o.roomIds.length)})`;
+      params.push(...o.roomIds);
+    }
+    params.push(o.limit, o.offset);
+    const rows = await this.db.query(
+      `SELECT r.room_id, (SELECT COUNT(*) FROM current_membership m WHERE m.room_id = r.room_id AND m.membership = 'join') AS n
+       FROM rooms r WHERE r.is_public = 1${cond} ORDER BY n DESC, r.room_id LIMIT ? OFFSET ?`,
+      params,
+    );
+    return rows.map((r) => ({ roomId: r.room_id, joinedMembers: Number(r.n) }));
+  }
+
+  async countPublicRooms(): Promise<number> {
+    const r = await this.db.queryOne('SELECT COUNT(*) AS n FROM rooms WHERE is_public = 1');
+    return Number(r?.n ?? 0);
+  }
+}

@@ -1,0 +1,343 @@
+/**
+ * Sync-specific reads against the rooms schema (migrations/rooms.ts).
+ *
+ * Every method takes a batch of rooms and costs a fixed number of statements
+ * (chunked), so /sync never issues one query per room: timelines are one
+ * UNION ALL of per-room `ORDER BY ... LIMIT` subqueries (each served by the
+ * (room_id, stream_ordering) index), state groups are resolved for many groups
+ * in one recursive query.
+ */
+import { placeholders, type Db, type Row } from '../db.js';
+import type { StoredEvent } from '../rooms/store.js';
+
+/** Events that belong in a room's timeline. */
+const TIMELINE = 'outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0';
+const EVENT_COLS =
+  'stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by, unsigned_extra';
+/** Rooms per UNION ALL statement. */
+const ROOMS_PER_QUERY = 50;
+
+export interface TimelineFilterSql {
+  types?: string[];
+  notTypes?: string[];
+  senders?: string[];
+  notSenders?: string[];
+  containsUrl?: boolean;
+  /** Ignored users: their non-state events are hidden. */
+  ignoredSenders?: string[];
+}
+
+export interface TimelineRange {
+  roomId: string;
+  /** Exclusive lower bound (stream ordering). */
+  from: number;
+  /** Inclusive upper bound. */
+  to: number;
+}
+
+export interface MembershipAt {
+  roomId: string;
+  membership: string;
+  eventId: string;
+  streamOrdering: number;
+  sender?: string;
+}
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+export function toStored(r: Row): StoredEvent {
+  return {
+    event: JSON.parse(r.json),
+    roomId: r.room_id,
+    streamOrdering: Number(r.stream_ordering),
+    topologicalOrdering: Number(r.topological_ordering),
+    outlier: !!Number(r.outlier),
+    rejectedReason: r.rejected_reason ?? null,
+    softFailed: !!Number(r.soft_failed),
+    redactedBy: r.redacted_by ?? null,
+    unsignedExtra: r.unsigned_extra ? JSON.parse(r.unsigned_extra) : null,
+  };
+}
+
+function likePattern(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => '\\' + c).replace(/\*/g, '%');
+}
+
+/** SQL conditions (to append with AND) for a timeline filter. */
+function filterSql(f: TimelineFilterSql | undefined, params: unknown[]): string {
+  if (!f) return '';
+  let sql = '';
+  const match = (col: string, values: string[], negate: boolean): string => {
+    const parts = values.map((v) => {
+      if (v.includes('*')) {
+        params.push(likePattern(v));
+        return `${col} LIKE ? ESCAPE '\\'`;
+      }
+      params.push(v);
+      return `${col} = ?`;
+    });
+    return negate ? ` AND NOT (${parts.join(' OR ')})` : ` AND (${parts.join(' OR ')})`;
+  };
+  if (f.types) sql += f.types.length ? match('type', f.types, false) : ' AND 1 = 0';
+  if (f.notTypes?.length) sql += match('type', f.notTypes, true);
+  if (f.senders) sql += f.senders.length ? match('sender', f.senders, false) : ' AND 1 = 0';
+  if (f.notSenders?.length) sql += match('sender', f.notSenders, true);
+  if (f.containsUrl !== undefined) sql += ` AND contains_url = ${f.containsUrl ? 1 : 0}`;
+  if (f.ignoredSenders?.length) {
+    sql += ` AND (state_key IS NOT NULL OR sender NOT IN (${placeholders(f.ignoredSenders.length)}))`;
+    params.push(...f.ignoredSenders);
+  }
+  return sql;
+}
+
+export class SyncStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * The newest `limit` timeline events of each range, oldest first per room.
+   * Ask for limit+1 to learn whether a timeline is limited.
+   */
+  async timelines(ranges: TimelineRange[], limit: number, filter?: TimelineFilterSql): Promise<Map<string, StoredEvent[]>> {
+    const out = new Map<string, StoredEvent[]>();
+    for (const r of ranges) out.set(r.roomId, []);
+    if (limit <= 0) return out;
+    for (const part of chunks(ranges, ROOMS_PER_QUERY)) {
+      const params: unknown[] = [];
+      const subs = part.map((r, i) => {
+        params.push(r.roomId, r.from, r.to);
+        const f = filterSql(filter, params);
+        params.push(limit);
+        return `SELECT * FROM (SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? AND ${TIMELINE}${f}
+          ORDER BY stream_ordering DESC LIMIT ?) AS t${i}`;
+      });
+      const rows = await this.db.query(subs.join(' UNION ALL '), params);
+      for (const row of rows) out.get(row.room_id)!.push(toStored(row));
+    }
+    for (const list of out.values()) list.sort((a, b) => a.streamOrdering - b.streamOrdering);
+    return out;
+  }
+
+  /** Rooms (of the given ones) with any timeline event in (from, to]. */
+  async roomsWithEvents(roomIds: string[], from: number, to: number): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (from >= to) return out;
+    for (const part of chunks(roomIds, 500)) {
+      const rows = await this.db.query(
+        `SELECT DISTINCT room_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ? AND outlier = 0
+         AND room_id IN (${placeholders(part.length)})`,
+        [from, to, ...part],
+      );
+      for (const r of rows) out.add(r.room_id);
+    }
+    return out;
+  }
+
+  /** Newest timeline event at or before `to` in each room (for state when a timeline is empty). */
+  async lastEventIds(ranges: Array<{ roomId: string; to: number }>): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const part of chunks(ranges, ROOMS_PER_QUERY)) {
+      const params: unknown[] = [];
+      const subs = part.map((r, i) => {
+        params.push(r.roomId, r.to);
+        return `SELECT * FROM (SELECT room_id, event_id FROM events WHERE room_id = ? AND stream_ordering <= ? AND ${TIMELINE}
+          ORDER BY stream_ordering DESC LIMIT 1) AS t${i}`;
+      });
+      for (const r of await this.db.query(subs.join(' UNION ALL '), params)) out.set(r.room_id, r.event_id);
+    }
+    return out;
+  }
+
+  /** State events (not rejected) in (from, to] of the given rooms, oldest first. */
+  async stateEventsInRange(roomIds: string[], from: number, to: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    if (from >= to) return out;
+    for (const part of chunks(roomIds, 500)) {
+      const rows = await this.db.query(
+        `SELECT ${EVENT_COLS} FROM events WHERE room_id IN (${placeholders(part.length)}) AND stream_ordering > ? AND stream_ordering <= ?
+         AND state_key IS NOT NULL AND ${TIMELINE} ORDER BY stream_ordering`,
+        [...part, from, to],
+      );
+      for (const r of rows) out.push(toStored(r));
+    }
+    return out;
+  }
+
+  /** Current memberships of a user (forgotten rooms excluded). */
+  async currentMemberships(userId: string): Promise<MembershipAt[]> {
+    const rows = await this.db.query(
+      'SELECT room_id, membership, event_id, stream_ordering FROM current_membership WHERE user_id = ? AND forgotten = 0',
+      [userId],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, membership: r.membership, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
+  }
+
+  /** The user's current membership in one room ('leave' style strings), undefined when none. */
+  async membership(roomId: string, userId: string): Promise<string | undefined> {
+    const r = await this.db.queryOne('SELECT membership FROM current_membership WHERE room_id = ? AND user_id = ?', [roomId, userId]);
+    return r?.membership;
+  }
+
+  /** Joined room ids of a user (what a long-poll listens to). */
+  async joinedRoomIds(userId: string): Promise<string[]> {
+    const rows = await this.db.query("SELECT room_id FROM current_membership WHERE user_id = ? AND membership = 'join'", [userId]);
+    return rows.map((r) => r.room_id);
+  }
+
+  /** The user's latest membership event at or before `at` in each room (absent when none). */
+  async membershipsAt(userId: string, roomIds: string[], at: number): Promise<Map<string, MembershipAt>> {
+    const out = new Map<string, MembershipAt>();
+    for (const part of chunks(roomIds, 500)) {
+      const rows = await this.db.query(
+        `SELECT room_id, membership, event_id, stream_ordering, sender FROM room_memberships
+         WHERE user_id = ? AND stream_ordering <= ? AND room_id IN (${placeholders(part.length)}) ORDER BY stream_ordering`,
+        [userId, at, ...part],
+      );
+      for (const r of rows) {
+        out.set(r.room_id, { roomId: r.room_id, membership: r.membership, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), sender: r.sender });
+      }
+    }
+    return out;
+  }
+
+  /** Membership events about a user in (from, to], oldest first. */
+  async membershipChanges(userId: string, from: number, to: number): Promise<MembershipAt[]> {
+    if (from >= to) return [];
+    const rows = await this.db.query(
+      `SELECT room_id, membership, event_id, stream_ordering, sender FROM room_memberships
+       WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering`,
+      [userId, from, to],
+    );
+    return rows.map((r) => ({ roomId: r.room_id, membership: r.membership, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), sender: r.sender }));
+  }
+
+  /** State group holding the state after each event. */
+  async stateGroupsOf(eventIds: string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const part of chunks([...new Set(eventIds)], 500)) {
+      const rows = await this.db.query(`SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})`, part);
+      for (const r of rows) out.set(r.event_id, Number(r.state_group));
+    }
+    return out;
+  }
+
+  /**
+   * Full state (key "type\0state_key" -> event id) of many state groups in one
+   * recursive query per chunk: each group's delta chain, nearer groups winning.
+   */
+  async stateOfGroups(groups: number[]): Promise<Map<number, Map<string, string>>> {
+    const out = new Map<number, Map<string, string>>();
+    for (const part of chunks([...new Set(groups)], 100)) {
+      const rows = await this.db.query(
+        `WITH RECURSIVE chain(root, id, prev, lvl) AS (
+           SELECT id, id, prev_state_group, 0 FROM state_groups WHERE id IN (${placeholders(part.length)})
+           UNION ALL
+           SELECT c.root, g.id, g.prev_state_group, c.lvl + 1 FROM state_groups g JOIN chain c ON g.id = c.prev
+         )
+         SELECT c.root, s.type, s.state_key, s.event_id, c.lvl FROM chain c JOIN state_groups_state s ON s.state_group = c.id
+         ORDER BY c.root, c.lvl DESC`,
+        part,
+      );
+      for (const r of rows) {
+        const root = Number(r.root);
+        let m = out.get(root);
+        if (!m) out.set(root, (m = new Map()));
+        m.set(`${r.type}\u0000${r.state_key}`, r.event_id);
+      }
+    }
+    return out;
+  }
+
+  async getEvents(eventIds: string[]): Promise<Map<string, StoredEvent>> {
+    const out = new Map<string, StoredEvent>();
+    for (const part of chunks([...new Set(eventIds)], 500)) {
+      const rows = await this.db.query(`SELECT ${EVENT_COLS} FROM events WHERE event_id IN (${placeholders(part.length)})`, part);
+      for (const r of rows) out.set(r.event_id, toStored(r));
+    }
+    return out;
+  }
+
+  async roomVersions(roomIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const part of chunks([...new Set(roomIds)], 500)) {
+      const rows = await this.db.query(`SELECT room_id, room_version FROM rooms WHERE room_id IN (${placeholders(part.length)})`, part);
+      for (const r of rows) out.set(r.room_id, r.room_version);
+    }
+    return out;
+  }
+
+  /** Joined and invited member counts per room. */
+  async memberCounts(roomIds: string[]): Promise<Map<string, { joined: number; invited: number }>> {
+    const out = new Map<string, { joined: number; invited: number }>();
+    for (const id of roomIds) out.set(id, { joined: 0, invited: 0 });
+    for (const part of chunks(roomIds, 500)) {
+      const rows = await this.db.query(
+        `SELECT room_id, membership, COUNT(*) AS n FROM current_membership WHERE room_id IN (${placeholders(part.length)})
+         AND membership IN ('join', 'invite') GROUP BY room_id, membership`,
+        part,
+      );
+      for (const r of rows) {
+        const c = out.get(r.room_id)!;
+        if (r.membership === 'join') c.joined = Number(r.n);
+        else c.invited = Number(r.n);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Heroes: the first `n` other members per room by stream ordering, joined
+   * or invited ones first, else any (left/banned) as the spec allows.
+   */
+  async heroes(roomIds: string[], exclude: string, n = 5): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (const part of chunks(roomIds, 200)) {
+      const rows = await this.db.query(
+        `SELECT room_id, user_id FROM (
+           SELECT room_id, user_id, ROW_NUMBER() OVER (PARTITION BY room_id
+             ORDER BY CASE WHEN membership IN ('join', 'invite') THEN 0 ELSE 1 END, stream_ordering) AS rn
+           FROM current_membership WHERE room_id IN (${placeholders(part.length)}) AND user_id <> ?
+         ) AS h WHERE rn <= ? ORDER BY room_id, rn`,
+        [...part, exclude, n],
+      );
+      for (const r of rows) {
+        let l = out.get(r.room_id);
+        if (!l) out.set(r.room_id, (l = []));
+        l.push(r.user_id);
+      }
+    }
+    return out;
+  }
+
+  /** Transaction ids of events sent by this device. */
+  async txnIds(eventIds: string[], userId: string, deviceId: string): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const part of chunks([...new Set(eventIds)], 500)) {
+      const rows = await this.db.query(
+        `SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND event_id IN (${placeholders(part.length)})`,
+        [userId, deviceId, ...part],
+      );
+      for (const r of rows) out.set(r.event_id, r.txn_id);
+    }
+    return out;
+  }
+
+  /** Timeline events in (from, to] of the given rooms across rooms, oldest first (legacy /events). */
+  async eventsAcrossRooms(roomIds: string[], from: number, to: number, limit: number): Promise<StoredEvent[]> {
+    if (!roomIds.length || from >= to) return [];
+    const out: StoredEvent[] = [];
+    for (const part of chunks(roomIds, 500)) {
+      const rows = await this.db.query(
+        `SELECT ${EVENT_COLS} FROM events WHERE room_id IN (${placeholders(part.length)}) AND stream_ordering > ? AND stream_ordering <= ?
+         AND ${TIMELINE} ORDER BY stream_ordering LIMIT ?`,
+        [...part, from, to, limit],
+      );
+      for (const r of rows) out.push(toStored(r));
+    }
+    out.sort((a, b) => a.streamOrdering - b.streamOrdering);
+    return out.slice(0, limit);
+  }
+}

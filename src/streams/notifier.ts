@@ -1,0 +1,223 @@
+/**
+ * The notifier (DESIGN.md §4): every stream advance goes through `notify`,
+ * which wakes exactly the long-polls (/sync, /events) whose user or rooms the
+ * change concerns. Waiting costs nothing: a waiter is a pending promise in two
+ * maps (by user and by room), no timers beyond its own timeout.
+ *
+ * Lost-wakeup safety: /sync computes its answer at token T and then waits
+ * from T. A change notified between "T was read" and "the waiter was
+ * registered" would be missed, so the notifier keeps a short, bounded log of
+ * recent changes per stream; a new waiter first checks that log.
+ */
+import type { StreamIdGenerator } from './id-generator.js';
+import type { NotifiedStream, StreamChange, StreamNotifier } from './notifier-types.js';
+import { emptyToken, SYNC_STREAMS, type SyncToken } from './tokens.js';
+
+/** How many recent changes per stream the notifier remembers. */
+const RECENT_PER_STREAM = 1024;
+
+export type WakeReason = 'change' | 'timeout' | 'aborted' | 'shutdown';
+
+interface Waiter {
+  userId: string;
+  rooms: string[];
+  since: SyncToken;
+  resolve: (reason: WakeReason) => void;
+}
+
+/** Position of `stream` in a token (events: the position of the writer, else its minimum). */
+export function tokenPosition(t: SyncToken, stream: NotifiedStream, instance?: string): number {
+  if (stream === 'events') {
+    const w = instance !== undefined ? t.events.writers?.[instance] : undefined;
+    return Math.max(t.events.min, w ?? 0);
+  }
+  return t[stream];
+}
+
+export class Notifier implements StreamNotifier {
+  private readonly byUser = new Map<string, Set<Waiter>>();
+  private readonly byRoom = new Map<string, Set<Waiter>>();
+  /** Recent changes per stream, sorted by position. */
+  private readonly recent = new Map<NotifiedStream, StreamChange[]>();
+  /** Per stream: highest position evicted from `recent` (anything at or below may have been forgotten). */
+  private readonly evictedUpTo = new Map<NotifiedStream, number>();
+  private waiting = 0;
+  private closed = false;
+
+  constructor(
+    private readonly streams: Partial<Record<NotifiedStream, StreamIdGenerator>>,
+    shutdownSignal?: AbortSignal,
+  ) {
+    shutdownSignal?.addEventListener('abort', () => this.shutdown(), { once: true });
+  }
+
+  /** Number of long-polls currently waiting (for metrics). */
+  get waitingCount(): number {
+    return this.waiting;
+  }
+
+  /** The current sync token: every stream's current position. */
+  currentToken(): SyncToken {
+    const t = emptyToken();
+    t.events = { min: this.streams.events?.getCurrent() ?? 0 };
+    for (const s of SYNC_STREAMS) t[s] = this.streams[s]?.getCurrent() ?? 0;
+    return t;
+  }
+
+  notify(change: StreamChange): void {
+    // A reader must not be woken before it can read the change: when writes
+    // commit out of order, hold the change until the stream's current
+    // position reaches it (with a fallback so a stray position never sticks).
+    const gen = this.streams[change.stream];
+    if (gen && change.instance === undefined && gen.getCurrent() < change.position) {
+      this.defer(gen, change);
+      return;
+    }
+    this.deliver(change);
+  }
+
+  private readonly deferred: StreamChange[] = [];
+  private readonly watched = new WeakSet<StreamIdGenerator>();
+  private fallback: NodeJS.Timeout | undefined;
+
+  private defer(gen: StreamIdGenerator, change: StreamChange): void {
+    this.deferred.push(change);
+    if (!this.watched.has(gen)) {
+      this.watched.add(gen);
+      gen.onAdvance(() => this.flushDeferred(false));
+    }
+    this.fallback ??= setTimeout(() => this.flushDeferred(true), 1000);
+    this.fallback.unref?.();
+  }
+
+  private flushDeferred(all: boolean): void {
+    if (!this.deferred.length) return;
+    const ready: StreamChange[] = [];
+    for (let i = 0; i < this.deferred.length; ) {
+      const c = this.deferred[i]!;
+      const gen = this.streams[c.stream];
+      if (all || !gen || gen.getCurrent() >= c.position) {
+        ready.push(c);
+        this.deferred.splice(i, 1);
+      } else i++;
+    }
+    if (all || !this.deferred.length) {
+      clearTimeout(this.fallback);
+      this.fallback = undefined;
+    }
+    for (const c of ready) this.deliver(c);
+  }
+
+  private deliver(change: StreamChange): void {
+    this.remember(change);
+    const hit = new Set<Waiter>();
+    if (!change.rooms?.length && !change.users?.length) {
+      // A change without a target concerns everyone (rare: e.g. a global reset).
+      for (const set of this.byUser.values()) for (const w of set) hit.add(w);
+    }
+    for (const u of change.users ?? []) for (const w of this.byUser.get(u) ?? []) hit.add(w);
+    for (const r of change.rooms ?? []) for (const w of this.byRoom.get(r) ?? []) hit.add(w);
+    for (const w of hit) {
+      if (change.position > tokenPosition(w.since, change.stream, change.instance)) w.resolve('change');
+    }
+  }
+
+  /**
+   * Resolves when a change concerning `userId` or one of `roomIds` moves a
+   * stream past `since`, or on timeout, abort or shutdown.
+   */
+  waitForChange(userId: string, roomIds: Iterable<string>, since: SyncToken, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> {
+    if (this.closed) return Promise.resolve('shutdown');
+    if (signal?.aborted) return Promise.resolve('aborted');
+    const rooms = [...roomIds];
+    if (this.missedSince(userId, new Set(rooms), since)) return Promise.resolve('change');
+    if (timeoutMs <= 0) return Promise.resolve('timeout');
+    return new Promise<WakeReason>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => waiter.resolve('aborted');
+      const waiter: Waiter = {
+        userId,
+        rooms,
+        since,
+        resolve: (reason) => {
+          if (timer === undefined) return; // already resolved
+          clearTimeout(timer);
+          timer = undefined;
+          signal?.removeEventListener('abort', onAbort);
+          this.remove(waiter);
+          resolve(reason);
+        },
+      };
+      timer = setTimeout(() => waiter.resolve('timeout'), Math.min(timeoutMs, 2 ** 31 - 1));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.add(waiter);
+    });
+  }
+
+  /** Wakes every waiter (process shutdown). */
+  shutdown(): void {
+    this.closed = true;
+    clearTimeout(this.fallback);
+    const all = new Set<Waiter>();
+    for (const set of this.byUser.values()) for (const w of set) all.add(w);
+    for (const w of all) w.resolve('shutdown');
+  }
+
+  private add(w: Waiter): void {
+    this.waiting++;
+    addTo(this.byUser, w.userId, w);
+    for (const r of w.rooms) addTo(this.byRoom, r, w);
+  }
+
+  private remove(w: Waiter): void {
+    this.waiting--;
+    removeFrom(this.byUser, w.userId, w);
+    for (const r of w.rooms) removeFrom(this.byRoom, r, w);
+  }
+
+  private remember(change: StreamChange): void {
+    let list = this.recent.get(change.stream);
+    if (!list) this.recent.set(change.stream, (list = []));
+    // Keep sorted by position (writers may report slightly out of order).
+    let i = list.length;
+    while (i > 0 && list[i - 1]!.position > change.position) i--;
+    list.splice(i, 0, change);
+    if (list.length > RECENT_PER_STREAM) {
+      const dropped = list.splice(0, list.length - RECENT_PER_STREAM);
+      const top = dropped[dropped.length - 1]!.position;
+      this.evictedUpTo.set(change.stream, Math.max(this.evictedUpTo.get(change.stream) ?? 0, top));
+    }
+  }
+
+  /** Whether a change concerning this user/rooms was notified after `since`. */
+  private missedSince(userId: string, rooms: Set<string>, since: SyncToken): boolean {
+    for (const [stream, list] of this.recent) {
+      // If changes after `since` may have been forgotten, assume one concerned us.
+      if ((this.evictedUpTo.get(stream) ?? 0) > tokenPosition(since, stream)) return true;
+      for (let i = list.length - 1; i >= 0; i--) {
+        const c = list[i]!;
+        if (c.position <= tokenPosition(since, stream, c.instance)) {
+          if (stream !== 'events' || !since.events.writers) break;
+          continue;
+        }
+        if (!c.rooms?.length && !c.users?.length) return true;
+        if (c.users?.includes(userId)) return true;
+        if (c.rooms?.some((r) => rooms.has(r))) return true;
+      }
+    }
+    return false;
+  }
+}
+
+function addTo(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {
+  let set = map.get(key);
+  if (!set) map.set(key, (set = new Set()));
+  set.add(w);
+}
+
+function removeFrom(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(w);
+  if (!set.size) map.delete(key);
+}

@@ -1,0 +1,253 @@
+/**
+ * Positions of a stream with several writers (the `events` stream with
+ * several event persisters), DESIGN.md §4.
+ *
+ * - Writers draw positions from ONE PostgreSQL sequence, so positions are
+ *   unique and increasing across processes (on SQLite, which only runs a
+ *   single process, an in-memory counter stands in).
+ * - Each writer has its own position: the highest P such that every write
+ *   of THAT writer at or below P has finished (committed or abandoned). A
+ *   writer with nothing in flight moves its position up to the highest
+ *   position it knows of: everything it will write later draws a larger
+ *   number from the sequence.
+ * - `min` is the lowest of the writers' positions: every write of every
+ *   writer at or below it has finished, so a reader may expose it. Positions
+ *   between `min` and a writer's own position are visible only for that
+ *   writer's rows (the per-writer part of an `m…~…` sync token).
+ * - Each writer persists its position in `stream_positions(stream_name,
+ *   instance_name, stream_id)` so a process starting later knows where every
+ *   writer stood; live updates arrive as POSITION/RDATA commands
+ *   (`advanceWriter`).
+ */
+import type { Db, Queryable } from '../storage/db.js';
+import type { EventsPosition } from '../streams/tokens.js';
+
+export interface MultiWriterOptions {
+  /** Name in stream_positions, e.g. `events`. */
+  streamName: string;
+  /** This process. */
+  instanceName: string;
+  /** Every writer of the stream (`stream_writers.events`). */
+  writers: readonly string[];
+  /** PostgreSQL sequence shared by the writers, e.g. `events_stream_seq`. */
+  sequenceName: string;
+  /** Table columns already holding positions (initialise the sequence above them). */
+  tables?: Array<{ table: string; column: string }>;
+}
+
+type Listener = (pos: EventsPosition, instance: string) => void;
+
+const IDENT = /^[a-z_][a-z0-9_]*$/;
+
+export class MultiWriterIdGenerator {
+  private readonly positions = new Map<string, number>();
+  private readonly inFlight = new Set<number>();
+  private lastAllocated = 0;
+  private readonly listeners = new Set<Listener>();
+  private persisting: Promise<void> | undefined;
+  private persistAgain = false;
+  private persistedPosition = -1;
+  /** SQLite stand-in for the sequence. */
+  private localCounter = 0;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly opts: MultiWriterOptions,
+  ) {}
+
+  get isWriter(): boolean {
+    return this.opts.writers.includes(this.opts.instanceName);
+  }
+
+  static async create(db: Db, opts: MultiWriterOptions): Promise<MultiWriterIdGenerator> {
+    if (!IDENT.test(opts.sequenceName)) throw new Error(`bad sequence name ${opts.sequenceName}`);
+    if (opts.writers.length === 0) throw new Error(`${opts.streamName}: no writers`);
+    const g = new MultiWriterIdGenerator(db, opts);
+    let tableMax = 0;
+    for (const t of opts.tables ?? []) {
+      const row = await db.queryOne<{ m: number | string | null }>(`SELECT MAX(${t.column}) AS m FROM ${t.table}`);
+      if (row?.m != null) tableMax = Math.max(tableMax, Number(row.m));
+    }
+    const persisted = await db.query<{ instance_name: string; stream_id: number | string }>(
+      'SELECT instance_name, stream_id FROM stream_positions WHERE stream_name = ?',
+      [opts.streamName],
+    );
+    for (const r of persisted) tableMax = Math.max(tableMax, Number(r.stream_id));
+    let seqNow: number;
+    if (db.engine === 'postgres') {
+      seqNow = await db.transaction(async (tx) => {
+        // Serialise creation between writers starting together.
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext(?))', [`myelin-seq-${opts.sequenceName}`]);
+        await tx.execute(`CREATE SEQUENCE IF NOT EXISTS ${opts.sequenceName}`);
+        const s = await tx.queryOne<{ last_value: string; is_called: boolean }>(`SELECT last_value, is_called FROM ${opts.sequenceName}`);
+        let last = s!.is_called ? Number(s!.last_value) : Number(s!.last_value) - 1;
+        // Only when the sequence is behind the data (first start, or data written before the sequence existed).
+        if (tableMax > last) {
+          await tx.query('SELECT setval(?, ?)', [opts.sequenceName, tableMax]);
+          last = tableMax;
+        }
+        return last;
+      });
+    } else {
+      seqNow = tableMax;
+      g.localCounter = tableMax;
+    }
+    for (const w of opts.writers) {
+      const row = persisted.find((r) => r.instance_name === w);
+      g.positions.set(w, row ? Number(row.stream_id) : 0);
+    }
+    g.lastAllocated = seqNow;
+    if (g.isWriter) {
+      // Nothing of ours is in flight: every id we drew before (now) is committed or dead.
+      g.positions.set(opts.instanceName, Math.max(g.positions.get(opts.instanceName) ?? 0, seqNow));
+      await g.persist();
+    }
+    return g;
+  }
+
+  private async nextIds(q: Queryable, n: number): Promise<number[]> {
+    if (this.db.engine !== 'postgres') {
+      const ids: number[] = [];
+      for (let i = 0; i < n; i++) ids.push(++this.localCounter);
+      return ids;
+    }
+    const rows = await q.query<{ id: string | number }>(`SELECT nextval('${this.opts.sequenceName}') AS id FROM generate_series(1, ${Math.floor(n)})`);
+    return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+  }
+
+  /** Draws `n` positions for this writer. Call `finish` for each once written (or abandoned). */
+  async allocateMany(n: number): Promise<number[]> {
+    if (!this.isWriter) throw new Error(`${this.opts.instanceName} is not a writer of ${this.opts.streamName}`);
+    const ids = await this.nextIds(this.db, n);
+    for (const id of ids) {
+      this.inFlight.add(id);
+      if (id > this.lastAllocated) this.lastAllocated = id;
+    }
+    return ids;
+  }
+
+  async allocate(): Promise<number> {
+    return (await this.allocateMany(1))[0]!;
+  }
+
+  finish(id: number): void {
+    if (!this.inFlight.delete(id)) return;
+    this.recomputeLocal();
+  }
+
+  async withNext<T>(write: (id: number) => Promise<T>): Promise<T> {
+    const id = await this.allocate();
+    try {
+      return await write(id);
+    } finally {
+      this.finish(id);
+    }
+  }
+
+  async withMany<T>(n: number, write: (ids: number[]) => Promise<T>): Promise<T> {
+    const ids = await this.allocateMany(n);
+    try {
+      return await write(ids);
+    } finally {
+      for (const id of ids) this.finish(id);
+    }
+  }
+
+  private highestKnown(): number {
+    return Math.max(this.lastAllocated, ...this.positions.values());
+  }
+
+  private recomputeLocal(): void {
+    if (!this.isWriter) return;
+    const me = this.opts.instanceName;
+    const old = this.positions.get(me) ?? 0;
+    const next = this.inFlight.size ? Math.min(...this.inFlight) - 1 : this.highestKnown();
+    if (next > old) {
+      this.positions.set(me, next);
+      this.emit(me);
+      void this.persist();
+    }
+  }
+
+  /** Another writer's position (from a POSITION or RDATA command, or its persisted row). */
+  advanceWriter(instance: string, position: number): void {
+    if (!this.positions.has(instance)) return; // not a writer (any more)
+    if (position > (this.positions.get(instance) ?? 0)) {
+      this.positions.set(instance, position);
+      if (position > this.lastAllocated) this.lastAllocated = position;
+      this.emit(instance);
+    }
+    // An idle local writer follows: its future writes draw larger numbers.
+    if (instance !== this.opts.instanceName) this.recomputeLocal();
+  }
+
+  /** Re-reads every writer's persisted position (catch-up after a Redis outage or at start). */
+  async reloadPositions(): Promise<void> {
+    const rows = await this.db.query<{ instance_name: string; stream_id: number | string }>(
+      'SELECT instance_name, stream_id FROM stream_positions WHERE stream_name = ?',
+      [this.opts.streamName],
+    );
+    for (const r of rows) if (r.instance_name !== this.opts.instanceName) this.advanceWriter(r.instance_name, Number(r.stream_id));
+  }
+
+  /** Every position at or below this has finished on every writer. */
+  getCurrent(): number {
+    return Math.min(...this.positions.values());
+  }
+
+  getWriterPosition(instance: string): number | undefined {
+    return this.positions.get(instance);
+  }
+
+  /** The stream position as the sync token's events part. */
+  getPosition(): EventsPosition {
+    const min = this.getCurrent();
+    const writers: Record<string, number> = {};
+    for (const [w, p] of this.positions) if (p > min) writers[w] = p;
+    return Object.keys(writers).length ? { min, writers } : { min };
+  }
+
+  /** Whether a row written by `instance` at `position` is visible at `pos`. */
+  static isVisible(pos: EventsPosition, instance: string, position: number): boolean {
+    return position <= Math.max(pos.min, pos.writers?.[instance] ?? 0);
+  }
+
+  /** Called whenever a writer's position (and maybe `min`) advances. */
+  onAdvance(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(instance: string): void {
+    const pos = this.getPosition();
+    for (const l of this.listeners) l(pos, instance);
+  }
+
+  /** Writes this writer's position to stream_positions (coalesced; only ever increases). */
+  persist(): Promise<void> {
+    if (!this.isWriter) return Promise.resolve();
+    if (this.persisting) {
+      this.persistAgain = true;
+      return this.persisting;
+    }
+    this.persisting = (async () => {
+      try {
+        do {
+          this.persistAgain = false;
+          const pos = this.positions.get(this.opts.instanceName) ?? 0;
+          if (pos <= this.persistedPosition) continue;
+          await this.db.execute(
+            `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES (?, ?, ?)
+             ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id
+             WHERE stream_positions.stream_id < excluded.stream_id`,
+            [this.opts.streamName, this.opts.instanceName, pos],
+          );
+          this.persistedPosition = pos;
+        } while (this.persistAgain);
+      } finally {
+        this.persisting = undefined;
+      }
+    })();
+    return this.persisting;
+  }
+}

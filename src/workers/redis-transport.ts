@@ -1,0 +1,181 @@
+/**
+ * The Redis pub/sub transport of replication (DESIGN.md §4): "a doorbell,
+ * the database is the record".
+ *
+ * Channels:
+ *   `<server_name>`             broadcast: every process subscribes (RDATA, POSITION, REPLICATE, USER_IP, ...)
+ *   `<server_name>/<instance>`  targeted: commands for one instance (e.g. REPLICATE to a writer)
+ * Server names cannot contain `/`, so the two never collide; several
+ * homeservers can share one Redis.
+ *
+ * Each message is one line command (commands.ts). Two connections are used
+ * (a subscribed Redis connection cannot publish). ioredis reconnects by
+ * itself and re-subscribes; after every reconnection the transport emits
+ * `reconnected` (and sends REPLICATE) so that stream followers catch up from
+ * the database: messages published while we were away are lost for good.
+ */
+import { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import { parseCommand, serialiseCommand, type Command } from './commands.js';
+
+export interface RedisTransportOptions {
+  serverName: string;
+  instanceName: string;
+  redis: { host?: string; port?: number; password?: string; dbid?: number; path?: string };
+  logger?: Logger;
+  /** Extra ioredis options (tests). */
+  ioredis?: RedisOptions;
+}
+
+export interface RedisTransportEvents {
+  /** A command from another process (or ours, for broadcast commands without an instance). */
+  command: [cmd: Command, channel: string];
+  /** The subscription came back after a disconnection: catch up from the database. */
+  reconnected: [];
+  /** The subscription was lost (commands published meanwhile are missed). */
+  disconnected: [];
+}
+
+export function broadcastChannel(serverName: string): string {
+  return serverName;
+}
+
+export function instanceChannel(serverName: string, instance: string): string {
+  return `${serverName}/${instance}`;
+}
+
+/** The instance a command says it comes from, when it says. */
+export function commandOrigin(cmd: Command): string | undefined {
+  switch (cmd.name) {
+    case 'RDATA':
+    case 'POSITION':
+    case 'USER_SYNC':
+    case 'CLEAR_USER_SYNC':
+    case 'FEDERATION_ACK':
+      return cmd.instance;
+    default:
+      return undefined;
+  }
+}
+
+export class RedisTransport extends EventEmitter<RedisTransportEvents> {
+  readonly broadcast: string;
+  readonly own: string;
+  private pub: Redis | undefined;
+  private sub: Redis | undefined;
+  private readyOnce = false;
+  private stopped = false;
+
+  constructor(private readonly opts: RedisTransportOptions) {
+    super();
+    this.broadcast = broadcastChannel(opts.serverName);
+    this.own = instanceChannel(opts.serverName, opts.instanceName);
+  }
+
+  private clientOptions(role: 'pub' | 'sub'): RedisOptions {
+    const r = this.opts.redis;
+    return {
+      host: r.host ?? 'localhost',
+      port: r.port ?? 6379,
+      password: r.password,
+      db: r.dbid ?? 0,
+      path: r.path,
+      connectionName: `myelin:${this.opts.serverName}:${this.opts.instanceName}:${role}`,
+      // Publishing is a doorbell: do not queue forever while Redis is away.
+      // Subscribing waits for Redis however long it takes.
+      maxRetriesPerRequest: role === 'pub' ? 2 : null,
+      retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+      ...this.opts.ioredis,
+    };
+  }
+
+  /**
+   * Connects and subscribes. If Redis does not answer within `waitMs` the
+   * process starts anyway (the database is the record); the subscription
+   * completes in the background and `reconnected` fires once it does.
+   */
+  async start(waitMs = 5000): Promise<void> {
+    this.pub = new Redis(this.clientOptions('pub'));
+    this.sub = new Redis(this.clientOptions('sub'));
+    for (const c of [this.pub, this.sub]) c.on('error', (e) => this.opts.logger?.debug({ err: e }, 'redis connection error'));
+    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    let subscribedAtStart = false;
+    let startGaveUp = false;
+    this.sub.on('ready', () => {
+      if (!this.readyOnce) {
+        this.readyOnce = true;
+        // The first connection is no reconnection, unless start() gave up waiting for it.
+        if (!startGaveUp) return;
+      }
+      // ioredis re-subscribed (autoResubscribe) before 'ready'.
+      this.opts.logger?.info('redis replication connection (re)established; catching up from the database');
+      this.emit('reconnected');
+      void this.send({ name: 'REPLICATE' });
+    });
+    this.sub.on('close', () => {
+      if (!this.stopped && this.readyOnce) this.emit('disconnected');
+    });
+    const subscribed = this.sub.subscribe(this.broadcast, this.own).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), waitMs)));
+    subscribedAtStart = await Promise.race([subscribed, timeout]);
+    clearTimeout(timer);
+    if (!subscribedAtStart) {
+      startGaveUp = true;
+      subscribed.catch(() => {});
+      this.opts.logger?.warn(`redis at ${this.opts.redis.host ?? 'localhost'}:${this.opts.redis.port ?? 6379} is not answering; starting anyway, replication will catch up when it is back`);
+    }
+  }
+
+  private onMessage(channel: string, message: string): void {
+    let cmd: Command;
+    try {
+      cmd = parseCommand(message);
+    } catch (e) {
+      this.opts.logger?.warn({ err: e, channel }, 'ignoring a malformed replication command');
+      return;
+    }
+    // Our own broadcasts come back to us: skip the ones that say they are ours.
+    if (channel === this.broadcast && commandOrigin(cmd) === this.opts.instanceName) return;
+    this.emit('command', cmd, channel);
+  }
+
+  /** Publishes to every process. Returns false when Redis is unreachable (the database still has the data). */
+  async send(cmd: Command): Promise<boolean> {
+    return this.publish(this.broadcast, cmd);
+  }
+
+  /** Publishes to one instance. */
+  async sendTo(instance: string, cmd: Command): Promise<boolean> {
+    return this.publish(instanceChannel(this.opts.serverName, instance), cmd);
+  }
+
+  private async publish(channel: string, cmd: Command): Promise<boolean> {
+    // A doorbell: when Redis is away, do not wait (readers catch up from the database).
+    if (!this.pub || this.stopped || this.pub.status !== 'ready') return false;
+    try {
+      await this.pub.publish(channel, serialiseCommand(cmd));
+      return true;
+    } catch (e) {
+      this.opts.logger?.debug({ err: e }, 'redis publish failed');
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.pub, this.sub].map(async (c) => {
+      if (!c) return;
+      if (c.status !== 'ready') {
+        c.disconnect();
+        return;
+      }
+      try {
+        await c.quit();
+      } catch {
+        c.disconnect();
+      }
+    }));
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The worker-mode runtime of one process and the one way services obtain a
+ * writer that is local or remote (DESIGN.md §4: "No service asks am I a
+ * worker?").
+ *
+ *   const sendEvent = makeWriter(services, {
+ *     stream: 'events',
+ *     endpoint: 'send_event',
+ *     shardKey: (req) => req.room_id,          // events: sharded by room
+ *     local: (req) => persister.persist(req),  // the real write, JSON in and out
+ *   });
+ *   await sendEvent(req, { txnId });           // local call, or HTTP replication to the writer
+ *
+ * In the writer process `makeWriter` also registers `local` as the
+ * replication endpoint, so remote callers reach it. Without a runtime
+ * (unit tests that build services by hand) every call is local.
+ */
+import type { Logger } from 'pino';
+import type { HomeserverConfig } from '../config/schema.js';
+import { ReplicationClient } from './replication-client.js';
+import { ReplicationRegistry } from './replication-registry.js';
+import { RedisTransport } from './redis-transport.js';
+import { resolveRole, streamWriters, writerOf, type ProcessRole } from './role.js';
+import { normaliseInstance, type WriterStream } from './streams.js';
+import { randomBytes } from 'node:crypto';
+
+export interface WorkerRuntime {
+  role: ProcessRole;
+  /** Replication endpoints this process answers. */
+  replication: ReplicationRegistry;
+  /** Calls other processes' replication endpoints. */
+  client: ReplicationClient;
+  /** The Redis transport, when `redis.enabled`. */
+  transport?: RedisTransport;
+}
+
+/** What makeWriter needs from Services (kept structural so services need not import app/). */
+export interface HasWorkerRuntime {
+  config: Pick<HomeserverConfig, 'stream_writers'>;
+  workers?: WorkerRuntime;
+}
+
+export interface RoutedCallDef<Req, Res> {
+  /** Replication endpoint name (`/_synapse/replication/<endpoint>/<txnId>`). */
+  endpoint: string;
+  /** Which instance performs the call for this request. */
+  target: (req: Req) => string;
+  /** Whether this process answers the endpoint for others (registers `local`). */
+  servesRemote: boolean;
+  /** The real operation. Request and result must be plain JSON. */
+  local: (req: Req) => Promise<Res>;
+}
+
+export type RoutedCall<Req, Res> = (req: Req, opts?: { txnId?: string }) => Promise<Res>;
+
+/** A call that runs locally when `target` is this process and over HTTP replication otherwise. */
+export function makeRoutedCall<Req, Res>(s: HasWorkerRuntime, def: RoutedCallDef<Req, Res>): RoutedCall<Req, Res> {
+  const rt = s.workers;
+  if (!rt) return (req) => def.local(req);
+  if (def.servesRemote) rt.replication.register(def.endpoint, (body) => def.local(body as Req));
+  const me = rt.role.instanceName;
+  return async (req, opts) => {
+    const target = normaliseInstance(def.target(req));
+    if (target === me) return def.local(req);
+    return rt.client.call<Res>(target, def.endpoint, req, opts?.txnId);
+  };
+}
+
+export interface WriterDef<Req, Res> {
+  stream: WriterStream;
+  endpoint: string;
+  /** For `events`: the room id, to pick the room's shard of the writers. */
+  shardKey?: (req: Req) => string;
+  local: (req: Req) => Promise<Res>;
+}
+
+/** A stream write that runs in the stream's writer (for `events`, the room's writer). */
+export function makeWriter<Req, Res>(s: HasWorkerRuntime, def: WriterDef<Req, Res>): RoutedCall<Req, Res> {
+  const writers = streamWriters(s.config)[def.stream];
+  return makeRoutedCall(s, {
+    endpoint: def.endpoint,
+    servesRemote: s.workers ? writers.includes(s.workers.role.instanceName) : false,
+    target: (req) => writerOf(s.config, def.stream, def.shardKey?.(req)),
+    local: def.local,
+  });
+}
+
+/** A call that always runs on the main process (registration, login, ... where they touch it). */
+export function makeMainCall<Req, Res>(s: HasWorkerRuntime, endpoint: string, local: (req: Req) => Promise<Res>): RoutedCall<Req, Res> {
+  return makeRoutedCall(s, { endpoint, servesRemote: s.workers?.role.isMain ?? false, target: () => 'master', local });
+}
+
+export interface WireWorkersTarget {
+  config: HomeserverConfig;
+  serverName: string;
+  instanceName: string;
+  logger: Logger;
+  onShutdown: Array<() => Promise<void> | void>;
+  workers?: WorkerRuntime;
+}
+
+/**
+ * Builds this process's runtime: role, replication registry (with the
+ * built-in `ping` endpoint), replication client and, when `redis.enabled`,
+ * the Redis transport (connected; closed at shutdown).
+ */
+export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> {
+  const role = resolveRole(s.config);
+  const replication = new ReplicationRegistry();
+  // Health and latency probe between processes; its nonce shows idempotency
+  // (a retry with the same txnId gets the same nonce back).
+  replication.register('ping', () => ({ instance_name: role.instanceName, nonce: randomBytes(8).toString('hex'), ts: Date.now() }));
+  const client = new ReplicationClient({ config: s.config, logger: s.logger });
+  const rt: WorkerRuntime = { role, replication, client };
+  if (s.config.redis?.enabled) {
+    const transport = new RedisTransport({ serverName: s.serverName, instanceName: role.instanceName, redis: s.config.redis, logger: s.logger });
+    await transport.start();
+    s.onShutdown.push(() => transport.stop());
+    rt.transport = transport;
+  }
+  s.workers = rt;
+  return rt;
+}

@@ -1,0 +1,218 @@
+import { expect, it } from 'vitest';
+import { generateSigningKey } from '../../../src/matrix/signing.js';
+import { stateKey, type RoomEvent } from '../../../src/matrix/types.js';
+import { EventCreator } from '../../../src/services/rooms/event-creator.js';
+import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
+import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
+import { describeEngines } from './engines.js';
+
+const SERVER = 'store.test';
+const alice = `@alice:${SERVER}`;
+const bob = `@bob:${SERVER}`;
+
+describeEngines('rooms store', (db) => {
+  let store: SqlRoomStore;
+  let creator: EventCreator;
+  let stream: StreamIdGenerator;
+  let group = 0;
+  const notified: number[] = [];
+  let roomN = 0;
+
+  const setup = async () => {
+    store = new SqlRoomStore(db());
+    stream = await StreamIdGenerator.fromTables(db(), [{ table: 'events', column: 'stream_ordering' }]);
+    group = await store.maxStateGroupId();
+    creator = new EventCreator({
+      store,
+      serverName: SERVER,
+      signingKey: generateSigningKey('t1'),
+      stream,
+      notifier: { notify: (c) => notified.push(c.position) },
+      nextStateGroup: () => ++group,
+    });
+  };
+
+  async function newRoom(version = '10'): Promise<string> {
+    if (!store) await setup();
+    const roomId = `!r${++roomN}x:${SERVER}`;
+    await creator.create({ roomId, type: 'm.room.create', stateKey: '', sender: alice, content: { creator: alice, room_version: version }, roomVersion: version });
+    await creator.create({ roomId, type: 'm.room.member', stateKey: alice, sender: alice, content: { membership: 'join', displayname: 'Alice' } });
+    await creator.create({
+      roomId, type: 'm.room.power_levels', stateKey: '', sender: alice,
+      content: { users: { [alice]: 100 }, users_default: 0, events_default: 0, state_default: 50, ban: 50, kick: 50, redact: 50, invite: 0 },
+    });
+    await creator.create({ roomId, type: 'm.room.join_rules', stateKey: '', sender: alice, content: { join_rule: 'public' } });
+    return roomId;
+  }
+
+  it('persists events with edges, extremities and current state', async () => {
+    const roomId = await newRoom();
+    const msg = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { msgtype: 'm.text', body: 'hi' } });
+    const got = await store.getEvent(msg.eventId);
+    expect(got?.event.content).toEqual({ msgtype: 'm.text', body: 'hi' });
+    expect(got?.streamOrdering).toBe(msg.streamOrdering);
+    expect(got?.topologicalOrdering).toBe(5);
+    expect(await store.getForwardExtremities(roomId)).toEqual([msg.eventId]);
+    const room = await store.getRoom(roomId);
+    expect(room).toMatchObject({ roomVersion: '10', creator: alice, isPublic: false });
+    const current = await store.getCurrentStateIds(roomId);
+    expect([...current.keys()].sort()).toEqual(
+      [stateKey('m.room.create', ''), stateKey('m.room.member', alice), stateKey('m.room.power_levels', ''), stateKey('m.room.join_rules', '')].sort(),
+    );
+    // edges: prev_event of the message is the join rules event
+    const jr = current.get(stateKey('m.room.join_rules', ''))!;
+    expect(got!.event.prev_events).toEqual([jr]);
+    expect(notified).toContain(msg.streamOrdering);
+    // batch read
+    const many = await store.getEvents([msg.eventId, jr, '$missing']);
+    expect([...many.keys()].sort()).toEqual([jr, msg.eventId].sort());
+  });
+
+  it('dedupes state groups and resolves delta chains', async () => {
+    const roomId = await newRoom();
+    const m1 = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' } });
+    const m2 = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'b' } });
+    const topic = await creator.create({ roomId, type: 'm.room.topic', stateKey: '', sender: alice, content: { topic: 't' } });
+    const m3 = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'c' } });
+    const groups = await store.getStateGroups([m1.eventId, m2.eventId, topic.eventId, m3.eventId]);
+    expect(groups.get(m1.eventId)).toBe(groups.get(m2.eventId));
+    expect(groups.get(topic.eventId)).not.toBe(groups.get(m2.eventId));
+    expect(groups.get(m3.eventId)).toBe(groups.get(topic.eventId));
+    const info = await store.getStateGroupInfo(groups.get(topic.eventId)!);
+    expect(info?.prevGroup).toBe(groups.get(m2.eventId));
+    const atTopic = await store.getStateIdsForGroup(groups.get(topic.eventId)!);
+    const atM1 = await store.getStateIdsForGroup(groups.get(m1.eventId)!);
+    expect(atTopic.get(stateKey('m.room.topic', ''))).toBe(topic.eventId);
+    expect(atM1.has(stateKey('m.room.topic', ''))).toBe(false);
+    expect(atTopic).toEqual(await store.getCurrentStateIds(roomId));
+  });
+
+  it('writes a snapshot after many deltas and keeps the chain correct', async () => {
+    const roomId = await newRoom();
+    let last = '';
+    for (let i = 0; i < 60; i++) {
+      last = (await creator.create({ roomId, type: 'm.room.topic', stateKey: '', sender: alice, content: { topic: `t${i}` } })).eventId;
+    }
+    const g = (await store.getStateGroups([last])).get(last)!;
+    const info = await store.getStateGroupInfo(g);
+    expect(info!.deltaDepth).toBeLessThan(50);
+    const ids = await store.getStateIdsForGroup(g);
+    expect(ids.get(stateKey('m.room.topic', ''))).toBe(last);
+    expect(ids.size).toBe(5);
+  });
+
+  it('keeps memberships and current membership in step', async () => {
+    const roomId = await newRoom();
+    await creator.create({ roomId, type: 'm.room.member', stateKey: bob, sender: bob, content: { membership: 'join', displayname: 'Bob' } });
+    expect((await store.getMembership(roomId, bob))?.membership).toBe('join');
+    expect((await store.getMembers(roomId, { membership: ['join'] })).map((m) => m.userId)).toEqual([alice, bob].sort());
+    await creator.create({ roomId, type: 'm.room.member', stateKey: bob, sender: bob, content: { membership: 'leave' } });
+    expect((await store.getMembership(roomId, bob))?.membership).toBe('leave');
+    expect((await store.getRoomsForUser(bob, ['join'])).map((r) => r.roomId)).not.toContain(roomId);
+    expect((await store.getRoomsForUser(bob, ['leave'])).map((r) => r.roomId)).toContain(roomId);
+    const hist = await store.membershipHistory(roomId, bob);
+    expect(hist.map((h) => h.membership)).toEqual(['join', 'leave']);
+    const counts = await store.joinedCounts([roomId]);
+    expect(counts.get(roomId)).toBe(1);
+    await store.forgetRoom(bob, roomId);
+    expect(await store.isForgotten(bob, roomId)).toBe(true);
+    expect((await store.getRoomsForUser(bob, ['leave'])).map((r) => r.roomId)).not.toContain(roomId);
+    // prev_content is kept for state events
+    const cur = await store.getCurrentStateEvent(roomId, 'm.room.member', bob);
+    expect(cur?.unsignedExtra?.prev_content).toMatchObject({ membership: 'join' });
+  });
+
+  it('rejects events the auth rules forbid, and writes nothing for them', async () => {
+    const roomId = await newRoom();
+    const before = await store.maxStreamOrdering();
+    await expect(creator.create({ roomId, type: 'm.room.message', sender: bob, content: { body: 'x' } })).rejects.toMatchObject({ errcode: 'M_FORBIDDEN' });
+    expect(await store.maxStreamOrdering()).toBe(before);
+  });
+
+  it('rolls back a batch that fails half way', async () => {
+    const roomId = await newRoom();
+    const msg = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' } });
+    const stored = (await store.getEvent(msg.eventId))!;
+    const fresh: RoomEvent = { ...stored.event, event_id: '$fresh:x', state_key: 'k', type: 'm.test' };
+    const stateBefore = await store.getCurrentStateIds(roomId);
+    await expect(
+      store.persistEvents({
+        roomId,
+        forwardExtremities: ['$fresh:x'],
+        events: [
+          { event: fresh, streamOrdering: 999_001, stateGroup: 999_001, newStateGroup: { id: 999_001, prevGroup: null, deltaDepth: 0, entries: new Map([[stateKey('m.test', 'k'), '$fresh:x']]) } },
+          // duplicate event id: the events insert fails
+          { event: stored.event, streamOrdering: 999_002, stateGroup: 1 },
+        ],
+      }),
+    ).rejects.toThrow();
+    expect(await store.getEvent('$fresh:x')).toBeUndefined();
+    expect(await store.getStateIdsForGroup(999_001)).toEqual(new Map());
+    expect(await store.getCurrentStateIds(roomId)).toEqual(stateBefore);
+    expect(await store.getForwardExtremities(roomId)).toEqual([msg.eventId]);
+  });
+
+  it('paginates topologically and by stream, with filters', async () => {
+    const roomId = await newRoom();
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      ids.push((await creator.create({ roomId, type: i % 2 ? 'm.room.message' : 'm.other', sender: alice, content: i === 3 ? { body: 'u', url: 'mxc://a/b' } : { body: String(i) } })).eventId);
+    }
+    const back = await store.paginate(roomId, { from: null, dir: 'b', limit: 3 });
+    expect(back.map((e) => e.event.event_id)).toEqual([ids[9], ids[8], ids[7]]);
+    const last = back[2]!;
+    const next = await store.paginate(roomId, { from: { topo: last.topologicalOrdering, stream: last.streamOrdering - 1 }, dir: 'b', limit: 2 });
+    expect(next.map((e) => e.event.event_id)).toEqual([ids[6], ids[5]]);
+    const fwd = await store.paginate(roomId, { from: { topo: last.topologicalOrdering, stream: last.streamOrdering }, dir: 'f', limit: 5 });
+    expect(fwd.map((e) => e.event.event_id)).toEqual([ids[8], ids[9]]);
+    const onlyMsgs = await store.paginate(roomId, { from: null, dir: 'b', limit: 100, filter: { types: ['m.room.*'], notTypes: ['m.room.member', 'm.room.create', 'm.room.power_levels', 'm.room.join_rules'] } });
+    expect(onlyMsgs.map((e) => e.event.event_id)).toEqual([ids[9], ids[7], ids[5], ids[3], ids[1]]);
+    const urls = await store.paginate(roomId, { from: null, dir: 'b', limit: 100, filter: { containsUrl: true } });
+    expect(urls.map((e) => e.event.event_id)).toEqual([ids[3]]);
+    const s0 = (await store.getEvent(ids[0]!))!.streamOrdering;
+    const s9 = (await store.getEvent(ids[9]!))!.streamOrdering;
+    const byStream = await store.getRoomEventsByStream(roomId, { from: s0, to: s9, limit: 3, dir: 'b' });
+    expect(byStream.map((e) => e.event.event_id)).toEqual([ids[9], ids[8], ids[7]]);
+  });
+
+  it('stores txn ids, aliases and the public flag', async () => {
+    const roomId = await newRoom();
+    const msg = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' }, txn: { deviceId: 'DEV', txnId: 'tx1' } });
+    expect(await store.getTxnEvent(alice, 'DEV', 'tx1')).toBe(msg.eventId);
+    expect(await store.getTxnEvent(alice, 'OTHER', 'tx1')).toBeUndefined();
+    expect((await store.getTxnIds([msg.eventId], alice, 'DEV')).get(msg.eventId)).toBe('tx1');
+    const alias = `#a${roomN}:${SERVER}`;
+    expect(await store.createAlias(alias, roomId, alice)).toBe(true);
+    expect(await store.createAlias(alias, roomId, alice)).toBe(false);
+    expect(await store.getAlias(alias)).toEqual({ roomId, creator: alice });
+    expect(await store.getAliasesForRoom(roomId)).toEqual([alias]);
+    expect(await store.deleteAlias(alias)).toBe(true);
+    expect(await store.getAlias(alias)).toBeUndefined();
+    await store.setRoomPublic(roomId, true);
+    const pub = await store.listPublicRooms({ offset: 0, limit: 10 });
+    expect(pub.find((p) => p.roomId === roomId)?.joinedMembers).toBe(1);
+  });
+
+  it('chains concurrent sends into one room', async () => {
+    const roomId = await newRoom();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: String(i) } })),
+    );
+    const events = await store.getEvents(results.map((r) => r.eventId));
+    const sorted = [...events.values()].sort((a, b) => a.streamOrdering - b.streamOrdering);
+    for (let i = 1; i < sorted.length; i++) {
+      expect(sorted[i]!.event.prev_events).toEqual([sorted[i - 1]!.event.event_id]);
+      expect(sorted[i]!.event.depth).toBe(sorted[i - 1]!.event.depth + 1);
+    }
+    expect(await store.getForwardExtremities(roomId)).toEqual([sorted[sorted.length - 1]!.event.event_id]);
+  });
+
+  it('builds v1-format events for room version 1', async () => {
+    const roomId = await newRoom('1');
+    const msg = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' } });
+    expect(msg.eventId).toMatch(new RegExp(`^\\$[A-Za-z0-9]+:${SERVER.replace('.', '\\.')}$`));
+    const prev = msg.event.prev_events[0] as [string, { sha256: string }];
+    expect(Array.isArray(prev)).toBe(true);
+    expect(prev[1].sha256).toMatch(/^[A-Za-z0-9+/]+$/);
+  });
+});

@@ -1,0 +1,222 @@
+import { describe, expect, it } from 'vitest';
+import {
+  buildRuleset,
+  conditionMatches,
+  evaluate,
+  globMatches,
+  globMatchesWords,
+  memberCountMatches,
+  RULE_KINDS,
+  splitPropertyPath,
+  type EvalContext,
+  type PushRule,
+  type RuleKind,
+} from '../../../src/matrix/push-rules.js';
+
+const ALICE = '@alice:example.org';
+const BOB = '@bob:example.org';
+
+function noUserRules(): Record<RuleKind, PushRule[]> {
+  const r = {} as Record<RuleKind, PushRule[]>;
+  for (const k of RULE_KINDS) r[k] = [];
+  return r;
+}
+
+const defaults = () => buildRuleset(ALICE, noUserRules(), new Map());
+
+function ctx(over: Partial<EvalContext> = {}): EvalContext {
+  return { userId: ALICE, displayName: 'Alice Liddell', memberCount: 5, senderPowerLevel: 0, notificationLevel: () => 50, ...over };
+}
+
+function msg(body: string, extra: Record<string, any> = {}) {
+  return { type: 'm.room.message', room_id: '!r:example.org', sender: BOB, event_id: '$e', content: { msgtype: 'm.text', body, ...extra } };
+}
+
+describe('globs and paths', () => {
+  it('matches whole values case-insensitively with * and ?', () => {
+    expect(globMatches('lunc?*', 'Lunch plans')).toBe(true);
+    expect(globMatches('lunc?*', 'LUNCH')).toBe(true);
+    expect(globMatches('lunc?*', ' lunch')).toBe(false);
+    expect(globMatches('lunc?*', 'lunc')).toBe(false);
+    expect(globMatches('m.room.*', 'm.room.message')).toBe(true);
+    expect(globMatches('m.room.message', 'm_room_message')).toBe(false); // '.' is literal
+  });
+
+  it('matches body patterns at word boundaries', () => {
+    expect(globMatchesWords('ex*ple', 'An example event.')).toBe(true);
+    expect(globMatchesWords('ex*ple', 'exple')).toBe(true);
+    expect(globMatchesWords('ex*ple', 'An exciting triple-whammy')).toBe(true);
+    expect(globMatchesWords('cake', 'I like cakes')).toBe(false);
+    expect(globMatchesWords('cake', 'cake!')).toBe(true);
+  });
+
+  it('splits dot paths with escapes', () => {
+    expect(splitPropertyPath('content.m\\.relates_to.rel_type')).toEqual(['content', 'm.relates_to', 'rel_type']);
+    expect(splitPropertyPath('content.m\\\\foo')).toEqual(['content', 'm\\foo']);
+    expect(splitPropertyPath('content.a\\xb')).toEqual(['content', 'a\\xb']);
+  });
+
+  it('parses room_member_count', () => {
+    expect(memberCountMatches('2', 2)).toBe(true);
+    expect(memberCountMatches('==2', 3)).toBe(false);
+    expect(memberCountMatches('<10', 9)).toBe(true);
+    expect(memberCountMatches('>=3', 3)).toBe(true);
+    expect(memberCountMatches('>3', 3)).toBe(false);
+    expect(memberCountMatches('lots', 3)).toBe(false);
+  });
+});
+
+describe('conditions', () => {
+  it('event_match does not match absent or non-string values, even with *', () => {
+    const ev = { type: 'm.room.topic', content: { topic: null, n: 3 } };
+    expect(conditionMatches({ kind: 'event_match', key: 'content.topic', pattern: '*' }, ev, ctx())).toBe(false);
+    expect(conditionMatches({ kind: 'event_match', key: 'content.n', pattern: '*' }, ev, ctx())).toBe(false);
+    expect(conditionMatches({ kind: 'event_match', key: 'content.missing', pattern: '*' }, ev, ctx())).toBe(false);
+  });
+
+  it('event_property_is matches exact simple values without casting', () => {
+    const ev = { content: { 'm.federate': true, s: 'true', one: 1 } };
+    expect(conditionMatches({ kind: 'event_property_is', key: 'content.m\\.federate', value: true }, ev, ctx())).toBe(true);
+    expect(conditionMatches({ kind: 'event_property_is', key: 'content.s', value: true }, ev, ctx())).toBe(false);
+    expect(conditionMatches({ kind: 'event_property_is', key: 'content.one', value: true }, ev, ctx())).toBe(false);
+  });
+
+  it('event_property_contains matches array members exactly', () => {
+    const ev = { content: { alt_aliases: ['#somewhere:example.org', '#myroom:example.com'] } };
+    expect(conditionMatches({ kind: 'event_property_contains', key: 'content.alt_aliases', value: '#myroom:example.com' }, ev, ctx())).toBe(true);
+    expect(conditionMatches({ kind: 'event_property_contains', key: 'content.alt_aliases', value: ':example.com' }, ev, ctx())).toBe(false);
+  });
+
+  it('unknown conditions never match', () => {
+    expect(conditionMatches({ kind: 'org.example.magic' }, msg('hi'), ctx())).toBe(false);
+  });
+});
+
+describe('default rules', () => {
+  it('orders kinds with user rules before defaults, master first', () => {
+    const own = noUserRules();
+    own.override.push({ rule_id: 'mine', default: false, enabled: true, actions: [], conditions: [] });
+    const rs = buildRuleset(ALICE, own, new Map());
+    expect(rs.override.map((r) => r.rule_id).slice(0, 3)).toEqual(['.m.rule.master', 'mine', '.m.rule.suppress_notices']);
+    expect(rs.content[0]!.pattern).toBe('alice');
+    expect(rs.underride.map((r) => r.rule_id)).toEqual([
+      '.m.rule.call',
+      '.m.rule.encrypted_room_one_to_one',
+      '.m.rule.room_one_to_one',
+      '.m.rule.message',
+      '.m.rule.encrypted',
+    ]);
+    const mention = rs.override.find((r) => r.rule_id === '.m.rule.is_user_mention')!;
+    expect(mention.conditions![0]!.value).toBe(ALICE);
+  });
+
+  it('a plain message in a group room notifies without highlight', () => {
+    const r = evaluate(defaults(), msg('hello there'), ctx());
+    expect(r.rule?.rule_id).toBe('.m.rule.message');
+    expect(r.notify).toBe(true);
+    expect(r.highlight).toBe(false);
+  });
+
+  it('one-to-one rooms notify with a sound', () => {
+    const r = evaluate(defaults(), msg('hello'), ctx({ memberCount: 2 }));
+    expect(r.rule?.rule_id).toBe('.m.rule.room_one_to_one');
+    expect(r.actions).toContainEqual({ set_tweak: 'sound', value: 'default' });
+    const enc = evaluate(defaults(), { type: 'm.room.encrypted', sender: BOB, content: { ciphertext: 'x' } }, ctx({ memberCount: 2 }));
+    expect(enc.rule?.rule_id).toBe('.m.rule.encrypted_room_one_to_one');
+    const encGroup = evaluate(defaults(), { type: 'm.room.encrypted', sender: BOB, content: {} }, ctx({ memberCount: 3 }));
+    expect(encGroup.rule?.rule_id).toBe('.m.rule.encrypted');
+  });
+
+  it('notices are suppressed', () => {
+    const r = evaluate(defaults(), msg('bot says hi', { msgtype: 'm.notice' }), ctx());
+    expect(r.rule?.rule_id).toBe('.m.rule.suppress_notices');
+    expect(r.notify).toBe(false);
+  });
+
+  it('the display name in the body highlights (legacy rule), as a whole word', () => {
+    const r = evaluate(defaults(), msg('hey alice liddell, lunch?'), ctx());
+    expect(r.rule?.rule_id).toBe('.m.rule.contains_display_name');
+    expect(r.highlight).toBe(true);
+    // Not at a word boundary: no display-name match (the localpart rule still sees "Alice").
+    expect(evaluate(defaults(), msg('Alice Liddellish'), ctx()).rule?.rule_id).toBe('.m.rule.contains_user_name');
+    expect(evaluate(defaults(), msg('Mad Hatterish'), ctx({ displayName: 'Mad Hatter' })).highlight).toBe(false);
+    expect(evaluate(defaults(), msg('the MAD HATTER!'), ctx({ displayName: 'Mad Hatter' })).highlight).toBe(true);
+  });
+
+  it('the localpart in the body highlights (contains_user_name)', () => {
+    const r = evaluate(defaults(), msg('ping Alice!'), ctx({ displayName: 'Someone Else' }));
+    expect(r.rule?.rule_id).toBe('.m.rule.contains_user_name');
+    expect(r.highlight).toBe(true);
+  });
+
+  it('m.mentions disables the legacy body rules and drives mentions', () => {
+    const noMention = evaluate(defaults(), msg('alice liddell', { 'm.mentions': {} }), ctx());
+    expect(noMention.highlight).toBe(false);
+    const mention = evaluate(defaults(), msg('hi', { 'm.mentions': { user_ids: [ALICE] } }), ctx());
+    expect(mention.rule?.rule_id).toBe('.m.rule.is_user_mention');
+    expect(mention.highlight).toBe(true);
+  });
+
+  it('room mentions need the sender to have the room notification level', () => {
+    const ev = msg('everyone', { 'm.mentions': { room: true } });
+    expect(evaluate(defaults(), ev, ctx({ senderPowerLevel: 0 })).highlight).toBe(false);
+    const r = evaluate(defaults(), ev, ctx({ senderPowerLevel: 50 }));
+    expect(r.rule?.rule_id).toBe('.m.rule.is_room_mention');
+    expect(r.highlight).toBe(true);
+    // Legacy @room in the body.
+    expect(evaluate(defaults(), msg('@room hello'), ctx({ senderPowerLevel: 100 })).rule?.rule_id).toBe('.m.rule.roomnotif');
+    expect(evaluate(defaults(), msg('@room hello'), ctx({ senderPowerLevel: 10 })).highlight).toBe(false);
+    // A lower notifications.room level lets the sender through.
+    expect(evaluate(defaults(), ev, ctx({ senderPowerLevel: 10, notificationLevel: () => 10 })).highlight).toBe(true);
+  });
+
+  it('invites for me notify; other member events do not', () => {
+    const invite = { type: 'm.room.member', state_key: ALICE, sender: BOB, content: { membership: 'invite' } };
+    expect(evaluate(defaults(), invite, ctx()).rule?.rule_id).toBe('.m.rule.invite_for_me');
+    const join = { type: 'm.room.member', state_key: BOB, sender: BOB, content: { membership: 'join' } };
+    const r = evaluate(defaults(), join, ctx());
+    expect(r.rule?.rule_id).toBe('.m.rule.member_event');
+    expect(r.notify).toBe(false);
+  });
+
+  it('tombstones highlight, reactions, edits and server ACLs do not notify', () => {
+    expect(evaluate(defaults(), { type: 'm.room.tombstone', state_key: '', sender: BOB, content: { body: 'moved' } }, ctx()).highlight).toBe(true);
+    expect(evaluate(defaults(), { type: 'm.reaction', sender: BOB, content: {} }, ctx()).notify).toBe(false);
+    expect(evaluate(defaults(), { type: 'm.room.server_acl', state_key: '', sender: BOB, content: {} }, ctx()).notify).toBe(false);
+    const edit = msg('* fixed', { 'm.relates_to': { rel_type: 'm.replace', event_id: '$x' } });
+    expect(evaluate(defaults(), edit, ctx()).rule?.rule_id).toBe('.m.rule.suppress_edits');
+  });
+
+  it('calls ring', () => {
+    const r = evaluate(defaults(), { type: 'm.call.invite', sender: BOB, content: {} }, ctx());
+    expect(r.actions).toContainEqual({ set_tweak: 'sound', value: 'ring' });
+  });
+
+  it('the master rule, when enabled, silences everything', () => {
+    const rs = buildRuleset(ALICE, noUserRules(), new Map([['override/.m.rule.master', { enabled: true }]]));
+    const r = evaluate(rs, msg('alice liddell'), ctx());
+    expect(r.rule?.rule_id).toBe('.m.rule.master');
+    expect(r.notify).toBe(false);
+  });
+
+  it('room and sender rules, and dont_notify stripped', () => {
+    const own = noUserRules();
+    own.room.push({ rule_id: '!r:example.org', default: false, enabled: true, actions: ['dont_notify'] });
+    const r = evaluate(buildRuleset(ALICE, own, new Map()), msg('hi'), ctx());
+    expect(r.rule).toEqual({ kind: 'room', rule_id: '!r:example.org' });
+    expect(r.actions).toEqual([]);
+    const own2 = noUserRules();
+    own2.sender.push({ rule_id: BOB, default: false, enabled: false, actions: [] });
+    expect(evaluate(buildRuleset(ALICE, own2, new Map()), msg('hi'), ctx()).rule?.rule_id).toBe('.m.rule.message'); // disabled
+  });
+
+  it('user content rules with globs', () => {
+    const own = noUserRules();
+    own.content.push({ rule_id: 'cake', default: false, enabled: true, pattern: 'cake*lie', actions: ['notify', { set_tweak: 'highlight', value: false }] });
+    const rs = buildRuleset(ALICE, own, new Map());
+    const r = evaluate(rs, msg('the cake is a lie'), ctx());
+    expect(r.rule?.rule_id).toBe('cake');
+    expect(r.highlight).toBe(false); // highlight tweak with value false
+    expect(evaluate(rs, msg('the cake is a lier'), ctx()).rule?.rule_id).toBe('.m.rule.message');
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { generateSigningKey } from '../../../src/matrix/signing.js';
+import { ClientEventSerializer } from '../../../src/services/rooms/client-events.js';
+import { EventCreator } from '../../../src/services/rooms/event-creator.js';
+import { RoutedRoomService, type RoomWriteRequest } from '../../../src/services/rooms/routed-room-service.js';
+import { VisibilityChecker } from '../../../src/services/rooms/visibility.js';
+import { migrate } from '../../../src/storage/migrate.js';
+import { roomsMigrations } from '../../../src/storage/migrations/rooms.js';
+import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
+import { SqliteDb } from '../../../src/storage/sqlite.js';
+import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
+import { MatrixError } from '../../../src/util/errors.js';
+
+describe('RoutedRoomService', () => {
+  it('routes writes as plain JSON and runs them on the writer side', async () => {
+    const db = new SqliteDb(':memory:');
+    await migrate(db, roomsMigrations);
+    const store = new SqlRoomStore(db);
+    let g = 0;
+    const creator = new EventCreator({ store, serverName: 'r.test', signingKey: generateSigningKey('r'), stream: new StreamIdGenerator(0), notifier: { notify() {} }, nextStateGroup: () => ++g });
+    const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
+    const seen: RoomWriteRequest[] = [];
+    // The "writer": a second service that receives the JSON as HTTP replication would deliver it.
+    const writer: RoutedRoomService = new RoutedRoomService(ctx, async () => { throw new Error('writer must not route'); });
+    const svc = new RoutedRoomService(ctx, async (req) => {
+      const wire = JSON.parse(JSON.stringify(req)) as RoomWriteRequest;
+      seen.push(wire);
+      return JSON.parse(JSON.stringify(await writer.runLocal(wire)));
+    });
+    const actor = { userId: '@a:r.test', deviceId: 'D' };
+    const { roomId } = await svc.createRoom(actor, { preset: 'public_chat' });
+    expect(roomId).toMatch(/^!.+:r\.test$/);
+    expect(seen[0]).toMatchObject({ op: 'createRoom' });
+    expect(seen[0]!.roomId).toBeUndefined();
+    const id = await svc.sendMessage(actor, roomId, 'm.room.message', { body: 'x' }, 't1');
+    expect(seen[1]).toMatchObject({ op: 'sendMessage', roomId });
+    expect((await store.getEvent(id))?.event.content).toEqual({ body: 'x' });
+    await svc.join({ userId: '@b:r.test' }, roomId);
+    await svc.leave({ userId: '@b:r.test' }, roomId); // reason undefined -> null on the wire -> no reason key
+    const leave = await store.getCurrentStateEvent(roomId, 'm.room.member', '@b:r.test');
+    expect(leave?.event.content).toEqual({ membership: 'leave' });
+    await expect(svc.kick({ userId: '@b:r.test' }, roomId, '@a:r.test')).rejects.toBeInstanceOf(MatrixError);
+    await expect(writer.runLocal({ op: 'nope' as any, args: [] })).rejects.toThrow(/unknown/);
+  });
+});

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
+import { Notifier } from '../../../src/streams/notifier.js';
+import { emptyToken, type SyncToken } from '../../../src/streams/tokens.js';
+
+function tok(events: number, extra: Partial<SyncToken> = {}): SyncToken {
+  return { ...emptyToken(), events: { min: events }, ...extra } as SyncToken;
+}
+
+/** Resolves to the wake reason, or 'pending' if not resolved after the microtask queue drains. */
+async function state(p: Promise<string>): Promise<string> {
+  return Promise.race([p, new Promise<string>((r) => setImmediate(() => r('pending')))]);
+}
+
+describe('Notifier', () => {
+  it('reports the current token from the stream generators', () => {
+    const events = new StreamIdGenerator(7);
+    const typing = new StreamIdGenerator(3);
+    const n = new Notifier({ events, typing });
+    const t = n.currentToken();
+    expect(t.events.min).toBe(7);
+    expect(t.typing).toBe(3);
+    expect(t.receipts).toBe(0);
+  });
+
+  it('wakes waiters of the room and of the user, and not others', async () => {
+    const n = new Notifier({});
+    const inRoom = n.waitForChange('@a:x', ['!r:x'], tok(5), 60_000);
+    const target = n.waitForChange('@b:x', [], tok(5), 60_000);
+    const other = n.waitForChange('@c:x', ['!other:x'], tok(5), 60_000);
+    expect(n.waitingCount).toBe(3);
+    n.notify({ stream: 'events', position: 6, rooms: ['!r:x'], users: ['@b:x'] });
+    expect(await state(inRoom)).toBe('change');
+    expect(await state(target)).toBe('change');
+    expect(await state(other)).toBe('pending');
+    expect(n.waitingCount).toBe(1);
+    n.shutdown();
+    expect(await other).toBe('shutdown');
+    expect(n.waitingCount).toBe(0);
+  });
+
+  it('does not wake a waiter whose token is already past the change', async () => {
+    const n = new Notifier({});
+    const w = n.waitForChange('@a:x', ['!r:x'], tok(10, { typing: 4 }), 60_000);
+    n.notify({ stream: 'events', position: 9, rooms: ['!r:x'] });
+    n.notify({ stream: 'typing', position: 4, rooms: ['!r:x'] });
+    expect(await state(w)).toBe('pending');
+    n.notify({ stream: 'typing', position: 5, rooms: ['!r:x'] });
+    expect(await state(w)).toBe('change');
+  });
+
+  it('times out', async () => {
+    const n = new Notifier({});
+    expect(await n.waitForChange('@a:x', [], tok(0), 20)).toBe('timeout');
+    expect(n.waitingCount).toBe(0);
+  });
+
+  it('returns at once with timeout 0', async () => {
+    const n = new Notifier({});
+    expect(await state(n.waitForChange('@a:x', [], tok(0), 0))).toBe('timeout');
+  });
+
+  it('stops waiting when the request is aborted', async () => {
+    const n = new Notifier({});
+    const ac = new AbortController();
+    const w = n.waitForChange('@a:x', ['!r:x'], tok(0), 60_000, ac.signal);
+    expect(await state(w)).toBe('pending');
+    ac.abort();
+    expect(await w).toBe('aborted');
+    expect(n.waitingCount).toBe(0);
+    // a later notify finds nobody
+    n.notify({ stream: 'events', position: 1, rooms: ['!r:x'] });
+  });
+
+  it('wakes everyone on process shutdown and refuses new waits', async () => {
+    const ac = new AbortController();
+    const n = new Notifier({}, ac.signal);
+    const w = n.waitForChange('@a:x', [], tok(0), 60_000);
+    ac.abort();
+    expect(await w).toBe('shutdown');
+    expect(await n.waitForChange('@a:x', [], tok(0), 60_000)).toBe('shutdown');
+  });
+
+  it('catches a change notified after the token was read but before waiting', async () => {
+    const n = new Notifier({});
+    n.notify({ stream: 'to_device', position: 3, users: ['@a:x'] });
+    n.notify({ stream: 'events', position: 8, rooms: ['!elsewhere:x'] });
+    // token read at to_device=2: the change at 3 was missed -> immediate wake
+    expect(await state(n.waitForChange('@a:x', ['!r:x'], tok(8, { to_device: 2 }), 60_000))).toBe('change');
+    // token already covers it -> waits
+    const w = n.waitForChange('@a:x', ['!r:x'], tok(8, { to_device: 3 }), 60_000);
+    expect(await state(w)).toBe('pending');
+    n.shutdown();
+  });
+
+  it('a user woken by a membership change of a room they were not watching', async () => {
+    const n = new Notifier({});
+    const w = n.waitForChange('@new:x', ['!old:x'], tok(1), 60_000);
+    n.notify({ stream: 'events', position: 2, rooms: ['!joined:x'], users: ['@new:x'] });
+    expect(await state(w)).toBe('change');
+  });
+
+  it('one notify wakes many waiters of a room (fan-out)', async () => {
+    const n = new Notifier({});
+    const ws = Array.from({ length: 50 }, (_, i) => n.waitForChange(`@u${i}:x`, ['!big:x'], tok(1), 60_000));
+    n.notify({ stream: 'events', position: 2, rooms: ['!big:x'] });
+    expect(await Promise.all(ws)).toEqual(new Array(50).fill('change'));
+    expect(n.waitingCount).toBe(0);
+  });
+});
+
+describe('Notifier with out-of-order commits', () => {
+  it('holds a change until the stream position reaches it', async () => {
+    const events = new StreamIdGenerator(0);
+    const n = new Notifier({ events });
+    const [p1, p2] = events.allocateMany(2) as [number, number];
+    const w = n.waitForChange('@a:x', ['!r:x'], tok(0), 60_000);
+    events.finish(p2); // the later write commits first: current stays 0
+    n.notify({ stream: 'events', position: p2, rooms: ['!r:x'] });
+    expect(await state(w)).toBe('pending');
+    events.finish(p1); // now both are readable
+    expect(await state(w)).toBe('change');
+  });
+});
