@@ -21,7 +21,10 @@ export function profileRoutes(r: Router, s: Services): void {
       clientPaths(`/profile/:userId/${field}`),
       async (req) => {
         const profile = await load(req);
-        return profile[field] !== undefined ? { [field]: profile[field] } : {};
+        // The spec answers an unset field with 404 ("no profile field with this
+        // key for this user"); 200 is an object holding exactly that field.
+        if (profile[field] === undefined || profile[field] === null) throw Errors.notFound(`User has no ${field}`);
+        return { [field]: profile[field] };
       },
       { auth: 'optional', allowGuest: true },
     );

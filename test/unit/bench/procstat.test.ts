@@ -28,9 +28,15 @@ describe('/proc parsing', () => {
   it('samples this very process: CPU grows with work, memory is seen', async () => {
     const s = new ProcSampler([process.pid], 10);
     s.start();
-    const end = Date.now() + 150;
+    // Burn a known amount of this process's own CPU time (not wall time, which
+    // a loaded machine stretches), then check the sampler saw it.
+    const before = process.cpuUsage();
     let x = 0;
-    while (Date.now() < end) x += Math.sqrt(x + 1);
+    const used = () => {
+      const d = process.cpuUsage(before);
+      return (d.user + d.system) / 1000;
+    };
+    while (used() < 150) for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + 1);
     const f = s.stop();
     expect(x).toBeGreaterThan(0);
     expect(f.cpuMs).toBeGreaterThanOrEqual(50);
