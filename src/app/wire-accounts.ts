@@ -70,5 +70,6 @@ export async function wireAccounts(services: Services): Promise<void> {
     loginAccount: new Ratelimiter(config.rc_login.account ?? RC_LOGIN_DEFAULT),
     loginFailed: new Ratelimiter(config.rc_login.failed_attempts ?? RC_LOGIN_DEFAULT),
     registration: new Ratelimiter(config.rc_registration),
+    message: new Ratelimiter(config.rc_message),
   };
 }

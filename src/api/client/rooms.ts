@@ -41,8 +41,16 @@ export function roomsRoutes(r: Router, s: Services): void {
   }, AUTH);
 
   // ---- send
+  /** rc_message: a sender over the limit gets M_LIMIT_EXCEEDED, unless an admin. */
+  const limitMessages = async (req: MatrixRequest) => {
+    const userId = req.requester.userId;
+    const r = s.accountRatelimits.message.check(userId);
+    if (!r.allowed && !(await s.accounts.isAdmin(userId))) throw Errors.limitExceeded(r.retryAfterMs);
+  };
+
   r.put(clientPaths('/rooms/:roomId/send/:eventType/:txnId'), async (req) => {
     const content = req.json();
+    await limitMessages(req);
     const eventId = await s.rooms.sendMessage(actorOf(req), req.params.roomId!, req.params.eventType!, content, req.params.txnId!);
     return { event_id: eventId };
   }, GUEST);
@@ -65,6 +73,7 @@ export function roomsRoutes(r: Router, s: Services): void {
   r.put(clientPaths('/rooms/:roomId/redact/:eventId/:txnId'), async (req) => {
     const body = req.jsonOrEmpty();
     const reason = optionalString(body, 'reason');
+    await limitMessages(req);
     const eventId = await s.rooms.redact(actorOf(req), req.params.roomId!, req.params.eventId!, req.params.txnId!, reason);
     return { event_id: eventId };
   }, AUTH);

@@ -21,4 +21,6 @@ export interface AccountRatelimiters {
   loginFailed: Ratelimiter;
   /** rc_registration, keyed by client IP. */
   registration: Ratelimiter;
+  /** rc_message (sending events and redactions), keyed by user id; admins are exempt. */
+  message: Ratelimiter;
 }
