@@ -15,7 +15,15 @@ import { RoomUpgradeService } from '../services/room-upgrade/upgrade-service.js'
 import { SearchService } from '../services/search/search-service.js';
 import { UserDirectoryService } from '../services/user-directory/user-directory-service.js';
 import { RoomsExtraStore } from '../storage/rooms-extra/store.js';
+import type { Actor } from '../services/rooms/context.js';
+import { makeWriter } from '../workers/runtime.js';
 import type { Services } from './services.js';
+
+interface UpgradeRequest {
+  actor: Actor;
+  roomId: string;
+  newVersion: string;
+}
 
 export async function wireRoomsExtra(services: Services): Promise<void> {
   const store = new RoomsExtraStore(services.db);
@@ -27,13 +35,24 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
   const eventsStream = services.streams.events;
   services.roomsExtraStore = store;
   services.relations = new RelationsService({ store, roomStore, roomReads, serializer, visibility });
-  services.roomUpgrades = new RoomUpgradeService({
+  // An upgrade writes to the old room and creates the new one: it runs in the
+  // old room's events writer (locally, or over HTTP replication), like createRoom.
+  const upgrader = new RoomUpgradeService({
     serverName: services.serverName,
     creator,
     roomStore,
     rooms,
     ...(services.profiles ? { profiles: services.profiles } : {}),
   });
+  const routeUpgrade = makeWriter<UpgradeRequest, { roomId: string }>(services, {
+    stream: 'events',
+    endpoint: 'rooms_extra_upgrade',
+    shardKey: (req) => req.roomId,
+    local: async (req) => ({ roomId: await upgrader.upgrade(req.actor, req.roomId, req.newVersion) }),
+  });
+  services.roomUpgrades = {
+    upgrade: async (actor, roomId, newVersion) => (await routeUpgrade({ actor, roomId, newVersion })).roomId,
+  };
   services.spaceHierarchy = new HierarchyService(info);
   services.roomSummaries = new RoomSummaryService(info, rooms);
   services.search = new SearchService({

@@ -55,19 +55,21 @@ export class RelationsService {
     const from = q.from ? await this.position(roomId, q.from) : null;
     const to = q.to ? await this.position(roomId, q.to) : null;
 
+    // With recurse: relations of relations, up to MAX_RECURSION levels below the event.
     let parents = [eventId];
     let depth = 1;
     if (q.recurse) {
-      const all = new Set(parents);
+      const seen = new Set(parents);
       let frontier = parents;
-      while (depth < MAX_RECURSION) {
-        const next = (await this.d.store.childIds(roomId, frontier)).filter((id) => !all.has(id));
+      for (let level = 1; level < MAX_RECURSION; level++) {
+        const next = (await this.d.store.childIds(roomId, frontier)).filter((id) => !seen.has(id));
         if (!next.length) break;
-        next.forEach((id) => all.add(id));
+        next.forEach((id) => seen.add(id));
         frontier = next;
-        depth++;
+        // Level `level` exists; whether level+1 does shows in the final query.
+        if ((await this.d.store.childIds(roomId, next)).length) depth = level + 1;
       }
-      parents = [...all];
+      parents = [...seen];
     }
     const raw = await this.d.store.relations(roomId, parents, {
       ...(q.relType ? { relType: q.relType } : {}),

@@ -80,7 +80,12 @@ export interface UpgradeDeps {
   profiles?: ProfileLookup;
 }
 
-export class RoomUpgradeService {
+/** What the API calls: the service itself, or a router to the old room's events writer. */
+export interface RoomUpgrader {
+  upgrade(actor: Actor, roomId: string, newVersion: string): Promise<string>;
+}
+
+export class RoomUpgradeService implements RoomUpgrader {
   constructor(private readonly d: UpgradeDeps) {}
 
   async upgrade(actor: Actor, roomId: string, newVersion: string): Promise<string> {

@@ -27,6 +27,8 @@ const KEYS = ['content.body', 'content.name', 'content.topic'];
 const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 100;
 const MAX_CONTEXT = 100;
+/** Longest wait for this process's events position to reach the database's. */
+const CATCH_UP_WAIT_MS = 2000;
 
 export interface SearchDeps {
   store: RoomsExtraStore;
@@ -122,6 +124,13 @@ export class SearchService {
   /** Brings event_search up to the current events position (single-flight per process). */
   async catchUp(): Promise<void> {
     while (this.indexing) await this.indexing;
+    // Read-your-writes across processes: in worker mode this process's view
+    // of the events stream trails the writers by a replication hop. Wait
+    // (briefly, bounded) until it covers what the database already holds.
+    const target = await this.d.roomStore.maxStreamOrdering();
+    for (let waited = 0; this.d.currentStream() < target && waited < CATCH_UP_WAIT_MS; waited += 20) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const upTo = this.d.currentStream();
     this.indexing = (async () => {
       for (let i = 0; i < 10_000; i++) if (await this.d.store.indexSearch(upTo)) return;

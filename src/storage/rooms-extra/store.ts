@@ -306,15 +306,15 @@ export class RoomsExtraStore {
       page += ' AND stream_ordering < ?';
       pageParams.push(q.before);
     }
-    const order = q.orderBy === 'recent' ? 'stream_ordering DESC' : `rank DESC, stream_ordering DESC`;
+    const order = q.orderBy === 'recent' ? 'stream_ordering DESC' : `score DESC, stream_ordering DESC`;
     pageParams.push(q.limit, q.orderBy === 'rank' ? (q.offset ?? 0) : 0);
     const rows = await this.db.query(
-      `SELECT event_id, room_id, stream_ordering, ${rank} AS rank FROM ${from}${page} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      `SELECT event_id, room_id, stream_ordering, ${rank} AS score FROM ${from}${page} ORDER BY ${order} LIMIT ? OFFSET ?`,
       pageParams,
     );
     return {
       count: Number(countRow?.c ?? 0),
-      hits: rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, streamOrdering: Number(r.stream_ordering), rank: Number(r.rank) })),
+      hits: rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, streamOrdering: Number(r.stream_ordering), rank: Number(r.score) })),
     };
   }
 
