@@ -11,6 +11,9 @@ import { createLogger } from '../util/logger.js';
 import { loadServerKeys } from './server-keys.js';
 import type { Services } from './services.js';
 import { wireWorkers } from '../workers/runtime.js';
+import { parseWorkerApp } from '../workers/role.js';
+import { waitForSchema } from '../workers/schema-wait.js';
+import { wireReplication } from '../workers/wire-replication.js';
 import { wireAccounts } from './wire-accounts.js';
 import { wireRooms } from './wire-rooms.js';
 import { wireSync } from './wire-sync.js';
@@ -25,7 +28,9 @@ export async function assemble(config: LoadedConfig): Promise<Services> {
   if (!config.signing_key_path) throw new Error('signing_key_path: required (generate one with `myelin generate-config`)');
   const keys = loadServerKeys(config.server_name, config.signing_key_path);
   const db = openDatabase(config.database, instanceName);
-  await migrate(db);
+  // Only the main process migrates; workers wait for the schema (src/workers/schema-wait.ts).
+  if (parseWorkerApp(config.worker_app) === 'main') await migrate(db);
+  else await waitForSchema(db, logger);
 
   const shutdown = new AbortController();
   const services: Services = {
@@ -54,5 +59,6 @@ export async function assemble(config: LoadedConfig): Promise<Services> {
   await wireE2ee(services);
   await wireLive(services);
   await wireRoomsExtra(services);
+  await wireReplication(services); // last: streams flow between processes (worker mode)
   return services;
 }

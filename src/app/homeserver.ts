@@ -26,6 +26,7 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
   const services = await assemble(config);
   const role = resolveRole(config);
   const servers: FastifyInstance[] = [];
+  const metricsServers: import('node:http').Server[] = [];
   const urls: string[] = [];
   const listeners = config.worker_app ? (config.worker_listeners ?? []) : config.listeners;
   const https =
@@ -34,6 +35,16 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
       : undefined;
   try {
     for (const listener of listeners) {
+      if (listener.type === 'metrics' && services.workers) {
+        // Prometheus metrics of this process (src/workers/metrics.ts).
+        for (const host of listener.bind_addresses ?? (listener.bind_address ? [listener.bind_address] : ['127.0.0.1'])) {
+          const srv = await services.workers.metrics.listen(host, listener.port ?? 0);
+          metricsServers.push(srv);
+          const a = srv.address();
+          services.logger.info(`metrics on http://${host.includes(':') ? `[${host}]` : host}:${typeof a === 'object' && a ? a.port : listener.port}/metrics`);
+        }
+        continue;
+      }
       if (listener.type !== 'http') continue;
       const names = listener.resources.flatMap((r) => r.names);
       // A worker mounts only the endpoints of its role (the routing table); the main process all.
@@ -47,6 +58,7 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
           bodyLimit: Math.max(JSON_BODY_LIMIT, names.includes('media') ? config.max_upload_size : 0),
           trustProxy: listener.x_forwarded,
           https: listener.tls ? https : undefined,
+          onRequestDone: services.workers?.metrics.onRequestDone,
         });
         try {
           await app.listen({ host, port: listener.port ?? 0 });
@@ -71,6 +83,7 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
     }
   } catch (e) {
     await Promise.all(servers.map((s) => s.close()));
+    for (const m of metricsServers) m.close();
     await services.db.close();
     throw e;
   }
@@ -84,6 +97,7 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
       stopped = true;
       for (const fn of services.onShutdown) await fn();
       await Promise.all(servers.map((s) => s.close()));
+      for (const m of metricsServers) m.close();
       await services.db.close();
     },
   };

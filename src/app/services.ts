@@ -99,7 +99,7 @@ export interface Services {
   // rooms-extra (relations, upgrades, spaces, summaries, search, user directory, voip, reports; wired by app/wire-rooms-extra.ts)
   roomsExtraStore: import('../storage/rooms-extra/store.js').RoomsExtraStore;
   relations: import('../services/relations/relations-service.js').RelationsService;
-  roomUpgrades: import('../services/room-upgrade/upgrade-service.js').RoomUpgradeService;
+  roomUpgrades: import('../services/room-upgrade/upgrade-service.js').RoomUpgrader;
   spaceHierarchy: import('../services/hierarchy/hierarchy-service.js').HierarchyService;
   roomSummaries: import('../services/room-summary/summary-service.js').RoomSummaryService;
   search: import('../services/search/search-service.js').SearchService;

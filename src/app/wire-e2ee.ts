@@ -7,23 +7,37 @@
  */
 import { DeviceListTracker } from '../services/e2ee/device-lists.js';
 import { KeyBackupService } from '../services/e2ee/backup-service.js';
-import { KeysService } from '../services/e2ee/keys-service.js';
+import { KeysService, type E2eeWriteOp } from '../services/e2ee/keys-service.js';
 import { SqlBackupStore } from '../storage/e2ee/backup-store.js';
 import { SqlKeysStore } from '../storage/e2ee/keys-store.js';
 import { SqlSharingStore } from '../storage/e2ee/sharing-store.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
+import { makeWriter } from '../workers/runtime.js';
 import type { Services } from './services.js';
 
 export async function wireE2ee(services: Services): Promise<void> {
   const db = services.db;
   const store = new SqlKeysStore(db);
-  const positions = await StreamIdGenerator.fromTables(db, [{ table: 'device_lists_stream', column: 'stream_id' }]);
+  // Worker mode may have installed a replicated generator for the stream already.
+  const positions =
+    services.streams.device_lists ??
+    (await StreamIdGenerator.fromTables(db, [
+      { table: 'device_lists_stream', column: 'stream_id' },
+      { table: 'device_lists_room_changes', column: 'stream_id' },
+    ]));
   services.streams.device_lists = positions;
   const tracker = new DeviceListTracker(db, store, new SqlSharingStore(db), positions, () => services.notifier);
-  const keys = new KeysService({
+  // Writes to the device_lists stream run in its writer: here, or over HTTP replication.
+  const write = makeWriter<E2eeWriteOp, Record<string, never>>(services, {
+    stream: 'device_lists',
+    endpoint: 'e2ee_device_lists_write',
+    local: (op) => keys.runWrite(op),
+  });
+  const keys: KeysService = new KeysService({
     serverName: services.serverName,
     store,
     tracker,
+    write: (op) => write(op),
     listDeviceIds: async (userId) => (services.devices ? (await services.devices.listDevices(userId)).map((d) => d.device_id) : []),
   });
   services.e2ee = keys;
@@ -35,7 +49,7 @@ export async function wireE2ee(services: Services): Promise<void> {
       .filter((e) => e.event.type === 'm.room.member' && typeof e.event.state_key === 'string')
       .map((e) => ({ roomId, userId: e.event.state_key as string, membership: String((e.event.content as any)?.membership), streamOrdering: e.streamOrdering }));
     if (!changes.length) return;
-    tracker.recordMembershipChanges(changes).catch((err) => services.logger.warn({ err }, 'could not record device-list membership changes'));
+    keys.onMembershipChanges(changes).catch((err) => services.logger.warn({ err }, 'could not record device-list membership changes'));
   });
   if (services.devices) {
     services.devices.onDeviceDeleted.push((userId, deviceId) => keys.onDeviceDeleted(userId, deviceId));

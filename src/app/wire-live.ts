@@ -20,6 +20,7 @@ import { liveGenerator } from '../storage/live/stream-heads.js';
 import { ToDeviceStore } from '../storage/live/to-device-store.js';
 import { writerOf } from '../workers/role.js';
 import { makeWriter } from '../workers/runtime.js';
+import { caches } from '../workers/caches.js';
 import { normaliseInstance } from '../workers/streams.js';
 import type { Services } from './services.js';
 
@@ -65,7 +66,9 @@ export async function wireLive(services: Services): Promise<void> {
   // Account data.
   const accountDataStore = new AccountDataStore(db);
   const accountData = new AccountDataService(accountDataStore);
-  const localAd = new LocalAccountDataWriter(db, accountDataStore, streams.account_data, notify, (u, r, t) => accountData.invalidate(u, r, t));
+  // Caches are dropped in every process through the caches stream (src/workers/caches.ts).
+  caches(services).register('account_data', ([u, r, t]) => accountData.invalidate(u!, r!, t!), () => accountData.invalidateAll());
+  const localAd = new LocalAccountDataWriter(db, accountDataStore, streams.account_data, notify, (u, r, t) => caches(services).invalidate('account_data', [u, r, t]));
   type AdReq = { op: 'put' | 'tag' | 'untag'; userId: string; roomId: string; key: string; content?: Record<string, any> };
   const adCall = makeWriter<AdReq, number>(services, {
     stream: 'account_data',
@@ -134,7 +137,8 @@ export async function wireLive(services: Services): Promise<void> {
   // Push rules and push evaluation.
   const pushStore = new PushStore(db);
   const pushRules = new PushRulesService(pushStore);
-  const localRules = new LocalPushRulesWriter(db, pushStore, streams.push_rules, notify, (u) => pushRules.invalidate(u));
+  caches(services).register('push_rules', (users) => users.forEach((u) => pushRules.invalidate(u)), () => pushRules.invalidateAll());
+  const localRules = new LocalPushRulesWriter(db, pushStore, streams.push_rules, notify, (u) => caches(services).invalidate('push_rules', [u]));
   type PrReq = { op: 'put' | 'delete' | 'enabled' | 'actions'; userId: string; kind: any; ruleId: string; rule?: any; before?: string; after?: string; enabled?: boolean; actions?: any[] };
   const prCall = makeWriter<PrReq, number>(services, {
     stream: 'push_rules',

@@ -13,6 +13,7 @@ import { VisibilityChecker } from '../services/rooms/visibility.js';
 import { SqlRoomStore } from '../storage/rooms/sql-store.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
 import { makeWriter } from '../workers/runtime.js';
+import { stateGroupAllocator } from '../workers/state-groups.js';
 import { streamWriters } from '../workers/role.js';
 import type { Services } from './services.js';
 
@@ -31,11 +32,12 @@ export async function wireRooms(services: Services): Promise<void> {
     stream,
     // Read at call time: the sync capability installs its notifier later.
     notifier: { notify: (c) => services.notifier.notify(c) },
-    nextStateGroup: () => ++stateGroup,
+    nextStateGroup: stateGroupAllocator(services, () => ++stateGroup, (n) => (stateGroup = n)),
     cacheState: writesEvents,
     // live-streams: push rules evaluated (unread counts) before /sync is woken.
     beforeNotify: async (_roomId, events) => {
-      for (const e of events) await services.push?.onEventPersisted?.(e.event as any, e.streamOrdering);
+      // All at once: the push service writes their actions in one transaction.
+      await Promise.all(events.map((e) => services.push?.onEventPersisted?.(e.event as any, e.streamOrdering)));
     },
     onPersisted: (roomId, events) => {
       for (const l of services.roomEventListeners) l(roomId, events);

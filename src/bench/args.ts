@@ -15,7 +15,13 @@ export const SCENARIOS = [
   'versions',
   'whoami',
 ] as const;
-export type ScenarioName = (typeof SCENARIOS)[number];
+/**
+ * Scenarios run only when named (not part of `all`): they log in hundreds of
+ * devices, which a target's login rate limit must allow.
+ */
+export const EXTRA_SCENARIOS = ['keys-query', 'keys-claim'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number] | (typeof EXTRA_SCENARIOS)[number];
+const KNOWN: readonly string[] = [...SCENARIOS, ...EXTRA_SCENARIOS];
 
 export interface BenchOptions {
   baseUrl: string;
@@ -37,6 +43,9 @@ export interface BenchOptions {
   maxEvents: number;
   /** Seconds the `delivery`/`fanout` scenarios wait for stragglers. */
   drainS: number;
+  /** Users and devices per user whose keys keys-query / keys-claim ask for. */
+  keyUsers: number;
+  keyDevices: number;
   quiet: boolean;
 }
 
@@ -52,6 +61,8 @@ export const DEFAULTS = {
   history: 300,
   maxEvents: 100_000,
   drainS: 15,
+  keyUsers: 100,
+  keyDevices: 5,
 } as const;
 
 export const USAGE = `Usage: npm run bench -- --base-url URL [options]
@@ -64,7 +75,8 @@ export const USAGE = `Usage: npm run bench -- --base-url URL [options]
   --duration S          seconds each timed scenario runs (default ${DEFAULTS.durationS})
   --concurrency C       concurrent senders / requesters (default ${DEFAULTS.concurrency})
   --seed X              seed for a repeatable workload (default: random)
-  --scenario LIST       all, or comma-separated: ${SCENARIOS.join(', ')} (default all)
+  --scenario LIST       all, or comma-separated: ${SCENARIOS.join(', ')} (default all);
+                        also ${EXTRA_SCENARIOS.join(', ')}, run only when named (e.g. all,keys-query,keys-claim)
   --pid PID             server process to sample from /proc (repeatable)
   --rounds R            run each scenario R times, report median and range (default ${DEFAULTS.rounds})
   --json FILE           write all figures as JSON to FILE
@@ -72,6 +84,8 @@ export const USAGE = `Usage: npm run bench -- --base-url URL [options]
   --history H           events in the room history paginates (default ${DEFAULTS.history})
   --max-events E        cap on events one send/delivery round sends (default ${DEFAULTS.maxEvents})
   --drain S             seconds delivery/fanout wait for late events (default ${DEFAULTS.drainS})
+  --key-users U         users whose devices keys-query/keys-claim ask for (default ${DEFAULTS.keyUsers})
+  --key-devices D       devices (logins) per such user, each with uploaded keys (default ${DEFAULTS.keyDevices})
   --quiet               print only the figures
   --help                this text
 `;
@@ -92,6 +106,8 @@ const VALUE_FLAGS = new Set([
   'history',
   'max-events',
   'drain',
+  'key-users',
+  'key-devices',
 ]);
 const BOOL_FLAGS = new Set(['quiet', 'help']);
 
@@ -114,11 +130,10 @@ export function parseScenarios(v: string): ScenarioName[] {
     .map((s) => s.trim())
     .filter(Boolean);
   if (names.length === 0) throw new ArgError('--scenario needs a name');
-  if (names.includes('all')) return [...SCENARIOS];
-  const out: ScenarioName[] = [];
+  const out: ScenarioName[] = names.includes('all') ? [...SCENARIOS] : [];
   for (const n of names) {
-    if (!(SCENARIOS as readonly string[]).includes(n))
-      throw new ArgError(`unknown scenario "${n}" (known: all, ${SCENARIOS.join(', ')})`);
+    if (n === 'all') continue;
+    if (!KNOWN.includes(n)) throw new ArgError(`unknown scenario "${n}" (known: all, ${KNOWN.join(', ')})`);
     if (!out.includes(n as ScenarioName)) out.push(n as ScenarioName);
   }
   return out;
@@ -185,6 +200,8 @@ export function parseArgs(argv: readonly string[], randomSeed: () => string = de
     history: one('history') !== undefined ? positiveInt('history', one('history')!) : DEFAULTS.history,
     maxEvents: one('max-events') !== undefined ? positiveInt('max-events', one('max-events')!) : DEFAULTS.maxEvents,
     drainS: one('drain') !== undefined ? positiveNumber('drain', one('drain')!) : DEFAULTS.drainS,
+    keyUsers: one('key-users') !== undefined ? positiveInt('key-users', one('key-users')!) : DEFAULTS.keyUsers,
+    keyDevices: one('key-devices') !== undefined ? positiveInt('key-devices', one('key-devices')!) : DEFAULTS.keyDevices,
     quiet: bools.has('quiet'),
   };
   if (opts.sharedSecret === '') throw new ArgError('--shared-secret is empty');

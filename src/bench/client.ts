@@ -185,6 +185,26 @@ export class MatrixApi {
     return res;
   }
 
+  /** POST /login with a password, as a new device of an existing user. */
+  async login(userId: string, password: string, deviceId?: string): Promise<Session> {
+    const { json } = await this.http.request('POST', `${C}/login`, {
+      body: { type: 'm.login.password', identifier: { type: 'm.id.user', user: userId }, password, ...(deviceId ? { device_id: deviceId } : {}) },
+    });
+    return toSession(json);
+  }
+
+  keysUpload(s: Session, body: Record<string, unknown>): Promise<Response<{ one_time_key_counts: Record<string, number> }>> {
+    return this.http.request('POST', `${C}/keys/upload`, { token: s.accessToken, body });
+  }
+
+  keysQuery(s: Session, deviceKeys: Record<string, string[]>): Promise<Response<{ device_keys: Record<string, Record<string, unknown>>; failures?: object }>> {
+    return this.http.request('POST', `${C}/keys/query`, { token: s.accessToken, body: { device_keys: deviceKeys } });
+  }
+
+  keysClaim(s: Session, oneTimeKeys: Record<string, Record<string, string>>): Promise<Response<{ one_time_keys: Record<string, Record<string, unknown>>; failures?: object }>> {
+    return this.http.request('POST', `${C}/keys/claim`, { token: s.accessToken, body: { one_time_keys: oneTimeKeys } });
+  }
+
   async uploadFilter(s: Session, filter: Record<string, unknown>): Promise<string> {
     const { json } = await this.http.request('POST', `${C}/user/${enc(s.userId)}/filter`, { token: s.accessToken, body: filter });
     if (typeof json?.filter_id !== 'string') throw new Error('filter upload returned no filter_id');

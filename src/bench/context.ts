@@ -13,6 +13,8 @@ export interface BenchContext {
   users: Session[];
   /** Public rooms created by users[0] in the setup. */
   rooms: string[];
+  /** The password of every user this run registers (for extra logins/devices). */
+  password: string;
   /** Register one more user named `${runId}_${tag}`. */
   registerUser(tag: string): Promise<Session>;
   log(msg: string): void;

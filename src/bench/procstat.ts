@@ -72,7 +72,7 @@ export function ticksToMs(ticks: number, clkTck: number): number {
   return (ticks * 1000) / clkTck;
 }
 
-function readCpuTicks(pid: number): number | undefined {
+export function readCpuTicks(pid: number): number | undefined {
   try {
     return parseStatCpuTicks(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
@@ -80,7 +80,7 @@ function readCpuTicks(pid: number): number | undefined {
   }
 }
 
-function readMem(pid: number): MemSample | undefined {
+export function readMem(pid: number): MemSample | undefined {
   try {
     return parseSmapsRollup(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
   } catch {

@@ -92,7 +92,7 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
   const setupMs = performance.now() - tSetup;
   say(`setup: ${users.length} users, ${rooms.length} rooms, ${joins.length} joins in ${fmt(setupMs)} ms`);
 
-  const ctx: BenchContext = { opts, api, rng, runId, users, rooms, registerUser, log: say };
+  const ctx: BenchContext = { opts, api, rng, runId, users, rooms, password, registerUser, log: say };
   const scenarios: ScenarioReport[] = [];
   for (const name of opts.scenarios) scenarios.push(await runScenario(ctx, name, log));
 

@@ -33,6 +33,8 @@ export interface RunningMyelin {
   sharedSecret?: string;
   dir: string;
   logFile: string;
+  /** From spawning `myelin run` to the first 200 from GET /health (polled every 10 ms). */
+  startMs: number;
   stop(): Promise<void>;
 }
 
@@ -75,7 +77,13 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-export async function startMyelin(opts: { database: Database; pg?: PgTarget; startTimeoutMs?: number }): Promise<RunningMyelin> {
+export async function startMyelin(opts: {
+  database: Database;
+  pg?: PgTarget;
+  startTimeoutMs?: number;
+  /** Overrides `bcrypt_rounds` (a cheap cost makes the setup's registrations and logins fast; nothing timed hashes passwords). */
+  bcryptRounds?: number;
+}): Promise<RunningMyelin> {
   if (!existsSync(MYELIN_CLI)) throw new Error(`${path.relative(REPO_ROOT, MYELIN_CLI)} does not exist; run "npm run build" first`);
   const dir = mkdtempSync(path.join(os.tmpdir(), `myelin-bench-${opts.database}-`));
   const port = await freePort();
@@ -92,6 +100,13 @@ export async function startMyelin(opts: { database: Database; pg?: PgTarget; sta
       { cwd: REPO_ROOT, timeout: 60_000 },
     );
     const configs = ['-c', config];
+    if (opts.bcryptRounds !== undefined) {
+      const extra = path.join(dir, 'bench.yaml');
+      // Also no login rate limit: keys-query/keys-claim log in many devices of one user.
+      const rc = '{per_second: 1000, burst_count: 1000}';
+      writeFileSync(extra, `bcrypt_rounds: ${opts.bcryptRounds}\nrc_login:\n  address: ${rc}\n  account: ${rc}\n  failed_attempts: ${rc}\n`);
+      configs.push('-c', extra);
+    }
     if (opts.database === 'postgres') {
       const pg = opts.pg ?? DEFAULT_PG;
       const db = `myelin_bench_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
@@ -106,6 +121,7 @@ export async function startMyelin(opts: { database: Database; pg?: PgTarget; sta
     }
     const logFile = path.join(dir, 'server.log');
     const fd = openSync(logFile, 'a');
+    const tSpawn = performance.now();
     child = spawn(process.execPath, [MYELIN_BIN, 'run', ...configs], { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
     closeSync(fd);
     const proc = child;
@@ -122,19 +138,24 @@ export async function startMyelin(opts: { database: Database; pg?: PgTarget; sta
     });
 
     const baseUrl = `http://127.0.0.1:${port}`;
+    let startMs = NaN;
     const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
     for (;;) {
       if (exited) throw new Error(`myelin ${exited} before answering; log tail:\n${tail(logFile)}`);
       try {
-        const res = await fetch(`${baseUrl}/_matrix/client/versions`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) break;
+        const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
+        if (res.ok) {
+          startMs = performance.now() - tSpawn;
+          const v = await fetch(`${baseUrl}/_matrix/client/versions`, { signal: AbortSignal.timeout(2000) });
+          if (v.ok) break;
+        }
       } catch {
         /* not up yet */
       }
       if (Date.now() > deadline) throw new Error(`myelin did not answer on ${baseUrl} within the start timeout; log tail:\n${tail(logFile)}`);
-      await sleep(200);
+      await sleep(10);
     }
-    return { baseUrl, pid: proc.pid!, sharedSecret: readSharedSecret(config), dir, logFile, stop: cleanup };
+    return { baseUrl, pid: proc.pid!, sharedSecret: readSharedSecret(config), dir, logFile, startMs, stop: cleanup };
   } catch (e) {
     await cleanup();
     throw e;

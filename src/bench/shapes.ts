@@ -14,7 +14,9 @@ import { pathToFileURL } from 'node:url';
 import { ArgError, parseArgs, USAGE } from './args.js';
 import { fmt, formatTable, toJson } from './report.js';
 import { runBench, type BenchReport } from './runner.js';
+import { readMem } from './procstat.js';
 import { startMyelin, type Database } from './server.js';
+import { sleep } from './util.js';
 
 interface ShapeDef {
   name: string;
@@ -48,6 +50,8 @@ const TABLE: [string, string, string][] = [
   ['joins/s', 'joins', 'joins_per_s'],
   ['versions req/s', 'versions', 'requests_per_s'],
   ['whoami req/s', 'whoami', 'requests_per_s'],
+  ['keys/query p50 ms', 'keys-query', 'query_p50_ms'],
+  ['keys/claim p50 ms', 'keys-claim', 'claim_p50_ms'],
 ];
 
 function workerSkipReason(): string {
@@ -60,8 +64,17 @@ function workerSkipReason(): string {
   return `worker mode has no launcher the shapes script can drive yet${nginx ? '' : ' (and nginx is not installed)'}`;
 }
 
+export interface StartupFigures {
+  /** Spawn to the first 200 from /health. */
+  start_ms: number;
+  /** RSS / PSS one second after start, before any request but the readiness probes. */
+  idle_rss_mb: number;
+  idle_pss_mb: number;
+}
+
 export interface ShapeResult {
   shape: string;
+  startup?: StartupFigures;
   skipped?: string;
   error?: string;
   report?: BenchReport;
@@ -81,6 +94,9 @@ export function comparisonTable(results: readonly ShapeResult[]): string {
   const rows: string[][] = [['figure (median of rounds)', ...ran.map((r) => r.shape)]];
   const scenarios = new Set(ran.flatMap((r) => r.report!.scenarios.map((s) => s.name)));
   for (const [label, sc, key] of TABLE) if (scenarios.has(sc)) rows.push([label, ...ran.map((r) => fmt(figure(r.report, sc, key)))]);
+  rows.push(['start to /health ms', ...ran.map((r) => fmt(r.startup?.start_ms ?? NaN))]);
+  rows.push(['idle RSS MiB', ...ran.map((r) => fmt(r.startup?.idle_rss_mb ?? NaN))]);
+  rows.push(['idle PSS MiB', ...ran.map((r) => fmt(r.startup?.idle_pss_mb ?? NaN))]);
   rows.push(['server peak PSS MiB', ...ran.map((r) => fmt(peakPss(r.report)))]);
   rows.push(['load1 start → end', ...ran.map((r) => `${fmt(r.report!.machine.loadStart.load1)} → ${fmt(r.report!.machine.loadEnd.load1)}`)]);
   rows.push(['checks', ...ran.map((r) => (r.report!.ok ? 'ok' : 'FAILED'))]);
@@ -126,7 +142,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(`\n### ${shape.name}: starting Myelin`);
     let server;
     try {
-      server = await startMyelin({ database: shape.database });
+      server = await startMyelin({ database: shape.database, bcryptRounds: 4 });
     } catch (e) {
       console.log(`### ${shape.name}: could not start — ${(e as Error).message}`);
       results.push({ shape: shape.name, error: (e as Error).message });
@@ -134,8 +150,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     try {
       console.log(`### ${shape.name}: ${server.baseUrl}, pid ${server.pid}, data in ${server.dir}`);
+      await sleep(1000);
+      const mem = readMem(server.pid);
+      const startup: StartupFigures = {
+        start_ms: server.startMs,
+        idle_rss_mb: mem ? mem.rssKb / 1024 : NaN,
+        idle_pss_mb: mem ? mem.pssKb / 1024 : NaN,
+      };
+      console.log(`### ${shape.name}: started in ${fmt(startup.start_ms)} ms; idle RSS ${fmt(startup.idle_rss_mb)} MiB, PSS ${fmt(startup.idle_pss_mb)} MiB`);
       const report = await runBench({ ...opts, jsonFile: undefined, baseUrl: server.baseUrl, sharedSecret: server.sharedSecret, pids: [server.pid] });
-      results.push({ shape: shape.name, report });
+      results.push({ shape: shape.name, startup, report });
     } catch (e) {
       console.log(`### ${shape.name}: bench failed — ${(e as Error).message}`);
       results.push({ shape: shape.name, error: (e as Error).message });

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { getRoomVersion } from '../matrix/room-versions.js';
 import { configSchema, KNOWN_TOP_LEVEL_KEYS, type HomeserverConfig } from './schema.js';
 import { workerDeploymentProblems } from './workers.js';
 
@@ -80,6 +81,9 @@ export function validateConfig(raw: Record<string, unknown>, configDir: string, 
   }
   const workerProblems = workerDeploymentProblems(cfg);
   if (workerProblems.length) throw new ConfigError(`invalid worker deployment:\n${workerProblems.map((p) => `  ${p}`).join('\n')}`);
+  if (cfg.default_room_version !== undefined && !getRoomVersion(cfg.default_room_version)) {
+    throw new ConfigError(`invalid configuration:\n  default_room_version: unknown room version "${cfg.default_room_version}"`);
+  }
   const unknownKeys = Object.keys(raw).filter((k) => !KNOWN_TOP_LEVEL_KEYS.has(k));
   return Object.assign(cfg, { configDir, configPaths, unknownKeys });
 }

@@ -90,8 +90,11 @@ export function getRoomVersion(id: string): RoomVersion | undefined {
 }
 
 /** The `m.room_versions` capability as clients expect it. */
-export function roomVersionsCapability(): { default: string; available: Record<string, 'stable' | 'unstable'> } {
+export function roomVersionsCapability(defaultVersion: string = DEFAULT_ROOM_VERSION): {
+  default: string;
+  available: Record<string, 'stable' | 'unstable'>;
+} {
   const available: Record<string, 'stable' | 'unstable'> = {};
   for (const v of ROOM_VERSIONS.values()) available[v.id] = v.stable ? 'stable' : 'unstable';
-  return { default: DEFAULT_ROOM_VERSION, available };
+  return { default: defaultVersion, available };
 }

@@ -40,6 +40,15 @@ export class StreamIdGenerator {
     return id;
   }
 
+  /**
+   * Reserves `n` positions, possibly asynchronously (a multi-writer stream
+   * draws them from a database sequence). Callers that may run in worker
+   * mode use this form.
+   */
+  async allocateManyAsync(n: number): Promise<number[]> {
+    return this.allocateMany(n);
+  }
+
   /** Reserves `n` consecutive positions. */
   allocateMany(n: number): number[] {
     const ids: number[] = [];

@@ -11,10 +11,12 @@
  */
 import type { StreamIdGenerator } from './id-generator.js';
 import type { NotifiedStream, StreamChange, StreamNotifier } from './notifier-types.js';
-import { emptyToken, SYNC_STREAMS, type SyncToken } from './tokens.js';
+import { decodeSyncToken, emptyToken, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
 
 /** How many recent changes per stream the notifier remembers. */
 const RECENT_PER_STREAM = 1024;
+/** A held change still unreadable after this long is delivered anyway (a stray position). */
+const STRAY_MS = 10_000;
 
 export type WakeReason = 'change' | 'timeout' | 'aborted' | 'shutdown';
 
@@ -64,7 +66,26 @@ export class Notifier implements StreamNotifier {
     return t;
   }
 
+  /**
+   * Observers of LOCAL changes (a write in this process): worker mode
+   * publishes them to the other processes. Replicated changes enter through
+   * `applyReplicated` and are not tapped (no echo).
+   */
+  readonly taps: Array<(change: StreamChange) => void> = [];
+
   notify(change: StreamChange): void {
+    for (const tap of this.taps) {
+      try {
+        tap(change);
+      } catch {
+        /* a publisher must never fail a write */
+      }
+    }
+    this.applyReplicated(change);
+  }
+
+  /** A change made by another process (its stream position was advanced first). */
+  applyReplicated(change: StreamChange): void {
     // A reader must not be woken before it can read the change: when writes
     // commit out of order, hold the change until the stream's current
     // position reaches it (with a fallback so a stray position never sticks).
@@ -86,18 +107,35 @@ export class Notifier implements StreamNotifier {
       this.watched.add(gen);
       gen.onAdvance(() => this.flushDeferred(false));
     }
-    this.fallback ??= setTimeout(() => this.flushDeferred(true), 1000);
+    this.deferredSince.set(change, Date.now());
+    this.armFallback();
+  }
+
+  /** Held changes are re-checked every second; one still unreadable after STRAY_MS is a stray. */
+  private readonly deferredSince = new WeakMap<StreamChange, number>();
+
+  private armFallback(): void {
+    if (this.fallback || this.closed) return;
+    this.fallback = setTimeout(() => {
+      this.fallback = undefined;
+      this.flushDeferred(false, Date.now() - STRAY_MS);
+      if (this.deferred.length) this.armFallback();
+    }, 1000);
     this.fallback.unref?.();
   }
 
-  private flushDeferred(all: boolean): void {
+  private flushDeferred(all: boolean, strayBefore = -Infinity): void {
     if (!this.deferred.length) return;
     const ready: StreamChange[] = [];
+    const strays: StreamChange[] = [];
     for (let i = 0; i < this.deferred.length; ) {
       const c = this.deferred[i]!;
       const gen = this.streams[c.stream];
       if (all || !gen || gen.getCurrent() >= c.position) {
         ready.push(c);
+        this.deferred.splice(i, 1);
+      } else if ((this.deferredSince.get(c) ?? 0) < strayBefore) {
+        strays.push(c);
         this.deferred.splice(i, 1);
       } else i++;
     }
@@ -106,10 +144,76 @@ export class Notifier implements StreamNotifier {
       this.fallback = undefined;
     }
     for (const c of ready) this.deliver(c);
+    // A stray position (never readable here) wakes its waiters once but is
+    // not remembered: remembering it would make every later wait return at
+    // once (a busy loop) until the stream reaches it.
+    for (const c of strays) this.deliver(c, false);
   }
 
-  private deliver(change: StreamChange): void {
-    this.remember(change);
+  /** Wakes every waiter behind `position` on `stream` (catch-up after missed replication). */
+  wakeStream(stream: NotifiedStream, position: number): void {
+    this.deliver({ stream, position }, true);
+  }
+
+  /**
+   * Resolves true once this process's current token covers `token` (a token
+   * made by another process that is ahead of us), false after `timeoutMs`.
+   * `onBehind` is called first (worker mode: catch up from the database).
+   */
+  async waitForToken(token: SyncToken, timeoutMs: number, onBehind?: () => void): Promise<boolean> {
+    const covered = () => tokenCovers(this.currentToken(), token);
+    if (covered()) return true;
+    onBehind?.();
+    const end = Date.now() + timeoutMs;
+    return new Promise<boolean>((resolve) => {
+      const unsubs: Array<() => void> = [];
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (ok: boolean) => {
+        for (const u of unsubs) u();
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      const check = () => {
+        if (covered()) finish(true);
+      };
+      for (const g of Object.values(this.streams)) if (g) unsubs.push(g.onAdvance(check));
+      // Also poll: some streams (e.g. in-memory ones) may not advance through a generator here.
+      const poll = () => {
+        if (covered()) return finish(true);
+        if (Date.now() >= end || this.closed) return finish(covered());
+        timer = setTimeout(poll, 50);
+      };
+      poll();
+    });
+  }
+
+  /**
+   * Worker mode sets this: called when a client's token is ahead of this
+   * process (made by a process that saw more), to catch up at once.
+   */
+  onBehind: (() => void) | undefined;
+
+  /**
+   * Before using a `since` token made elsewhere: when it is ahead of this
+   * process on a persistent stream, catch up and wait (at most `timeoutMs`)
+   * so that tokens from any worker are valid on any other. Without worker
+   * mode (no `onBehind`) this returns at once.
+   */
+  async catchUpTo(token: string, timeoutMs = 5000): Promise<void> {
+    if (!this.onBehind) return;
+    let t: SyncToken;
+    try {
+      t = decodeSyncToken(token);
+    } catch {
+      return; // the caller reports the bad token
+    }
+    t.typing = 0; // in-memory: clamped by the caller, never waited for
+    t.events = { min: Math.max(t.events.min, ...Object.values(t.events.writers ?? {})) };
+    await this.waitForToken(t, timeoutMs, this.onBehind);
+  }
+
+  private deliver(change: StreamChange, remember = true): void {
+    if (remember) this.remember(change);
     const hit = new Set<Waiter>();
     if (!change.rooms?.length && !change.users?.length) {
       // A change without a target concerns everyone (rare: e.g. a global reset).

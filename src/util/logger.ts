@@ -4,7 +4,7 @@
  * else info.
  */
 import { readFileSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 import { parse as parseYaml } from 'yaml';
 
 const PY_LEVELS: Record<string, string> = {
@@ -21,5 +21,7 @@ export function levelFromLogConfig(path: string): string | undefined {
 export function createLogger(opts: { logConfig?: string; level?: string; name: string }): Logger {
   let level = process.env.MYELIN_LOG_LEVEL ?? opts.level ?? 'info';
   if (opts.logConfig) level = levelFromLogConfig(opts.logConfig) ?? level;
-  return pino({ level, name: opts.name, base: { proc: opts.name } });
+  // Asynchronous stdout writes: a request log line must not block the event
+  // loop on a write(2); pino flushes what is pending when the process exits.
+  return pino({ level, name: opts.name, base: { proc: opts.name } }, destination({ dest: 1, sync: false }));
 }

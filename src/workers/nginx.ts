@@ -209,7 +209,9 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
     federation: undefined,
     federation_inbound: 'hash $remote_addr consistent',
     client: undefined,
-    login: undefined,
+    // By client address: rate limits per address (and per account from one
+    // address) are kept by each process, so one client must meet one process.
+    login: 'hash $remote_addr consistent',
     event_sending: 'hash $myelin_room_id consistent',
     pagination: 'hash $myelin_room_id consistent',
   };

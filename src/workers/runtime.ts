@@ -23,6 +23,13 @@ import { RedisTransport } from './redis-transport.js';
 import { resolveRole, streamWriters, writerOf, type ProcessRole } from './role.js';
 import { normaliseInstance, type WriterStream } from './streams.js';
 import { randomBytes } from 'node:crypto';
+import type { Db } from '../storage/db.js';
+import type { StreamIdGenerator } from '../streams/id-generator.js';
+import type { NotifiedStream } from '../streams/notifier-types.js';
+import { CacheRegistry } from './caches.js';
+import { MultiWriterEventsStream } from './events-stream.js';
+import { ProcessMetrics } from './metrics.js';
+import type { StreamReplicator } from './stream-replication.js';
 
 export interface WorkerRuntime {
   role: ProcessRole;
@@ -32,6 +39,12 @@ export interface WorkerRuntime {
   client: ReplicationClient;
   /** The Redis transport, when `redis.enabled`. */
   transport?: RedisTransport;
+  /** Per-process caches invalidated across processes (the `caches` stream). */
+  caches: CacheRegistry;
+  /** Prometheus metrics of this process (served by `type: metrics` listeners). */
+  metrics: ProcessMetrics;
+  /** Stream replication (worker mode), set by wireReplication. */
+  replicator?: StreamReplicator;
 }
 
 /** What makeWriter needs from Services (kept structural so services need not import app/). */
@@ -97,6 +110,14 @@ export interface WireWorkersTarget {
   logger: Logger;
   onShutdown: Array<() => Promise<void> | void>;
   workers?: WorkerRuntime;
+  /** With both, worker mode on PostgreSQL sets the multi-writer streams (events, device_lists). */
+  db?: Db;
+  streams?: Partial<Record<NotifiedStream, StreamIdGenerator>>;
+}
+
+/** Worker mode proper: several processes share the database and talk through Redis. */
+export function isReplicating(s: { config: Pick<HomeserverConfig, 'redis'>; db?: Db }): boolean {
+  return !!s.config.redis?.enabled && s.db?.engine === 'postgres';
 }
 
 /**
@@ -111,7 +132,11 @@ export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> 
   // (a retry with the same txnId gets the same nonce back).
   replication.register('ping', () => ({ instance_name: role.instanceName, nonce: randomBytes(8).toString('hex'), ts: Date.now() }));
   const client = new ReplicationClient({ config: s.config, logger: s.logger });
-  const rt: WorkerRuntime = { role, replication, client };
+  const rt: WorkerRuntime = { role, replication, client, caches: new CacheRegistry(), metrics: new ProcessMetrics(role.instanceName) };
+  if (isReplicating(s) && s.db && s.streams) {
+    // Events: every event persister draws from one sequence; readers expose the minimum.
+    s.streams.events = await MultiWriterEventsStream.open(s.db, role.instanceName, streamWriters(s.config).events);
+  }
   if (s.config.redis?.enabled) {
     const transport = new RedisTransport({ serverName: s.serverName, instanceName: role.instanceName, redis: s.config.redis, logger: s.logger });
     await transport.start();

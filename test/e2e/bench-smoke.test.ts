@@ -18,9 +18,10 @@ describe.skipIf(!built)('bench smoke run against a real Myelin', () => {
   let report: BenchReport;
 
   beforeAll(async () => {
-    server = await startMyelin({ database: 'sqlite' });
+    server = await startMyelin({ database: 'sqlite', bcryptRounds: 4 });
     const args = ['--base-url', server.baseUrl, '--users', '3', '--rooms', '2', '--duration', '0.5', '--concurrency', '2',
-      '--events', '3', '--history', '30', '--drain', '10', '--seed', 'smoke', '--pid', String(server.pid), '--quiet'];
+      '--events', '3', '--history', '30', '--drain', '10', '--seed', 'smoke', '--pid', String(server.pid), '--quiet',
+      '--key-users', '3', '--key-devices', '2', '--scenario', 'all,keys-query,keys-claim'];
     if (server.sharedSecret) args.push('--shared-secret', server.sharedSecret);
     report = await runBench(parseArgs(args)!, { log: () => {} });
   }, 180_000);
@@ -75,6 +76,14 @@ describe.skipIf(!built)('bench smoke run against a real Myelin', () => {
   it('joins, versions, whoami: no errors', () => {
     for (const s of ['joins', 'versions', 'whoami']) expect(problems(s), s).toEqual([]);
     expect(m('joins').joins).toBe(m('joins').rooms! * 2);
+  });
+
+  it('keys-query and keys-claim: every device answered, no one-time key twice', () => {
+    expect(problems('keys-query')).toEqual([]);
+    expect(m('keys-query').devices_returned).toBe(6);
+    expect(problems('keys-claim')).toEqual([]);
+    expect(m('keys-claim').keys_claimed).toBe(6);
+    expect(m('keys-claim').duplicate_one_time_keys).toBe(0);
   });
 
   it('sampled the server process', () => {

@@ -2,11 +2,14 @@
  * Starts real Myelin processes for end-to-end tests, in each deployment shape.
  *
  * Shapes under test come from MYELIN_TEST_SHAPES (comma separated; default
- * "sqlite,postgres"). PostgreSQL comes from MYELIN_TEST_PG (default
+ * "sqlite,postgres", plus "workers" when nginx and Redis are available).
+ * PostgreSQL comes from MYELIN_TEST_PG (default
  * postgres://postgres@127.0.0.1:5432); each server gets a database of its own,
- * dropped when it stops.
+ * dropped when it stops. The workers shape (test/helpers/worker-deployment.ts)
+ * is a multi-process deployment behind nginx; Redis from MYELIN_TEST_REDIS
+ * (default redis://127.0.0.1:6379).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -16,13 +19,27 @@ import pg from 'pg';
 import { stringify } from 'yaml';
 import { describe, beforeAll, afterAll } from 'vitest';
 
-export type Shape = 'sqlite' | 'postgres';
+export type Shape = 'sqlite' | 'postgres' | 'workers';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const BIN = join(ROOT, 'bin/myelin.js');
 
+let workersPrereq: string | null | undefined;
+/** Why the workers shape cannot run here (nginx or Redis missing), or null when it can. */
+export function workersShapeUnavailable(): string | null {
+  if (workersPrereq === undefined) {
+    // Checked once, synchronously: describeShapes runs at collection time.
+    const hasNginx = !spawnSync('nginx', ['-v'], { stdio: 'ignore' }).error;
+    const u = new URL(process.env.MYELIN_TEST_REDIS ?? 'redis://127.0.0.1:6379');
+    const script = `const s=require('net').connect(${Number(u.port || 6379)},${JSON.stringify(u.hostname)});s.setTimeout(1500);s.on('connect',()=>s.write('PING\\r\\n'));s.on('data',d=>process.exit(String(d).startsWith('+PONG')?0:1));s.on('error',()=>process.exit(1));s.on('timeout',()=>process.exit(1));`;
+    const hasRedis = spawnSync(process.execPath, ['-e', script], { timeout: 3000, stdio: 'ignore' }).status === 0;
+    workersPrereq = !hasNginx ? 'nginx is not installed (the workers shape runs behind a real nginx)' : !hasRedis ? `Redis does not answer at ${u.host}` : null;
+  }
+  return workersPrereq;
+}
+
 export function shapesUnderTest(): Shape[] {
-  const env = process.env.MYELIN_TEST_SHAPES ?? 'sqlite,postgres';
+  const env = process.env.MYELIN_TEST_SHAPES ?? (workersShapeUnavailable() === null ? 'sqlite,postgres,workers' : 'sqlite,postgres');
   return env.split(',').map((s) => s.trim()).filter(Boolean) as Shape[];
 }
 
@@ -181,6 +198,11 @@ export function testConfigDefaults(): Record<string, unknown> {
 
 export async function startServer(opts: StartOptions = {}): Promise<TestServer> {
   const shape = opts.shape ?? 'sqlite';
+  if (shape === 'workers') {
+    // Dynamic import: worker-deployment.ts extends TestServer from this module.
+    const { startWorkerDeployment } = await import('./worker-deployment.js');
+    return startWorkerDeployment(opts);
+  }
   const serverName = opts.serverName ?? `test-${randomBytes(3).toString('hex')}.local`;
   const dir = mkdtempSync(join(tmpdir(), 'myelin-test-'));
   const port = await freePort();
@@ -220,18 +242,54 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
 }
 
 /**
- * Runs a suite once per shape under test, each against its own server.
+ * Worker deployments are shared by the describe blocks of one test file that
+ * ask for the same options (7 processes and an nginx are worth reusing), and
+ * stopped once the file is done. Test files run in processes of their own, so
+ * this map is per file.
+ */
+const sharedDeployments = new Map<string, Promise<TestServer>>();
+let sharedCleanupRegistered = false;
+
+function sharedWorkerDeployment(opts: Omit<StartOptions, 'shape'>): Promise<TestServer> {
+  if (!sharedCleanupRegistered) {
+    sharedCleanupRegistered = true;
+    // Registered at collection time, outside any describe: runs after the whole file.
+    afterAll(async () => {
+      const all = [...sharedDeployments.values()];
+      sharedDeployments.clear();
+      await Promise.all(all.map((p) => p.then((s) => s.stop(), () => {})));
+    }, 120_000);
+  }
+  const key = JSON.stringify(opts);
+  let p = sharedDeployments.get(key);
+  if (!p) {
+    p = startServer({ ...opts, shape: 'workers' });
+    sharedDeployments.set(key, p);
+    p.catch(() => sharedDeployments.delete(key));
+  }
+  return p;
+}
+
+/**
+ * Runs a suite once per shape under test, each against its own server (in
+ * the workers shape: one deployment per test file and options).
  * `get()` returns the server of the current shape.
  */
 export function describeShapes(name: string, fn: (get: () => TestServer, shape: Shape) => void, opts: Omit<StartOptions, 'shape'> = {}): void {
   for (const shape of shapesUnderTest()) {
+    if (shape === 'workers' && workersShapeUnavailable() !== null) {
+      console.warn(`workers shape skipped for "${name}": ${workersShapeUnavailable()}`);
+      describe.skip(`${name} [${shape}] (skipped: ${workersShapeUnavailable()})`, () => fn(() => { throw new Error('not started'); }, shape));
+      continue;
+    }
+    const shared = shape === 'workers' ? () => sharedWorkerDeployment(opts) : undefined;
     describe(`${name} [${shape}]`, () => {
       let server: TestServer | undefined;
       beforeAll(async () => {
-        server = await startServer({ ...opts, shape });
-      });
+        server = shared ? await shared() : await startServer({ ...opts, shape });
+      }, shape === 'workers' ? 180_000 : undefined);
       afterAll(async () => {
-        await server?.stop();
+        if (!shared) await server?.stop();
       });
       fn(() => {
         if (!server) throw new Error('server not started');

@@ -36,6 +36,7 @@ export function roomsRoutes(r: Router, s: Services): void {
   // ---- create
   r.post(clientPaths('/createRoom'), async (req) => {
     const body = validateCreateRoom(req.jsonOrEmpty());
+    body.room_version ??= s.config.default_room_version;
     const { roomId, alias } = await s.rooms.createRoom(actorOf(req), body);
     return { room_id: roomId, ...(alias ? { room_alias: alias } : {}) };
   }, AUTH);

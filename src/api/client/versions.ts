@@ -21,7 +21,7 @@ export function versionsRoutes(r: Router, s: Services): void {
     clientPaths('/capabilities'),
     () => ({
       capabilities: {
-        'm.room_versions': roomVersionsCapability(),
+        'm.room_versions': roomVersionsCapability(s.config.default_room_version),
         'm.change_password': { enabled: true },
         'm.set_displayname': { enabled: true },
         'm.set_avatar_url': { enabled: true },

@@ -5,6 +5,7 @@ import { fanoutScenario } from './fanout.js';
 import { historyScenario } from './history.js';
 import { initialSyncScenario } from './initial-sync.js';
 import { joinsScenario } from './joins.js';
+import { keysClaimScenario, keysQueryScenario } from './keys.js';
 import { versionsScenario, whoamiScenario } from './requests.js';
 import { sendScenario } from './send.js';
 
@@ -17,4 +18,6 @@ export const SCENARIO_IMPLS: Record<ScenarioName, Scenario<any>> = {
   joins: joinsScenario,
   versions: versionsScenario,
   whoami: whoamiScenario,
+  'keys-query': keysQueryScenario,
+  'keys-claim': keysClaimScenario,
 };

@@ -81,6 +81,11 @@ export class AccountDataService implements AccountDataSource {
     if (type === IGNORED_USERS_TYPE) this.ignoredCache.delete(userId);
   }
 
+  /** Drops every cached entry (worker mode: invalidations may have been missed). */
+  invalidateAll(): void {
+    this.ignoredCache.clear();
+  }
+
   put(userId: string, roomId: string | undefined, type: string, content: Record<string, any>): Promise<number> {
     return this.writer.putAccountData(userId, roomId ?? '', type, content);
   }

@@ -6,7 +6,8 @@
 import { parseUserId } from '../../matrix/identifiers.js';
 import { canonicalJson } from '../../matrix/canonical-json.js';
 import { verifyJsonSignature } from '../../matrix/signing.js';
-import type { CrossSigningKeyType, KeysStore, StoredCrossSigningKey, StoredSignature } from '../../storage/e2ee/keys-store.js';
+import { claimKey, type CrossSigningKeyType, type KeysStore, type StoredCrossSigningKey, type StoredSignature } from '../../storage/e2ee/keys-store.js';
+import type { MembershipChange } from '../../storage/e2ee/sharing-store.js';
 import type { E2eeSyncSource } from '../../streams/sync-sources.js';
 import { Errors, MatrixError } from '../../util/errors.js';
 import type { DeviceListChanges, DeviceListTracker } from './device-lists.js';
@@ -25,10 +26,25 @@ const SIGNED_CURVE25519 = 'signed_curve25519';
 
 type Failures = Record<string, Record<string, unknown>>;
 
+/**
+ * The writes that touch the device_lists stream, as plain JSON so that a
+ * process other than the stream's writer can send them over HTTP
+ * replication (see `KeysServiceDeps.write`). `runWrite` performs them.
+ */
+export type E2eeWriteOp =
+  | { op: 'upload'; userId: string; deviceId: string; body: Record<string, any> }
+  | { op: 'cross_signing'; userId: string; keys: StoredCrossSigningKey[] }
+  | { op: 'signatures'; sigs: StoredSignature[]; changed: string[] }
+  | { op: 'device_deleted'; userId: string; deviceId: string }
+  | { op: 'mark_changed'; userIds: string[] }
+  | { op: 'memberships'; changes: Array<MembershipChange & { streamOrdering: number }> };
+
 export interface KeysServiceDeps {
   serverName: string;
   store: KeysStore;
   tracker: DeviceListTracker;
+  /** Runs a write in the device_lists writer (locally when omitted or when this process is it). */
+  write?: (op: E2eeWriteOp) => Promise<unknown>;
   /** Device ids of a local user (the cross-signing public keys must not collide with them). */
   listDeviceIds(userId: string): Promise<string[]>;
 }
@@ -50,6 +66,53 @@ export class KeysService implements E2eeSyncSource {
   // ---- /keys/upload -------------------------------------------------------
 
   async upload(userId: string, deviceId: string, body: Record<string, any>): Promise<{ one_time_key_counts: Record<string, number> }> {
+    // Shape and signature checks here; the writer repeats them with the
+    // stored keys and checks one-time key conflicts.
+    const dk = body.device_keys === undefined || body.device_keys === null ? undefined : validateDeviceKeys(body.device_keys, userId, deviceId);
+    parseKeyMap('one_time_keys', body.one_time_keys, userId, deviceId, dk?.keys?.[`ed25519:${deviceId}`]);
+    parseKeyMap('fallback_keys', body.fallback_keys, userId, deviceId, dk?.keys?.[`ed25519:${deviceId}`]);
+    await this.write({ op: 'upload', userId, deviceId, body });
+    return { one_time_key_counts: await this.getOneTimeKeyCounts(userId, deviceId) };
+  }
+
+  private async write(op: E2eeWriteOp): Promise<void> {
+    await (this.d.write ? this.d.write(op) : this.runWrite(op));
+  }
+
+  /** Performs a write in this process (the device_lists writer). */
+  async runWrite(op: E2eeWriteOp): Promise<Record<string, never>> {
+    switch (op.op) {
+      case 'upload':
+        await this.uploadLocal(op.userId, op.deviceId, op.body);
+        break;
+      case 'cross_signing':
+        await this.storeCrossSigningLocal(op.userId, op.keys);
+        break;
+      case 'signatures':
+        await this.d.tracker.write(async (tx) => {
+          await this.d.store.addSignatures(tx, op.sigs);
+          return { value: undefined, changed: op.changed };
+        });
+        break;
+      case 'device_deleted':
+        await this.d.tracker.write(async (tx) => {
+          await this.d.store.deleteDeviceKeys(tx, op.userId, op.deviceId);
+          return { value: undefined, changed: [op.userId] };
+        });
+        break;
+      case 'mark_changed':
+        await this.d.tracker.markChanged(op.userIds);
+        break;
+      case 'memberships':
+        await this.d.tracker.recordMembershipChanges(op.changes);
+        break;
+      default:
+        throw Errors.invalidParam('unknown e2ee write');
+    }
+    return {};
+  }
+
+  private async uploadLocal(userId: string, deviceId: string, body: Record<string, any>): Promise<void> {
     const dk = body.device_keys === undefined || body.device_keys === null ? undefined : validateDeviceKeys(body.device_keys, userId, deviceId);
     const { store } = this.d;
     await this.d.tracker.write(async (tx) => {
@@ -88,7 +151,6 @@ export class KeysService implements E2eeSyncSource {
       }
       return { value: undefined, changed };
     });
-    return { one_time_key_counts: await this.getOneTimeKeyCounts(userId, deviceId) };
   }
 
   // ---- /keys/query --------------------------------------------------------
@@ -166,19 +228,14 @@ export class KeysService implements E2eeSyncSource {
       }
     }
     const result: Record<string, Record<string, Record<string, unknown>>> = {};
-    // Devices are claimed from in parallel (each claim is one atomic statement).
-    const claimed = await Promise.all(
-      wanted.map(
-        async (w) =>
-          // A one-time key if one is left, else the fallback key (which stays, marked used).
-          (await this.d.store.claimOneTimeKey(w.userId, w.deviceId, w.algorithm)) ??
-          (await this.d.store.claimFallbackKey(w.userId, w.deviceId, w.algorithm)),
-      ),
-    );
-    wanted.forEach((w, i) => {
-      const k = claimed[i];
+    // Duplicate requests for one device and algorithm get one key.
+    const unique = [...new Map(wanted.map((w) => [claimKey(w.userId, w.deviceId, w.algorithm), w])).values()];
+    const claimed = await this.d.store.claimOneTimeKeys(unique);
+    for (const w of unique) {
+      // A one-time key if one is left, else the fallback key (which stays, marked used).
+      const k = claimed.get(claimKey(w.userId, w.deviceId, w.algorithm)) ?? (await this.d.store.claimFallbackKey(w.userId, w.deviceId, w.algorithm));
       if (k) ((result[w.userId] ??= {})[w.deviceId] ??= {})[`${w.algorithm}:${k.keyId}`] = k.key;
-    });
+    }
     return { one_time_keys: result, failures };
   }
 
@@ -223,7 +280,10 @@ export class KeysService implements E2eeSyncSource {
   }
 
   async storeCrossSigningKeys(userId: string, keys: StoredCrossSigningKey[]): Promise<void> {
-    if (!keys.length) return;
+    if (keys.length) await this.write({ op: 'cross_signing', userId, keys });
+  }
+
+  private async storeCrossSigningLocal(userId: string, keys: StoredCrossSigningKey[]): Promise<void> {
     await this.d.tracker.write(async (tx) => {
       const existing = (await this.d.store.getCrossSigningKeys([userId], tx)).get(userId);
       let changed = false;
@@ -302,12 +362,7 @@ export class KeysService implements E2eeSyncSource {
         }
       }
     }
-    if (toStore.length) {
-      await this.d.tracker.write(async (tx) => {
-        await this.d.store.addSignatures(tx, toStore);
-        return { value: undefined, changed: [...changed] };
-      });
-    }
+    if (toStore.length) await this.write({ op: 'signatures', sigs: toStore, changed: [...changed] });
     return { failures };
   }
 
@@ -315,15 +370,17 @@ export class KeysService implements E2eeSyncSource {
 
   /** A deleted device loses its keys; its user's device list changed. */
   async onDeviceDeleted(userId: string, deviceId: string): Promise<void> {
-    await this.d.tracker.write(async (tx) => {
-      await this.d.store.deleteDeviceKeys(tx, userId, deviceId);
-      return { value: undefined, changed: [userId] };
-    });
+    await this.write({ op: 'device_deleted', userId, deviceId });
   }
 
   /** A renamed device changes what /keys/query shows (its display name). */
   async onDeviceUpdated(userId: string, deviceId: string): Promise<void> {
-    if (await this.d.store.getDeviceKeys(userId, deviceId)) await this.d.tracker.markChanged([userId]);
+    if (await this.d.store.getDeviceKeys(userId, deviceId)) await this.write({ op: 'mark_changed', userIds: [userId] });
+  }
+
+  /** Membership changes from persisted m.room.member events (the rooms listener). */
+  async onMembershipChanges(changes: Array<MembershipChange & { streamOrdering: number }>): Promise<void> {
+    if (changes.length) await this.write({ op: 'memberships', changes });
   }
 
   // ---- /sync and /keys/changes --------------------------------------------

@@ -187,6 +187,12 @@ export class PresenceService implements PresenceSource {
     });
   }
 
+  /** Worker mode (presence writer): a user's /sync is running on another process (USER_SYNC). */
+  touch(userId: string, now = Date.now()): void {
+    const l = this.live.get(userId);
+    if (l) l.lastSeenTs = Math.max(l.lastSeenTs, now);
+  }
+
   /** The user did something (sent an event...): online and currently active again. */
   async bumpActive(userId: string): Promise<void> {
     if (!this.opts.enabled) return;

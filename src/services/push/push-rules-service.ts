@@ -125,6 +125,11 @@ export class PushRulesService implements PushRulesSource {
     this.cache.delete(userId);
   }
 
+  /** Drops every cached ruleset (worker mode: invalidations may have been missed). */
+  invalidateAll(): void {
+    this.cache.clear();
+  }
+
   async getRuleset(userId: string): Promise<Ruleset> {
     const cached = this.cache.get(userId);
     if (cached) return cached;

@@ -46,6 +46,8 @@ const STATE_TYPES_THAT_MATTER = new Set(['m.room.member', 'm.room.power_levels',
 export class PushService implements PushSource {
   /** Per-room member list and power levels, dropped when those change. */
   private readonly roomCache = new Map<string, RoomPushInfo>();
+  /** Push action rows waiting for the next coalesced write. */
+  private pendingActions: Array<{ rows: PushActionRow[]; resolve: () => void; reject: (e: unknown) => void }> = [];
 
   constructor(
     private readonly store: PushStore,
@@ -128,11 +130,33 @@ export class PushService implements PushSource {
           receivedTs: now,
         });
       }
-      await this.store.insertActions(rows);
+      await this.writeActions(rows);
     } catch (err) {
       // Counts are best effort: never fail the send because of them.
       this.logger.error({ err, eventId: event.event_id }, 'push evaluation failed');
     }
+  }
+
+  /**
+   * Stores push actions, coalescing the rows of every event evaluated in the
+   * same turn of the event loop into one transaction (one durable commit for
+   * a whole group of sent events, instead of one per event). Resolves once
+   * the rows are committed, so /sync woken afterwards counts them.
+   */
+  private writeActions(rows: PushActionRow[]): Promise<void> {
+    if (!rows.length) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.pendingActions.push({ rows, resolve, reject });
+      if (this.pendingActions.length === 1) {
+        setImmediate(() => {
+          const group = this.pendingActions.splice(0);
+          this.store.insertActions(group.flatMap((g) => g.rows)).then(
+            () => group.forEach((g) => g.resolve()),
+            (e) => group.forEach((g) => g.reject(e)),
+          );
+        });
+      }
+    });
   }
 
   async getUnreadCounts(userId: string, roomId: string): Promise<UnreadCounts> {
@@ -152,20 +176,23 @@ export class PushService implements PushSource {
         m.set(r.threadId, Math.max(m.get(r.threadId) ?? 0, r.eventStreamOrdering));
       }
     }
+    // notification/highlight_count: the main timeline (and unthreaded
+    // relations); `threads`: every other thread. /sync adds the threads in
+    // when the client did not ask for unread_thread_notifications.
+    const after = new Map<string, number>();
     for (const roomId of roomIds) {
-      // notification/highlight_count: the main timeline (and unthreaded
-      // relations); `threads`: every other thread. /sync adds the threads in
-      // when the client did not ask for unread_thread_notifications.
-      const counts: UnreadCounts = { notification_count: 0, highlight_count: 0, threads: {} };
-      out.set(roomId, counts);
-      const base = unthreaded.get(roomId) ?? 0;
-      const perThread = threaded.get(roomId);
-      for (const a of await this.store.actionsAfter(userId, [roomId], base)) {
-        if (perThread && a.streamOrdering <= (perThread.get(a.threadId) ?? 0)) continue;
-        const bucket = a.threadId === 'main' ? counts : (counts.threads[a.threadId] ??= { notification_count: 0, highlight_count: 0 });
-        if (a.notif) bucket.notification_count++;
-        if (a.highlight) bucket.highlight_count++;
-      }
+      out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
+      after.set(roomId, unthreaded.get(roomId) ?? 0);
+    }
+    // One query for all the rooms, each after its own unthreaded receipt.
+    for (const a of await this.store.actionsAfterPerRoom(userId, after)) {
+      const counts = out.get(a.roomId);
+      if (!counts) continue;
+      const perThread = threaded.get(a.roomId);
+      if (perThread && a.streamOrdering <= (perThread.get(a.threadId) ?? 0)) continue;
+      const bucket = a.threadId === 'main' ? counts : (counts.threads[a.threadId] ??= { notification_count: 0, highlight_count: 0 });
+      if (a.notif) bucket.notification_count++;
+      if (a.highlight) bucket.highlight_count++;
     }
     return out;
   }
@@ -191,7 +218,7 @@ export class PushService implements PushSource {
       notifications.push({
         actions: r.actions,
         event: clientEvent({ ...ev.json, event_id: r.eventId }, ev.unsignedExtra),
-        profile_tag: null,
+        // profile_tag is an optional string in the spec (never null): omitted, as we have no pusher profile tags here.
         read: isRead,
         room_id: r.roomId,
         ts: r.receivedTs,

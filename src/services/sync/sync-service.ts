@@ -87,6 +87,7 @@ export class SyncService {
   }
 
   async sync(req: SyncRequest): Promise<Json> {
+    if (req.since !== undefined) await this.notifier.catchUpTo(req.since); // worker mode: a token from a process ahead of us
     const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
     const s = this.services;
     if (s.presence) await s.presence.userSyncing(req.userId, req.setPresence).catch((e) => s.logger.warn({ err: e }, 'presence userSyncing failed'));

@@ -23,8 +23,8 @@ export interface TypingWriter {
 }
 
 interface RoomTyping {
-  /** user -> expiry timer */
-  users: Map<string, NodeJS.Timeout>;
+  /** user -> expiry timer (none on a worker-mode reader: the writer expires) */
+  users: Map<string, NodeJS.Timeout | undefined>;
   /** Position of the last change in this room. */
   position: number;
 }
@@ -76,6 +76,27 @@ export class TypingService implements TypingWriter {
       }
     }
     return out;
+  }
+
+  /** Worker mode (writer): rooms whose typing list changed after `from`, with the current lists. */
+  changesSince(from: number): Array<{ roomId: string; userIds: string[]; position: number }> {
+    const out: Array<{ roomId: string; userIds: string[]; position: number }> = [];
+    for (const [roomId, room] of this.rooms) if (room.position > from) out.push({ roomId, userIds: [...room.users.keys()], position: room.position });
+    return out;
+  }
+
+  /** Worker mode (reader): a room's typing list as the writer announced it at `position`. */
+  applyReplicated(roomId: string, userIds: string[], position: number): void {
+    let room = this.rooms.get(roomId);
+    if (!room) this.rooms.set(roomId, (room = { users: new Map(), position: 0 }));
+    if (position < room.position) return; // older than what we have
+    room.users = new Map(userIds.map((u) => [u, undefined]));
+    room.position = position;
+  }
+
+  /** Worker mode (reader): rooms with someone typing (to empty them when the writer restarted). */
+  roomsWithTyping(): string[] {
+    return [...this.rooms].filter(([, r]) => r.users.size > 0).map(([id]) => id);
   }
 
   /** Stops every timer (shutdown). */

@@ -47,6 +47,8 @@ export interface KeysStore {
   getOneTimeKeys(tx: Queryable, userId: string, deviceId: string, ids: Array<{ algorithm: string; keyId: string }>): Promise<OneTimeKeyRow[]>;
   addOneTimeKeys(tx: Queryable, userId: string, deviceId: string, keys: OneTimeKeyRow[]): Promise<void>;
   countOneTimeKeys(userId: string, deviceId: string, tx?: Queryable): Promise<Record<string, number>>;
+  /** Removes and returns the oldest one-time key of each wanted device and algorithm (each key at most once), keyed by `claimKey`. */
+  claimOneTimeKeys(wanted: Array<{ userId: string; deviceId: string; algorithm: string }>): Promise<Map<string, ClaimedKey>>;
   /** Removes and returns the oldest one-time key of the algorithm (each key at most once). */
   claimOneTimeKey(userId: string, deviceId: string, algorithm: string): Promise<ClaimedKey | undefined>;
 
@@ -73,6 +75,9 @@ export interface KeysStore {
 }
 
 const parse = (s: string): any => JSON.parse(s);
+
+/** Map key of a claim result. */
+export const claimKey = (userId: string, deviceId: string, algorithm: string): string => `${userId}\u0000${deviceId}\u0000${algorithm}`;
 
 export class SqlKeysStore implements KeysStore {
   constructor(private readonly db: Db) {}
@@ -176,6 +181,51 @@ export class SqlKeysStore implements KeysStore {
     const rows = await this.db.query<{ key_id: string; key_json: string }>(sql, [userId, deviceId, algorithm]);
     const r = rows[0];
     return r ? { keyId: r.key_id, key: parse(r.key_json) } : undefined;
+  }
+
+  async claimOneTimeKeys(wanted: Array<{ userId: string; deviceId: string; algorithm: string }>): Promise<Map<string, ClaimedKey>> {
+    const out = new Map<string, ClaimedKey>();
+    // One statement per chunk deletes and returns the oldest key of every
+    // wanted device. PostgreSQL: each device's key is picked with FOR UPDATE
+    // SKIP LOCKED, so concurrent claims never wait on each other (no
+    // deadlocks) and never take the same key. SQLite runs one statement at a
+    // time. Devices left without a key are retried one by one below.
+    for (let i = 0; i < wanted.length; i += 300) {
+      const chunk = wanted.slice(i, i + 300);
+      const values = chunk.map(() => '(?, ?, ?)').join(', ');
+      const sql =
+        this.db.engine === 'postgres'
+          ? `DELETE FROM e2e_one_time_keys d USING (
+               SELECT p.user_id, p.device_id, p.algorithm, p.key_id FROM (VALUES ${values}) AS w
+               CROSS JOIN LATERAL (
+                 SELECT k.user_id, k.device_id, k.algorithm, k.key_id FROM e2e_one_time_keys k
+                 WHERE k.user_id = w.column1 AND k.device_id = w.column2 AND k.algorithm = w.column3
+                 ORDER BY k.upload_seq, k.key_id LIMIT 1 FOR UPDATE SKIP LOCKED
+               ) p
+             ) sel
+             WHERE d.user_id = sel.user_id AND d.device_id = sel.device_id AND d.algorithm = sel.algorithm AND d.key_id = sel.key_id
+             RETURNING d.user_id, d.device_id, d.algorithm, d.key_id, d.key_json`
+          : `DELETE FROM e2e_one_time_keys WHERE rowid IN (
+               SELECT rid FROM (
+                 SELECT k.rowid AS rid,
+                        ROW_NUMBER() OVER (PARTITION BY k.user_id, k.device_id, k.algorithm ORDER BY k.upload_seq, k.key_id) AS rn
+                 FROM e2e_one_time_keys k
+                 JOIN (VALUES ${values}) AS w ON k.user_id = w.column1 AND k.device_id = w.column2 AND k.algorithm = w.column3
+               ) ranked WHERE rn = 1)
+             RETURNING user_id, device_id, algorithm, key_id, key_json`;
+      const rows = await this.db.query<{ user_id: string; device_id: string; algorithm: string; key_id: string; key_json: string }>(
+        sql,
+        chunk.flatMap((w) => [w.userId, w.deviceId, w.algorithm]),
+      );
+      for (const r of rows) out.set(claimKey(r.user_id, r.device_id, r.algorithm), { keyId: r.key_id, key: parse(r.key_json) });
+    }
+    for (const w of wanted) {
+      const k = claimKey(w.userId, w.deviceId, w.algorithm);
+      if (out.has(k)) continue;
+      const c = await this.claimOneTimeKey(w.userId, w.deviceId, w.algorithm);
+      if (c) out.set(k, c);
+    }
+    return out;
   }
 
   async getFallbackKey(tx: Queryable, userId: string, deviceId: string, algorithm: string): Promise<(ClaimedKey & { used: boolean }) | undefined> {

@@ -101,15 +101,23 @@ export class PushStore {
 
   // --- push actions
 
-  async insertActions(rows: PushActionRow[]): Promise<void> {
+  /**
+   * Stores push actions; several chunks go into one transaction (one durable
+   * commit), or into the caller's transaction when `q` is given.
+   */
+  async insertActions(rows: PushActionRow[], q?: Queryable): Promise<void> {
     if (!rows.length) return;
+    if (!q) {
+      await this.db.transaction((tx) => this.insertActions(rows, tx));
+      return;
+    }
     for (let i = 0; i < rows.length; i += 100) {
       const chunk = rows.slice(i, i + 100);
       const params: unknown[] = [];
       for (const r of chunk) {
         params.push(r.userId, r.eventId, r.roomId, r.streamOrdering, r.threadId, r.notif ? 1 : 0, r.highlight ? 1 : 0, JSON.stringify(r.actions), r.receivedTs);
       }
-      await this.db.execute(
+      await q.execute(
         `INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, notif, highlight, actions, received_ts)
          VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
          ON CONFLICT (user_id, event_id) DO NOTHING`,
@@ -127,6 +135,27 @@ export class PushStore {
         `SELECT room_id, thread_id, stream_ordering, notif, highlight FROM event_push_actions
           WHERE user_id = ? AND room_id IN (${placeholders(chunk.length)}) AND stream_ordering > ?`,
         [userId, ...chunk, after],
+      );
+      for (const r of rows) {
+        out.push({ roomId: r.room_id, threadId: r.thread_id, streamOrdering: Number(r.stream_ordering), notif: !!Number(r.notif), highlight: !!Number(r.highlight) });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Actions of several rooms, each after its own stream ordering, in one
+   * query per 200 rooms (no query per room on /sync).
+   */
+  async actionsAfterPerRoom(userId: string, after: ReadonlyMap<string, number>): Promise<Array<{ roomId: string; threadId: string; streamOrdering: number; notif: boolean; highlight: boolean }>> {
+    const out: Array<{ roomId: string; threadId: string; streamOrdering: number; notif: boolean; highlight: boolean }> = [];
+    const entries = [...after];
+    for (let i = 0; i < entries.length; i += 200) {
+      const chunk = entries.slice(i, i + 200);
+      const rows = await this.db.query<any>(
+        `SELECT room_id, thread_id, stream_ordering, notif, highlight FROM event_push_actions
+          WHERE user_id = ? AND (${chunk.map(() => '(room_id = ? AND stream_ordering > ?)').join(' OR ')})`,
+        [userId, ...chunk.flat()],
       );
       for (const r of rows) {
         out.push({ roomId: r.room_id, threadId: r.thread_id, streamOrdering: Number(r.stream_ordering), notif: !!Number(r.notif), highlight: !!Number(r.highlight) });

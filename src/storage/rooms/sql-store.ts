@@ -100,7 +100,10 @@ export class SqlRoomStore implements RoomStore {
   // ------------------------------------------------------------------ writes
 
   async persistEvents(batch: PersistBatch): Promise<void> {
-    const { roomId } = batch;
+    await this.persistEventBatches([batch]);
+  }
+
+  async persistEventBatches(batches: readonly PersistBatch[]): Promise<void> {
     const now = Date.now();
     const eventRows: unknown[][] = [];
     const edgeRows: unknown[][] = [];
@@ -113,50 +116,57 @@ export class SqlRoomStore implements RoomStore {
     // Last writer wins per key (multi-row upserts must not hit a key twice).
     const currentState = new Map<string, unknown[]>();
     const currentMembership = new Map<string, unknown[]>();
-    const redactions: Array<[string, string]> = [];
+    const redactions: Array<[string, string, string]> = [];
     const roomRows: unknown[][] = [];
+    const extremityRows: unknown[][] = [];
+    const extremityRooms = new Set<string>();
 
-    for (const p of batch.events) {
-      const ev = p.event;
-      const content = (ev.content ?? {}) as Record<string, any>;
-      const rel = content['m.relates_to'];
-      const relatesTo = rel && typeof rel === 'object' && typeof rel.event_id === 'string' ? rel.event_id : null;
-      const relType = relatesTo && typeof rel.rel_type === 'string' ? rel.rel_type : null;
-      const isState = typeof ev.state_key === 'string';
-      eventRows.push([
-        p.streamOrdering, ev.event_id, roomId, ev.type, isState ? ev.state_key : null, ev.sender, ev.depth, ev.depth,
-        ev.origin_server_ts, JSON.stringify(ev), 0, p.rejectedReason ?? null, 0,
-        typeof content.url === 'string' ? 1 : 0, relatesTo, relType, this.instanceName, now,
-        p.unsignedExtra && Object.keys(p.unsignedExtra).length ? JSON.stringify(p.unsignedExtra) : null,
-      ]);
-      for (const prev of ev.prev_events) edgeRows.push([ev.event_id, typeof prev === 'string' ? prev : prev[0], roomId]);
-      for (const a of ev.auth_events) authRows.push([ev.event_id, typeof a === 'string' ? a : a[0], roomId]);
-      if (p.newStateGroup) {
-        const g = p.newStateGroup;
-        groupRows.push([g.id, roomId, ev.event_id, g.prevGroup, g.deltaDepth]);
-        for (const [k, id] of g.entries) {
-          const [type, sk] = splitStateKey(k);
-          groupStateRows.push([g.id, roomId, type, sk, id]);
+    for (const batch of batches) {
+      const { roomId } = batch;
+      extremityRooms.add(roomId);
+      for (const e of batch.forwardExtremities) extremityRows.push([roomId, e]);
+      for (const p of batch.events) {
+        const ev = p.event;
+        const content = (ev.content ?? {}) as Record<string, any>;
+        const rel = content['m.relates_to'];
+        const relatesTo = rel && typeof rel === 'object' && typeof rel.event_id === 'string' ? rel.event_id : null;
+        const relType = relatesTo && typeof rel.rel_type === 'string' ? rel.rel_type : null;
+        const isState = typeof ev.state_key === 'string';
+        eventRows.push([
+          p.streamOrdering, ev.event_id, roomId, ev.type, isState ? ev.state_key : null, ev.sender, ev.depth, ev.depth,
+          ev.origin_server_ts, JSON.stringify(ev), 0, p.rejectedReason ?? null, 0,
+          typeof content.url === 'string' ? 1 : 0, relatesTo, relType, this.instanceName, now,
+          p.unsignedExtra && Object.keys(p.unsignedExtra).length ? JSON.stringify(p.unsignedExtra) : null,
+        ]);
+        for (const prev of ev.prev_events) edgeRows.push([ev.event_id, typeof prev === 'string' ? prev : prev[0], roomId]);
+        for (const a of ev.auth_events) authRows.push([ev.event_id, typeof a === 'string' ? a : a[0], roomId]);
+        if (p.newStateGroup) {
+          const g = p.newStateGroup;
+          groupRows.push([g.id, roomId, ev.event_id, g.prevGroup, g.deltaDepth]);
+          for (const [k, id] of g.entries) {
+            const [type, sk] = splitStateKey(k);
+            groupStateRows.push([g.id, roomId, type, sk, id]);
+          }
         }
-      }
-      evGroupRows.push([ev.event_id, p.stateGroup]);
-      if (p.txn) txnRows.push([p.txn.userId, p.txn.deviceId, p.txn.txnId, ev.event_id, now]);
-      if (p.createRoom) roomRows.push([roomId, p.createRoom.roomVersion, p.createRoom.creator, now]);
-      if (p.rejectedReason) continue;
-      if (p.redacts) redactions.push([p.redacts, ev.event_id]);
-      const makeCurrent = (e: typeof ev, pos: number): string | null => {
-        const c = (e.content ?? {}) as Record<string, any>;
-        const membership = e.type === 'm.room.member' && typeof c.membership === 'string' ? c.membership : null;
-        currentState.set(stateKey(e.type, e.state_key!), [roomId, e.type, e.state_key, e.event_id, pos, membership]);
-        if (membership) currentMembership.set(e.state_key!, [roomId, e.state_key, membership, e.event_id, pos]);
-        return membership;
-      };
-      for (const fix of p.currentStateFix ?? []) makeCurrent(fix.event, fix.streamOrdering);
-      if (isState) {
-        const membership = makeCurrent(ev, p.streamOrdering);
-        if (membership) {
-          const str = (v: unknown) => (typeof v === 'string' ? v : null);
-          memberRows.push([ev.event_id, roomId, ev.state_key, ev.sender, membership, p.streamOrdering, str(content.displayname), str(content.avatar_url)]);
+        evGroupRows.push([ev.event_id, p.stateGroup]);
+        if (p.txn) txnRows.push([p.txn.userId, p.txn.deviceId, p.txn.txnId, ev.event_id, now]);
+        if (p.createRoom) roomRows.push([roomId, p.createRoom.roomVersion, p.createRoom.creator, now]);
+        if (p.rejectedReason) continue;
+        if (p.redacts) redactions.push([p.redacts, ev.event_id, roomId]);
+        const makeCurrent = (e: typeof ev, pos: number): string | null => {
+          const c = (e.content ?? {}) as Record<string, any>;
+          const membership = e.type === 'm.room.member' && typeof c.membership === 'string' ? c.membership : null;
+          currentState.set(roomId + '\n' + stateKey(e.type, e.state_key!), [roomId, e.type, e.state_key, e.event_id, pos, membership]);
+          if (membership) currentMembership.set(roomId + '\n' + e.state_key!, [roomId, e.state_key, membership, e.event_id, pos]);
+          return membership;
+        };
+        for (const fix of p.currentStateFix ?? []) makeCurrent(fix.event, fix.streamOrdering);
+        if (isState) {
+          const membership = makeCurrent(ev, p.streamOrdering);
+          if (membership) {
+            const str = (v: unknown) => (typeof v === 'string' ? v : null);
+            memberRows.push([ev.event_id, roomId, ev.state_key, ev.sender, membership, p.streamOrdering, str(content.displayname), str(content.avatar_url)]);
+          }
         }
       }
     }
@@ -213,13 +223,14 @@ export class SqlRoomStore implements RoomStore {
       if (txnRows.length) {
         await insertRows(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', 5, txnRows, 'ON CONFLICT DO NOTHING');
       }
-      for (const [target, by] of redactions) {
+      for (const [target, by, roomId] of redactions) {
         await tx.execute('UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? AND redacted_by IS NULL', [by, target, roomId]);
       }
-      await tx.execute('DELETE FROM event_forward_extremities WHERE room_id = ?', [roomId]);
-      if (batch.forwardExtremities.length) {
-        await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, batch.forwardExtremities.map((e) => [roomId, e]));
+      const rooms = [...extremityRooms];
+      for (const part of chunks(rooms, 500)) {
+        await tx.execute(`DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(part.length)})`, part);
       }
+      if (extremityRows.length) await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, extremityRows);
     });
   }
 

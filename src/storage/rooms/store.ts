@@ -118,6 +118,12 @@ export interface RoomStore {
   // ---- writes ----
   /** Persists a batch of events of one room and everything derived from them, atomically. */
   persistEvents(batch: PersistBatch): Promise<void>;
+  /**
+   * Persists batches of several rooms (at most one batch per room) in ONE
+   * transaction: a group commit, so that one durable commit covers the
+   * events of every room that had requests in flight. All or nothing.
+   */
+  persistEventBatches?(batches: readonly PersistBatch[]): Promise<void>;
   /** Highest state group id in use (to seed the allocator). */
   maxStateGroupId(): Promise<number>;
 

@@ -4,7 +4,7 @@
  * the other's; then a new device of the same user verifies itself with
  * cross-signing and reads history restored from the server-side key backup.
  */
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, expect, it, onTestFailed } from 'vitest';
 import * as sdk from 'matrix-js-sdk';
 import { LoggerLevel, Tracing } from '@matrix-org/matrix-sdk-crypto-wasm';
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
@@ -69,8 +69,15 @@ describeShapes('e2ee with matrix-js-sdk and Rust crypto', (server) => {
   let roomId: string;
   // Registered after the server's own afterAll, so it runs first.
   afterAll(stopClients);
+  /** On failure, show the server's errors (the client only sees a status). */
+  const showServerErrors = () =>
+    onTestFailed(() => {
+      const lines = server().output.split('\n').filter((l) => /"level":50|"statusCode":5\d\d|"status":5\d\d/.test(l));
+      console.error(`server errors:\n${lines.slice(-30).join('\n')}`);
+    });
 
   it('two users exchange messages in an encrypted room and each decrypts the other', async () => {
+    showServerErrors();
     const baseUrl = server().baseUrl;
     alice = await server().registerUser();
     bob = await server().registerUser();
@@ -103,6 +110,7 @@ describeShapes('e2ee with matrix-js-sdk and Rust crypto', (server) => {
   }, 90_000);
 
   it('a new device verifies itself with cross-signing and restores history from key backup', async () => {
+    showServerErrors();
     const baseUrl = server().baseUrl;
     const crypto1 = a1.getCrypto()!;
     await crypto1.bootstrapCrossSigning({

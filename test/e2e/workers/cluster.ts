@@ -41,7 +41,8 @@ export async function makeCluster(shape: Shape, shared: (ports: { clientPort: nu
     ...shared({ clientPort, replPort }),
   };
   let dropDb: (() => Promise<void>) | undefined;
-  if (shape === 'postgres') {
+  // The workers shape's own deployment is worker-deployment.ts; here it means PostgreSQL.
+  if (shape === 'postgres' || shape === 'workers') {
     const db = await createPgDatabase('myelin_workers');
     overrides.database = { name: 'psycopg2', args: db.args };
     dropDb = db.drop;

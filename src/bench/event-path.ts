@@ -1,0 +1,208 @@
+/**
+ * `node dist/bench/event-path.js [--engines sqlite,postgres] [--events N]
+ *   [--rooms R] [--inflight C] [--rounds K]` — the event-creation path in
+ * process, without HTTP: build (prev/auth events, depth) + hash + sign +
+ * auth-check against the cached state + persist with its state group, through
+ * the real EventCreator and SqlRoomStore, against a temporary SQLite file
+ * (synchronous=FULL, as the server runs it) and a temporary PostgreSQL
+ * database (created on 127.0.0.1:5432 as user postgres, dropped afterwards).
+ *
+ * Figures per engine and round: events/s (wall clock, C requests kept in
+ * flight over R rooms), and CPU ms per event of this process
+ * (process.cpuUsage: user + system; for PostgreSQL the database server's own
+ * CPU is not included).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { generateSigningKey } from '../matrix/signing.js';
+import { EventCreator } from '../services/rooms/event-creator.js';
+import type { Db } from '../storage/db.js';
+import { migrate } from '../storage/migrate.js';
+import { PostgresDb } from '../storage/postgres.js';
+import { SqlRoomStore } from '../storage/rooms/sql-store.js';
+import { SqliteDb } from '../storage/sqlite.js';
+import { StreamIdGenerator } from '../streams/id-generator.js';
+import { readLoadavg } from './procstat.js';
+import { fmt, formatTable } from './report.js';
+
+interface Opts {
+  engines: Array<'sqlite' | 'postgres'>;
+  events: number;
+  rooms: number;
+  inflight: number;
+  rounds: number;
+}
+
+const SERVER = 'bench.local';
+
+function parse(argv: readonly string[]): Opts {
+  const o: Opts = { engines: ['sqlite', 'postgres'], events: 5000, rooms: 8, inflight: 16, rounds: 3 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
+    const val = () => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const int = () => {
+      const n = Number(val());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer`);
+      return n;
+    };
+    if (flag === '--engines') {
+      o.engines = val().split(',').map((s) => s.trim()) as Opts['engines'];
+      if (o.engines.some((e) => e !== 'sqlite' && e !== 'postgres')) throw new Error('--engines: sqlite and/or postgres');
+    } else if (flag === '--events') o.events = int();
+    else if (flag === '--rooms') o.rooms = int();
+    else if (flag === '--inflight') o.inflight = int();
+    else if (flag === '--rounds') o.rounds = int();
+    else throw new Error(`unknown flag ${flag}`);
+  }
+  return o;
+}
+
+const run = promisify(execFile);
+async function psql(sql: string): Promise<void> {
+  await run('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql], { timeout: 30_000 });
+}
+
+async function openEngine(engine: 'sqlite' | 'postgres'): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+  if (engine === 'sqlite') {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'myelin-event-path-'));
+    const db = new SqliteDb(path.join(dir, 'homeserver.db'));
+    return { db, cleanup: async () => (await db.close(), rmSync(dir, { recursive: true, force: true })) };
+  }
+  const name = `myelin_evpath_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+  await psql(`CREATE DATABASE "${name}"`);
+  const db = new PostgresDb({ host: '127.0.0.1', port: 5432, user: 'postgres', database: name, max: 10 });
+  return {
+    db,
+    cleanup: async () => {
+      await db.close();
+      await psql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
+  };
+}
+
+/** Creates the rooms (creator + join + power levels + join rules), not timed. */
+async function makeRooms(creator: EventCreator, n: number, users: string[]): Promise<string[]> {
+  const rooms: string[] = [];
+  for (let r = 0; r < n; r++) {
+    const roomId = `!bench${r}_${Date.now().toString(36)}:${SERVER}`;
+    const owner = users[0]!;
+    await creator.create({ roomId, type: 'm.room.create', stateKey: '', sender: owner, content: { room_version: '10', creator: owner }, roomVersion: '10' });
+    await creator.create({ roomId, type: 'm.room.member', stateKey: owner, sender: owner, content: { membership: 'join' } });
+    await creator.create({
+      roomId,
+      type: 'm.room.power_levels',
+      stateKey: '',
+      sender: owner,
+      content: { users: { [owner]: 100 }, users_default: 0, events_default: 0, state_default: 50 },
+    });
+    await creator.create({ roomId, type: 'm.room.join_rules', stateKey: '', sender: owner, content: { join_rule: 'public' } });
+    for (const u of users.slice(1)) await creator.create({ roomId, type: 'm.room.member', stateKey: u, sender: u, content: { membership: 'join' } });
+    rooms.push(roomId);
+  }
+  return rooms;
+}
+
+interface RoundFigures {
+  events_per_s: number;
+  cpu_ms_per_event: number;
+  wall_ms: number;
+}
+
+async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<RoundFigures[]> {
+  const { db, cleanup } = await openEngine(engine);
+  try {
+    await migrate(db);
+    const store = new SqlRoomStore(db, 'master');
+    const stream = await StreamIdGenerator.fromTables(db, [{ table: 'events', column: 'stream_ordering' }]);
+    let group = await store.maxStateGroupId();
+    const creator = new EventCreator({
+      store,
+      serverName: SERVER,
+      signingKey: generateSigningKey('a_bench'),
+      stream,
+      notifier: { notify: () => {} },
+      nextStateGroup: () => ++group,
+    });
+    const users = Array.from({ length: 4 }, (_, i) => `@u${i}:${SERVER}`);
+    const rooms = await makeRooms(creator, o.rooms, users);
+    const out: RoundFigures[] = [];
+    let seq = 0;
+    for (let round = 0; round < o.rounds; round++) {
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      let next = 0;
+      const worker = async () => {
+        while (next < o.events) {
+          const i = next++;
+          const n = seq++;
+          await creator.create({
+            roomId: rooms[i % rooms.length]!,
+            type: 'm.room.message',
+            sender: users[i % users.length]!,
+            content: { msgtype: 'm.text', body: `event path bench #${n} `.padEnd(48, 'x') },
+            txn: { deviceId: 'BENCH', txnId: `t${n}` },
+          });
+        }
+      };
+      await Promise.all(Array.from({ length: o.inflight }, worker));
+      const wall = performance.now() - t0;
+      const cpu = process.cpuUsage(cpu0);
+      out.push({ events_per_s: (o.events / wall) * 1000, cpu_ms_per_event: (cpu.user + cpu.system) / 1000 / o.events, wall_ms: wall });
+    }
+    return out;
+  } finally {
+    await cleanup();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let o: Opts;
+  try {
+    o = parse(argv);
+  } catch (e) {
+    console.error(`bench:events: ${(e as Error).message}\nUsage: npm run bench:events -- [--engines sqlite,postgres] [--events N] [--rooms R] [--inflight C] [--rounds K]`);
+    return 2;
+  }
+  const load0 = readLoadavg();
+  const rows: string[][] = [['engine', 'round', 'events/s', 'CPU ms/event', 'wall ms']];
+  for (const engine of o.engines) {
+    let figs: RoundFigures[];
+    try {
+      figs = await benchEngine(engine, o);
+    } catch (e) {
+      console.error(`${engine}: ${(e as Error).message}`);
+      continue;
+    }
+    figs.forEach((f, i) => rows.push([engine, String(i + 1), fmt(f.events_per_s), fmt(f.cpu_ms_per_event), fmt(f.wall_ms)]));
+    rows.push([engine, 'median', fmt(median(figs.map((f) => f.events_per_s))), fmt(median(figs.map((f) => f.cpu_ms_per_event))), '']);
+  }
+  const load1 = readLoadavg();
+  console.log(`event-creation path: ${o.events} events/round over ${o.rooms} rooms, ${o.inflight} in flight, ${o.rounds} round(s); load1 ${fmt(load0.load1)} → ${fmt(load1.load1)} on ${os.cpus().length} CPUs`);
+  console.log(formatTable(rows));
+  return 0;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,476 @@
+/**
+ * Stream replication between processes (DESIGN.md §4): "Redis is a
+ * doorbell, the database is the record".
+ *
+ * Publishing (every process, for the streams it writes). The local notifier
+ * taps every local change; once this writer's own position covers the change
+ * (writes may commit out of order) it is published as
+ *   RDATA <stream> <me> <position> {"rooms","users","prev","ts",...}
+ * where `prev` is the last position this instance announced on the stream
+ * (a reader that has not seen `prev` missed something) and `ts` the publish
+ * time (replication lag). Positions reached without a row (an idle event
+ * persister following the others, a restart) are announced by POSITION.
+ * Single-writer positions are also written to `stream_positions`, so that a
+ * reader can catch up from the database.
+ *
+ * Applying (every process, for the streams it does not write): advance the
+ * local view of the stream (StreamIdGenerator.advanceTo, or the multi-writer
+ * generator's advanceWriter), then notify the local notifier with the same
+ * rooms and users, so /sync long-polls here wake.
+ *
+ * Catch-up: at start, after a Redis reconnection, when a gap is seen, and
+ * periodically (every second while Redis is away), read `stream_positions`
+ * (one query), advance every stream and wake all its waiters (we do not know
+ * whom the missed rows concern). Typing lives only in its writer's memory:
+ * a reader that fell behind asks the writer (`typing_updates`).
+ */
+import type { Logger } from 'pino';
+import type { StreamIdGenerator } from '../streams/id-generator.js';
+import type { NotifiedStream, StreamChange } from '../streams/notifier-types.js';
+import type { CacheRegistry } from './caches.js';
+import type { Command } from './commands.js';
+import { MultiWriterEventsStream } from './events-stream.js';
+
+/** A stream row as published in RDATA. */
+export interface StreamRow {
+  rooms?: string[];
+  users?: string[];
+  /** The previous position this instance announced on the stream. */
+  prev: number;
+  /** Publish time, ms since epoch (replication lag). */
+  ts: number;
+  /** typing: the room's typing users after the change. */
+  typing?: Record<string, string[]>;
+}
+
+export interface TransportLike {
+  send(cmd: Command): Promise<boolean>;
+  on(event: 'command', fn: (cmd: Command, channel: string) => void): unknown;
+  on(event: 'reconnected' | 'disconnected', fn: () => void): unknown;
+}
+
+export interface TypingReplicaHooks {
+  /** Writer: the typing lists of rooms (for RDATA rows). */
+  usersTyping(roomId: string): string[];
+  /** Reader: apply a room's list at a position. */
+  apply(roomId: string, userIds: string[], position: number): void;
+  /** Reader: rooms where someone types now (emptied when the writer restarted). */
+  roomsWithTyping(): string[];
+  /** Reader: ask the writer for the rows after `from`. */
+  fetch(from: number): Promise<{ position: number; startedAt: number; rows: Array<{ roomId: string; userIds: string[]; position: number }> }>;
+}
+
+export interface ReplicationMetricsHooks {
+  published?(stream: string): void;
+  applied?(stream: string, lagMs: number | undefined): void;
+  caughtUp?(reason: string): void;
+}
+
+export interface PositionRow {
+  stream_name: string;
+  instance_name: string;
+  stream_id: number | string;
+}
+
+export interface StreamReplicatorDeps {
+  instanceName: string;
+  /** Writers of a stream (normalised instance names). `'*'` means any process may write it. */
+  writersOf(stream: NotifiedStream): readonly string[];
+  streams: Partial<Record<NotifiedStream, StreamIdGenerator>>;
+  notifier: {
+    taps: Array<(c: StreamChange) => void>;
+    applyReplicated(c: StreamChange): void;
+    wakeStream(stream: NotifiedStream, position: number): void;
+  };
+  transport?: TransportLike;
+  readPositions(): Promise<PositionRow[]>;
+  persistPosition(stream: string, instance: string, position: number): Promise<void>;
+  typing?: TypingReplicaHooks;
+  caches?: CacheRegistry;
+  logger?: Pick<Logger, 'info' | 'warn' | 'debug'>;
+  metrics?: ReplicationMetricsHooks;
+  now?: () => number;
+  /** Periodic database check while Redis is away (default 1000 ms) and otherwise (default 10 s). */
+  pollDisconnectedMs?: number;
+  pollConnectedMs?: number;
+}
+
+const key = (stream: string, instance: string) => `${stream}\u0000${instance}`;
+
+export class StreamReplicator {
+  readonly me: string;
+  /** Last position this process announced per stream (RDATA or POSITION). */
+  private readonly announced = new Map<string, number>();
+  /** Highest position seen per (stream, writer). */
+  private readonly seen = new Map<string, number>();
+  /** Local changes waiting for this writer's position to cover them. */
+  private readonly pending = new Map<string, StreamChange[]>();
+  private readonly persisted = new Map<string, { running?: Promise<void>; again: boolean; done: number }>();
+  private connected: boolean;
+  private timer: NodeJS.Timeout | undefined;
+  private lastPoll = 0;
+  private catchingUp: Promise<void> | undefined;
+  private catchUpAgain = false;
+  private stopped = false;
+  private positionTimer: NodeJS.Timeout | undefined;
+  private readonly unsubs: Array<() => void> = [];
+
+  constructor(private readonly d: StreamReplicatorDeps) {
+    this.me = d.instanceName;
+    this.connected = !!d.transport;
+  }
+
+  private now(): number {
+    return this.d.now?.() ?? Date.now();
+  }
+
+  private get eventsMulti(): MultiWriterEventsStream | undefined {
+    const e = this.d.streams.events;
+    return e instanceof MultiWriterEventsStream ? e : undefined;
+  }
+
+  /** Whether this process writes `stream` (publishes its rows). */
+  writes(stream: NotifiedStream): boolean {
+    const w = this.d.writersOf(stream);
+    return w.includes('*') || w.includes(this.me);
+  }
+
+  /** Whether rows of `stream` from `instance` are applied here. */
+  private accepts(stream: NotifiedStream, instance: string): boolean {
+    if (instance === this.me) return false;
+    const w = this.d.writersOf(stream);
+    if (w.includes('*')) return true;
+    if (!w.includes(instance)) return false;
+    // A single-writer stream we write ourselves has nothing to learn.
+    return stream === 'events' || !w.includes(this.me);
+  }
+
+  /** The position up to which this writer's own writes have all finished. */
+  private ownPosition(stream: NotifiedStream): number {
+    const g = this.d.streams[stream];
+    if (!g) return 0;
+    if (g instanceof MultiWriterEventsStream) return g.ownPosition(this.me);
+    return g.getCurrent();
+  }
+
+  private seenOf(stream: NotifiedStream, instance: string): number {
+    const k = key(stream, instance);
+    let v = this.seen.get(k);
+    if (v === undefined) {
+      const g = this.d.streams[stream];
+      v = g instanceof MultiWriterEventsStream ? (g.multi.getWriterPosition(instance) ?? 0) : (g?.getCurrent() ?? 0);
+      this.seen.set(k, v);
+    }
+    return v;
+  }
+
+  /** Hooks the notifier and the transport, announces our positions and catches up once. */
+  async start(): Promise<void> {
+    this.d.notifier.taps.push((c) => this.onLocalChange(c));
+    for (const [name, g] of Object.entries(this.d.streams) as Array<[NotifiedStream, StreamIdGenerator]>) {
+      if (!g || !this.writes(name)) continue;
+      this.announced.set(name, this.ownPosition(name));
+      if (g instanceof MultiWriterEventsStream) {
+        this.unsubs.push(
+          g.multi.onAdvance((_pos, instance) => {
+            if (instance === this.me) this.onOwnAdvance(name);
+          }),
+        );
+      } else {
+        this.unsubs.push(g.onAdvance(() => this.onOwnAdvance(name)));
+        // The writer's position now (a restart may have moved it): the record for catch-up.
+        void this.persist(name, g.getCurrent());
+      }
+    }
+    const t = this.d.transport;
+    if (t) {
+      t.on('command', (cmd) => this.onCommand(cmd));
+      t.on('disconnected', () => {
+        this.connected = false;
+        this.d.logger?.warn('replication: redis connection lost; following streams from the database until it is back');
+      });
+      t.on('reconnected', () => {
+        this.connected = true;
+        this.requestCatchUp('reconnected', true);
+        this.announceAll();
+      });
+    }
+    await this.catchUp('start', false);
+    // Typing comes from its writer over HTTP, which may not be up yet: do not hold the start.
+    void this.catchUpTyping();
+    this.announceAll();
+    this.timer = setInterval(() => this.tick(), 250);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    clearTimeout(this.positionTimer);
+    for (const u of this.unsubs) u();
+  }
+
+  private tick(): void {
+    const period = this.connected ? (this.d.pollConnectedMs ?? 10_000) : (this.d.pollDisconnectedMs ?? 1000);
+    if (this.now() - this.lastPoll < period) return;
+    this.requestCatchUp(this.connected ? 'periodic' : 'redis-away', !this.connected);
+  }
+
+  // ------------------------------------------------------------ publishing
+
+  private onLocalChange(c: StreamChange): void {
+    if (this.stopped || !this.writes(c.stream)) return;
+    if (c.position <= this.ownPosition(c.stream)) {
+      this.publish(c);
+      return;
+    }
+    let q = this.pending.get(c.stream);
+    if (!q) this.pending.set(c.stream, (q = []));
+    q.push(c);
+  }
+
+  private onOwnAdvance(stream: NotifiedStream): void {
+    const own = this.ownPosition(stream);
+    const q = this.pending.get(stream);
+    if (q?.length) {
+      const ready = q.filter((c) => c.position <= own);
+      if (ready.length) {
+        this.pending.set(stream, q.filter((c) => c.position > own));
+        for (const c of ready) this.publish(c);
+      }
+    }
+    const g = this.d.streams[stream];
+    if (g && !(g instanceof MultiWriterEventsStream)) void this.persist(stream, g.getCurrent());
+    // A position reached without a row of ours (an idle event persister): announce it.
+    if (stream === 'events') this.schedulePositions();
+  }
+
+  private publish(c: StreamChange): void {
+    const prev = this.announced.get(c.stream) ?? 0;
+    this.announced.set(c.stream, Math.max(prev, c.position));
+    const row: StreamRow = { prev, ts: this.now() };
+    if (c.rooms?.length) row.rooms = c.rooms;
+    if (c.users?.length) row.users = c.users;
+    if (c.stream === 'typing' && this.d.typing && c.rooms?.length) {
+      row.typing = Object.fromEntries(c.rooms.map((r) => [r, this.d.typing!.usersTyping(r)]));
+    }
+    this.d.metrics?.published?.(c.stream);
+    void this.d.transport?.send({ name: 'RDATA', stream: c.stream, instance: this.me, token: c.position, row });
+  }
+
+  private schedulePositions(): void {
+    if (this.positionTimer || this.stopped) return;
+    this.positionTimer = setTimeout(() => {
+      this.positionTimer = undefined;
+      const own = this.ownPosition('events');
+      const prev = this.announced.get('events') ?? 0;
+      if (own > prev && !this.pending.get('events')?.length) this.announce('events');
+    }, 5);
+    this.positionTimer.unref?.();
+  }
+
+  private announce(stream: NotifiedStream): void {
+    const prev = this.announced.get(stream) ?? 0;
+    const next = Math.max(prev, this.ownPosition(stream));
+    this.announced.set(stream, next);
+    void this.d.transport?.send({ name: 'POSITION', stream, instance: this.me, prev, next });
+  }
+
+  /** POSITION for every stream this process writes (at start and on REPLICATE). */
+  announceAll(): void {
+    for (const [name, g] of Object.entries(this.d.streams) as Array<[NotifiedStream, StreamIdGenerator]>) {
+      if (g && this.writes(name) && !this.d.writersOf(name).includes('*')) this.announce(name);
+    }
+  }
+
+  /** Writes this writer's position to stream_positions (coalesced, only upwards). */
+  private persist(stream: string, position: number): Promise<void> {
+    let p = this.persisted.get(stream);
+    if (!p) this.persisted.set(stream, (p = { again: false, done: -1 }));
+    const st = p;
+    if (st.running) {
+      st.again = true;
+      return st.running;
+    }
+    st.running = (async () => {
+      try {
+        let pos = position;
+        do {
+          st.again = false;
+          const g = this.d.streams[stream as NotifiedStream];
+          pos = Math.max(pos, g?.getCurrent() ?? 0);
+          if (pos > st.done) {
+            await this.d.persistPosition(stream, this.me, pos);
+            st.done = pos;
+          }
+        } while (st.again);
+      } catch (e) {
+        this.d.logger?.warn({ err: e }, `replication: could not record the ${stream} position`);
+      } finally {
+        st.running = undefined;
+      }
+    })();
+    return st.running;
+  }
+
+  // ------------------------------------------------------------ applying
+
+  onCommand(cmd: Command): void {
+    if (this.stopped) return;
+    switch (cmd.name) {
+      case 'RDATA':
+        if (cmd.stream === 'caches') return this.applyCaches(cmd.instance, cmd.row);
+        if (typeof cmd.token === 'number') this.applyRow(cmd.stream as NotifiedStream, cmd.instance, cmd.token, cmd.row as StreamRow);
+        return;
+      case 'POSITION':
+        return this.applyPosition(cmd.stream as NotifiedStream, cmd.instance, cmd.prev, cmd.next);
+      case 'REPLICATE':
+        return this.announceAll();
+      default:
+        return;
+    }
+  }
+
+  private applyCaches(instance: string, row: unknown): void {
+    if (instance === this.me || !row || typeof row !== 'object') return;
+    const { name, keys } = row as { name?: unknown; keys?: unknown };
+    if (typeof name !== 'string' || !Array.isArray(keys)) return;
+    this.d.caches?.applyLocal(name, keys.map(String));
+  }
+
+  /** Publishes a cache invalidation (the `caches` stream). */
+  publishCacheInvalidation(name: string, keys: string[]): void {
+    const prev = this.announced.get('caches') ?? 0;
+    const token = Math.max(prev + 1, this.now());
+    this.announced.set('caches', token);
+    void this.d.transport?.send({ name: 'RDATA', stream: 'caches', instance: this.me, token, row: { name, keys } });
+  }
+
+  applyRow(stream: NotifiedStream, instance: string, token: number, row: StreamRow): void {
+    const g = this.d.streams[stream];
+    if (!g || !this.accepts(stream, instance)) return;
+    const seen = this.seenOf(stream, instance);
+    const gap = typeof row?.prev === 'number' && row.prev > seen;
+    this.seen.set(key(stream, instance), Math.max(seen, token));
+    this.d.metrics?.applied?.(stream, typeof row?.ts === 'number' ? this.now() - row.ts : undefined);
+    if (stream === 'typing' && row.typing && this.d.typing) {
+      for (const [roomId, users] of Object.entries(row.typing)) if (Array.isArray(users)) this.d.typing.apply(roomId, users.map(String), token);
+    }
+    this.advance(g, stream, instance, token);
+    this.d.notifier.applyReplicated({
+      stream,
+      position: token,
+      ...(Array.isArray(row?.rooms) && row.rooms.length ? { rooms: row.rooms } : {}),
+      ...(Array.isArray(row?.users) && row.users.length ? { users: row.users } : {}),
+    });
+    if (gap) this.onGap(stream, instance, row.prev);
+  }
+
+  applyPosition(stream: NotifiedStream, instance: string, prev: number, next: number): void {
+    const g = this.d.streams[stream];
+    if (!g || !this.accepts(stream, instance)) return;
+    const seen = this.seenOf(stream, instance);
+    this.seen.set(key(stream, instance), Math.max(seen, next));
+    this.advance(g, stream, instance, next);
+    if (prev > seen) this.onGap(stream, instance, next);
+  }
+
+  private advance(g: StreamIdGenerator, stream: NotifiedStream, instance: string, position: number): void {
+    if (g instanceof MultiWriterEventsStream) g.advanceWriter(instance, position);
+    else g.advanceTo(position);
+  }
+
+  /** Rows between what we saw and `upTo` were missed: wake everyone behind, refetch typing, drop caches. */
+  private onGap(stream: NotifiedStream, instance: string, upTo: number): void {
+    this.d.logger?.debug(`replication: gap on ${stream} from ${instance} (up to ${upTo}); catching up`);
+    const g = this.d.streams[stream];
+    if (g) this.d.notifier.wakeStream(stream, g.getCurrent());
+    if (stream === 'typing') void this.catchUpTyping();
+    else this.d.caches?.clearAll();
+  }
+
+  // ------------------------------------------------------------ catch-up
+
+  /** Runs a catch-up soon (coalesced: one at a time, one more if asked meanwhile). */
+  requestCatchUp(reason: string, typing: boolean): void {
+    if (this.catchingUp) {
+      this.catchUpAgain = true;
+      return;
+    }
+    void this.catchUp(reason, typing);
+  }
+
+  /** Reads every writer's recorded position and advances; wakes the waiters of every stream that moved. */
+  catchUp(reason: string, typing = true): Promise<void> {
+    if (this.catchingUp) return this.catchingUp;
+    this.lastPoll = this.now();
+    this.catchingUp = (async () => {
+      try {
+        let rows: PositionRow[];
+        try {
+          rows = await this.d.readPositions();
+        } catch (e) {
+          this.d.logger?.warn({ err: e }, 'replication: could not read stream positions');
+          return;
+        }
+        const moved = new Set<NotifiedStream>();
+        for (const r of rows) {
+          const stream = r.stream_name as NotifiedStream;
+          const g = this.d.streams[stream];
+          if (!g || stream === 'typing' || !this.accepts(stream, r.instance_name)) continue;
+          const pos = Number(r.stream_id);
+          const before = g.getCurrent();
+          this.advance(g, stream, r.instance_name, pos);
+          const k = key(stream, r.instance_name);
+          this.seen.set(k, Math.max(this.seen.get(k) ?? 0, pos));
+          if (g.getCurrent() > before) moved.add(stream);
+        }
+        for (const s of moved) this.d.notifier.wakeStream(s, this.d.streams[s]!.getCurrent());
+        if (moved.size || reason === 'reconnected') this.d.caches?.clearAll();
+        if (typing) await this.catchUpTyping();
+        if (moved.size) {
+          this.d.metrics?.caughtUp?.(reason);
+          this.d.logger?.debug(`replication: caught up ${[...moved].join(', ')} from the database (${reason})`);
+        }
+      } finally {
+        this.catchingUp = undefined;
+        if (this.catchUpAgain && !this.stopped) {
+          this.catchUpAgain = false;
+          this.requestCatchUp('again', true);
+        }
+      }
+    })();
+    return this.catchingUp;
+  }
+
+  /** Asks the typing writer for the rows we missed. */
+  async catchUpTyping(): Promise<void> {
+    const g = this.d.streams.typing;
+    const t = this.d.typing;
+    if (!g || !t || this.writes('typing')) return;
+    const from = g.getCurrent();
+    let res: Awaited<ReturnType<TypingReplicaHooks['fetch']>>;
+    try {
+      res = await t.fetch(from);
+    } catch (e) {
+      this.d.logger?.debug({ err: e }, 'replication: typing writer unreachable');
+      return;
+    }
+    const rooms = new Set<string>();
+    if (from < res.startedAt) {
+      // The writer restarted: what it knew before is gone, so is what we copied.
+      for (const r of t.roomsWithTyping()) {
+        t.apply(r, [], res.position);
+        rooms.add(r);
+      }
+    }
+    for (const r of res.rows) {
+      t.apply(r.roomId, r.userIds, r.position);
+      rooms.add(r.roomId);
+    }
+    g.advanceTo(res.position);
+    const writer = this.d.writersOf('typing')[0];
+    if (writer) this.seen.set(key('typing', writer), Math.max(this.seen.get(key('typing', writer)) ?? 0, res.position));
+    if (rooms.size) this.d.notifier.applyReplicated({ stream: 'typing', position: res.position, rooms: [...rooms] });
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The multi-writer events stream replicated between two event persisters
+ * and a reader (real PostgreSQL sequence, fake Redis bus): the reader
+ * exposes the minimum; an idle persister follows the busy one and announces
+ * it (POSITION), so the reader's long-poll wakes; catch-up from
+ * stream_positions when the bus is down.
+ */
+import { EventEmitter } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgDatabase } from '../../helpers/homeserver.js';
+import type { Db } from '../../../src/storage/db.js';
+import { openDatabase } from '../../../src/storage/open.js';
+import { workersMigrations } from '../../../src/storage/migrations/workers.js';
+import { migrate } from '../../../src/storage/migrate.js';
+import { Notifier } from '../../../src/streams/notifier.js';
+import type { Command } from '../../../src/workers/commands.js';
+import { MultiWriterEventsStream } from '../../../src/workers/events-stream.js';
+import { StreamReplicator } from '../../../src/workers/stream-replication.js';
+
+class Bus {
+  readonly ts: Array<EventEmitter & { me: string }> = [];
+  up = true;
+  transport(me: string) {
+    const bus = this;
+    const t = Object.assign(new EventEmitter(), {
+      me,
+      async send(cmd: Command) {
+        if (!bus.up) return false;
+        for (const o of bus.ts) if (o !== t) o.emit('command', cmd, 'x');
+        return true;
+      },
+    });
+    this.ts.push(t);
+    return t;
+  }
+}
+
+const WRITERS = ['ep1', 'ep2'];
+
+describe('events stream with two persisters', () => {
+  let drop: () => Promise<void>;
+  let args: Record<string, unknown>;
+  const dbs: Db[] = [];
+  const open = () => {
+    const db = openDatabase({ name: 'psycopg2', args: args as any } as any, 'ev-test');
+    dbs.push(db);
+    return db;
+  };
+  beforeAll(async () => {
+    const pg = await createPgDatabase('myelin_evrep');
+    drop = pg.drop;
+    args = pg.args;
+    const db = open();
+    await migrate(db, workersMigrations);
+    await db.exec('CREATE TABLE events (stream_ordering BIGINT NOT NULL)');
+  });
+  afterAll(async () => {
+    for (const db of dbs) await db.close();
+    await drop?.();
+  });
+
+  async function proc(bus: Bus, me: string) {
+    const db = open();
+    const events = await MultiWriterEventsStream.open(db, me, WRITERS);
+    const streams = { events };
+    const notifier = new Notifier(streams);
+    const rep = new StreamReplicator({
+      instanceName: me,
+      writersOf: (s) => (s === 'events' ? WRITERS : ['master']),
+      streams,
+      notifier,
+      transport: bus.transport(me) as any,
+      readPositions: () => db.query('SELECT stream_name, instance_name, stream_id FROM stream_positions'),
+      persistPosition: async () => {},
+      pollConnectedMs: 1e9,
+      pollDisconnectedMs: 100,
+    });
+    await rep.start();
+    return { events, notifier, rep };
+  }
+
+  it('a reader exposes an event once every persister has passed it, and its long-poll wakes', async () => {
+    const bus = new Bus();
+    const ep1 = await proc(bus, 'ep1');
+    const ep2 = await proc(bus, 'ep2');
+    const reader = await proc(bus, 'reader');
+    const since = reader.notifier.currentToken();
+    const woke = reader.notifier.waitForChange('@u:x', ['!r:x'], since, 5000);
+    const [pos] = await ep1.events.allocateManyAsync(1);
+    ep1.events.finish(pos!);
+    ep1.notifier.notify({ stream: 'events', position: pos!, rooms: ['!r:x'] });
+    expect(await woke).toBe('change');
+    // ep2 was idle: it followed ep1 and said so, so the minimum reached the event.
+    expect(reader.events.getCurrent()).toBeGreaterThanOrEqual(pos!);
+    expect(ep2.events.multi.getWriterPosition('ep2')).toBeGreaterThanOrEqual(pos!);
+    for (const p of [ep1, ep2, reader]) p.rep.stop();
+  });
+
+  it('an event in flight on one persister holds the minimum back', async () => {
+    const bus = new Bus();
+    const ep1 = await proc(bus, 'ep1');
+    const ep2 = await proc(bus, 'ep2');
+    const reader = await proc(bus, 'reader');
+    const [slow] = await ep2.events.allocateManyAsync(1); // in flight on ep2
+    const [fast] = await ep1.events.allocateManyAsync(1);
+    ep1.events.finish(fast!);
+    ep1.notifier.notify({ stream: 'events', position: fast!, rooms: ['!r:x'] });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(reader.events.getCurrent()).toBeLessThan(slow!);
+    ep2.events.finish(slow!);
+    ep2.notifier.notify({ stream: 'events', position: slow!, rooms: ['!s:x'] });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(reader.events.getCurrent()).toBeGreaterThanOrEqual(Math.max(slow!, fast!));
+    for (const p of [ep1, ep2, reader]) p.rep.stop();
+  });
+
+  it('with the bus down, positions arrive from stream_positions', async () => {
+    const bus = new Bus();
+    const ep1 = await proc(bus, 'ep1');
+    const ep2 = await proc(bus, 'ep2');
+    const reader = await proc(bus, 'reader');
+    bus.up = false;
+    for (const t of bus.ts) t.emit('disconnected');
+    const since = reader.notifier.currentToken();
+    const woke = reader.notifier.waitForChange('@u:x', [], since, 10_000);
+    const [pos] = await ep1.events.allocateManyAsync(1);
+    ep1.events.finish(pos!);
+    ep1.notifier.notify({ stream: 'events', position: pos!, rooms: ['!r:x'] });
+    expect(await woke).toBe('change');
+    expect(reader.events.getCurrent()).toBeGreaterThanOrEqual(pos!);
+    for (const p of [ep1, ep2, reader]) p.rep.stop();
+  });
+});
