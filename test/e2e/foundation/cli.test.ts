@@ -75,6 +75,11 @@ describe('myelin run', () => {
     await runCli(['generate-config', '--server-name', 'bad.test', '--config-path', cfg, '--data-dir', d]);
     const bad = join(d, 'bad.yaml');
     writeFileSync(bad, 'listeners:\n  - port: "eighty"\n    type: http\nenable_registration: maybe\n');
+    const badVersion = join(d, 'bad-version.yaml');
+    writeFileSync(badVersion, 'default_room_version: "99"\n');
+    const rv = await runCli(['run', '-c', cfg, '-c', badVersion]);
+    expect(rv.code).toBe(1);
+    expect(rv.stderr).toMatch(/default_room_version: unknown room version "99"/);
     const r = await runCli(['run', '-c', cfg, '-c', bad]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/listeners\.0\.port: Expected number/);
