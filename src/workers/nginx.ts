@@ -253,6 +253,19 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
     out.line('proxy_read_timeout 600s;');
     out.line('proxy_buffering off;');
     out.line();
+    // nginx's own errors (a process down, a body over client_max_body_size)
+    // as Matrix errors, not HTML; errors from the processes pass through as they are.
+    out.line('# nginx\'s own errors as Matrix JSON.');
+    out.line('error_page 413 @myelin_too_large;');
+    out.line('error_page 502 503 504 @myelin_unavailable;');
+    out.block('location @myelin_too_large', () => {
+      out.line('default_type application/json;');
+      out.line('return 413 \'{"errcode":"M_TOO_LARGE","error":"Request body too large"}\';');
+    });
+    out.block('location @myelin_unavailable', () => {
+      out.line('default_type application/json;');
+      out.line('return 502 \'{"errcode":"M_UNKNOWN","error":"The server is temporarily unavailable"}\';');
+    });
     out.line('# Internal: never proxied.');
     out.block('location ^~ /_synapse/replication/', () => {
       out.line('default_type application/json;');

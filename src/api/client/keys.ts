@@ -9,11 +9,13 @@ import { Errors } from '../../util/errors.js';
 import { clientPaths, type Router } from '../types.js';
 
 export function keysRoutes(r: Router, s: Services): void {
+  // `/keys/upload/{deviceId}` is the deprecated r0 form; the device is always the requester's.
   r.post(
-    clientPaths('/keys/upload'),
+    [...clientPaths('/keys/upload'), ...clientPaths('/keys/upload/:deviceId')],
     async (req) => {
       const { userId, deviceId } = req.requester;
       if (!deviceId) throw Errors.invalidParam('This access token has no device');
+      if (req.params.deviceId !== undefined && req.params.deviceId !== deviceId) throw Errors.invalidParam('Device id does not match the access token');
       return s.e2eeKeys.upload(userId, deviceId, req.json());
     },
     { auth: 'required', allowGuest: true },

@@ -51,6 +51,9 @@ export interface KeysServiceDeps {
 
 const failure = (e: MatrixError) => ({ errcode: e.errcode, error: e.message });
 
+/** `@localpart:server` (historical localparts allowed): enough to route a query. */
+const isUserIdLike = (id: string): boolean => /^@[^:]*:.+$/.test(id);
+
 export class KeysService implements E2eeSyncSource {
   constructor(private readonly d: KeysServiceDeps) {}
 
@@ -163,6 +166,7 @@ export class KeysService implements E2eeSyncSource {
       if (!Array.isArray(devices) || devices.some((x) => typeof x !== 'string')) {
         throw Errors.badJson(`device_keys.${userId} must be a list of device ids`);
       }
+      if (!isUserIdLike(userId)) throw Errors.invalidParam(`Not a user id: ${userId}`);
       if (this.isLocal(userId)) local.set(userId, devices as string[]);
       else failures[this.remoteServer(userId)] = { status: 503, message: 'Federation is not available' };
     }
@@ -221,6 +225,7 @@ export class KeysService implements E2eeSyncSource {
     const wanted: Array<{ userId: string; deviceId: string; algorithm: string }> = [];
     for (const [userId, devices] of Object.entries(oneTimeKeys)) {
       if (!isObject(devices)) throw Errors.badJson(`one_time_keys.${userId} must map device ids to algorithms`);
+      if (!isUserIdLike(userId)) throw Errors.invalidParam(`Not a user id: ${userId}`);
       for (const [deviceId, algorithm] of Object.entries(devices)) {
         if (typeof algorithm !== 'string') throw Errors.badJson(`one_time_keys.${userId}.${deviceId} must be an algorithm name`);
         if (this.isLocal(userId)) wanted.push({ userId, deviceId, algorithm });

@@ -41,6 +41,26 @@ describeShapes('e2ee: device keys, one-time keys, fallback keys', (server) => {
     const cl = await as(alice).post(`${V3}/keys/claim`, { one_time_keys: { '@bob:elsewhere.example': { DEV: 'signed_curve25519' } } });
     expect(cl.status).toBe(200);
     expect(Object.keys(cl.body.failures)).toEqual(['elsewhere.example']);
+    const bad = await as(alice).post(`${V3}/keys/query`, { device_keys: { 'not-a-user': [] } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errcode).toBe('M_INVALID_PARAM');
+    const notList = await as(alice).post(`${V3}/keys/query`, { device_keys: { [alice.userId]: 'DEV' } });
+    expect(notList.status).toBe(400);
+    const missing = await as(alice).post(`${V3}/keys/query`, {});
+    expect(missing.status).toBe(400);
+    expect(missing.body.errcode).toBe('M_MISSING_PARAM');
+  });
+
+  it('accepts the r0 /keys/upload/{deviceId} form for the requester\'s own device only', async () => {
+    const alice = await server().registerUser();
+    const key = deviceSigningKey(alice.deviceId);
+    const body = { device_keys: deviceKeys(alice.userId, alice.deviceId, key) };
+    const other = await as(alice).post(`/_matrix/client/r0/keys/upload/OTHERDEVICE`, body);
+    expect(other.status).toBe(400);
+    const r = await as(alice).post(`/_matrix/client/r0/keys/upload/${encodeURIComponent(alice.deviceId)}`, body);
+    expect(r.status).toBe(200);
+    const q = await as(alice).post(`${V3}/keys/query`, { device_keys: { [alice.userId]: [] } });
+    expect(Object.keys(q.body.device_keys[alice.userId])).toEqual([alice.deviceId]);
   });
 
   it('rejects device keys for another user or device, and bad signatures', async () => {

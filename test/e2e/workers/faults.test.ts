@@ -192,6 +192,19 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     expect((r.body.rooms?.join?.[room]?.timeline?.events ?? []).map((e: any) => e.event_id)).toContain(fresh);
   }, 120_000);
 
+  it('a stream writer that is down answers through nginx with a Matrix error, and works again after restart', async () => {
+    const a = await user();
+    const room = await roomOn('event_persister2', a, []);
+    const typing = () => a.c.put(`/_matrix/client/v3/rooms/${enc(room)}/typing/${enc(a.userId)}`, { typing: true, timeout: 5000 });
+    await d.killInstance('stream_writer', 'SIGKILL');
+    const down = await typing();
+    expect(down.status).toBe(502);
+    expect(down.body.errcode).toBe('M_UNKNOWN'); // JSON, not nginx's HTML page
+    await d.startInstance('stream_writer');
+    const up = await typing();
+    expect(up.status, JSON.stringify(up.body)).toBe(200);
+  }, 60_000);
+
   it('a sync token from one worker gives the same result on another', async () => {
     const [a, b] = [await user(), await user()];
     const r1 = await roomOn('event_persister1', a, [b]);
