@@ -250,20 +250,26 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
 const sharedDeployments = new Map<string, Promise<TestServer>>();
 let sharedCleanupRegistered = false;
 
+async function stopShared(except?: string): Promise<void> {
+  const victims = [...sharedDeployments].filter(([k]) => k !== except);
+  for (const [k] of victims) sharedDeployments.delete(k);
+  await Promise.all(victims.map(([, p]) => p.then((s) => s.stop(), () => {})));
+}
+
+/** Must be called at collection time (outside any hook): registers the file-level cleanup. */
+function registerSharedCleanup(): void {
+  if (sharedCleanupRegistered) return;
+  sharedCleanupRegistered = true;
+  afterAll(() => stopShared(), 120_000);
+}
+
 function sharedWorkerDeployment(opts: Omit<StartOptions, 'shape'>): Promise<TestServer> {
-  if (!sharedCleanupRegistered) {
-    sharedCleanupRegistered = true;
-    // Registered at collection time, outside any describe: runs after the whole file.
-    afterAll(async () => {
-      const all = [...sharedDeployments.values()];
-      sharedDeployments.clear();
-      await Promise.all(all.map((p) => p.then((s) => s.stop(), () => {})));
-    }, 120_000);
-  }
   const key = JSON.stringify(opts);
   let p = sharedDeployments.get(key);
   if (!p) {
-    p = startServer({ ...opts, shape: 'workers' });
+    // Describe blocks run one after another: a block with other options no
+    // longer needs the previous deployment (7 processes, ~35 database connections).
+    p = stopShared(key).then(() => startServer({ ...opts, shape: 'workers' }));
     sharedDeployments.set(key, p);
     p.catch(() => sharedDeployments.delete(key));
   }
@@ -282,6 +288,7 @@ export function describeShapes(name: string, fn: (get: () => TestServer, shape: 
       describe.skip(`${name} [${shape}] (skipped: ${workersShapeUnavailable()})`, () => fn(() => { throw new Error('not started'); }, shape));
       continue;
     }
+    if (shape === 'workers') registerSharedCleanup();
     const shared = shape === 'workers' ? () => sharedWorkerDeployment(opts) : undefined;
     describe(`${name} [${shape}]`, () => {
       let server: TestServer | undefined;

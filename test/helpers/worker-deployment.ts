@@ -53,6 +53,30 @@ interface Instance {
   log?: WriteStream;
 }
 
+/**
+ * Safety net: whatever happens to the test process (a hook timeout, vitest
+ * tearing the worker down), its deployments' processes die with it.
+ */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(p: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    const killAll = () => {
+      for (const c of liveChildren) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    };
+    process.once('exit', killAll);
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      process.once(sig, () => {
+        killAll();
+        process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+      });
+    }
+  }
+  liveChildren.add(p);
+  p.once('exit', () => liveChildren.delete(p));
+}
+
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
@@ -123,6 +147,7 @@ export class WorkerDeployment extends TestServer {
       env: { ...process.env, MYELIN_LOG_LEVEL: process.env.MYELIN_LOG_LEVEL ?? 'warn' },
     });
     i.proc = proc;
+    track(proc);
     const capture = (d: Buffer) => {
       const text = d.toString();
       log.write(text);
@@ -234,6 +259,7 @@ export class WorkerDeployment extends TestServer {
     // -e: the error log before nginx.conf is read (else the distribution's /var/log/nginx/error.log).
     const proc = spawn('nginx', ['-p', this.dir, '-e', join(this.dir, 'error.log'), '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.nginx = proc;
+    track(proc);
     proc.stdout!.on('data', (d) => (this.nginxOutput += d));
     proc.stderr!.on('data', (d) => (this.nginxOutput += d));
     const deadline = Date.now() + 15_000;
@@ -301,7 +327,8 @@ export async function startWorkerDeployment(opts: StartOptions = {}): Promise<Wo
   const repl = (port: number) => ({ ...loopback, port, resources: [{ names: ['replication'] }] });
   const overrides: Record<string, unknown> = {
     ...testConfigDefaults(),
-    database: { name: 'psycopg2', args: db.args },
+    // 7 processes share one database: small pools (PostgreSQL's default max_connections is 100).
+    database: { name: 'psycopg2', args: { ...db.args, cp_min: 1, cp_max: 3 } },
     redis: { enabled: true, ...redisAddress() },
     worker_replication_secret: randomBytes(16).toString('hex'),
     listeners: [{ ...loopback, port: mainClient, x_forwarded: true, resources: [{ names: ['client', 'federation'] }] }, repl(mainRepl!)],
