@@ -28,7 +28,7 @@ export interface HttpServerOptions {
 const TOKEN_IN_QUERY = /([?&](?:access_token|token|refresh_token)=)[^&]*/g;
 
 export function redactPath(url: string): string {
-  return url.replace(TOKEN_IN_QUERY, '$1<redacted>');
+  return url.includes('token=') ? url.replace(TOKEN_IN_QUERY, '$1<redacted>') : url;
 }
 
 function patternToRegExp(path: string): RegExp {
@@ -116,12 +116,9 @@ export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOption
     opts.logger.info(
       `${opts.processName} ${req.ip} ${req.method} ${redactPath(req.url)} ${reply.statusCode} ${durationMs.toFixed(1)}ms${user ? ' ' + user : ''}`,
     );
-    opts.onRequestDone?.({
-      method: req.method,
-      route: req.routeOptions?.url ?? 'unknown',
-      status: reply.statusCode,
-      durationMs,
-    });
+    if (opts.onRequestDone) {
+      opts.onRequestDone({ method: req.method, route: req.routeOptions?.url ?? 'unknown', status: reply.statusCode, durationMs });
+    }
     done();
   });
 
@@ -175,9 +172,15 @@ async function toMatrixRequest(
       (req as any).myelinUser = requester.userId;
     }
   }
-  const controller = new AbortController();
   // The response's 'close' fires when it was sent or the client went away.
-  reply.raw.once('close', () => controller.abort());
+  // The controller is made only for handlers that read `signal` (long-polls):
+  // aborting one builds a DOMException, too dear for every request.
+  let controller: AbortController | undefined;
+  let closed = false;
+  reply.raw.once('close', () => {
+    closed = true;
+    controller?.abort();
+  });
   let parsed: Record<string, any> | undefined;
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries((req.params ?? {}) as Record<string, string>)) params[k] = v;
@@ -201,6 +204,12 @@ async function toMatrixRequest(
     },
     maybeRequester: requester,
     accessToken: token,
-    signal: controller.signal,
+    get signal(): AbortSignal {
+      if (!controller) {
+        controller = new AbortController();
+        if (closed) controller.abort();
+      }
+      return controller.signal;
+    },
   };
 }

@@ -36,13 +36,6 @@ export function optionalObject(body: Record<string, any>, key: string): Record<s
   return v;
 }
 
-export function optionalStringArray(body: Record<string, any>, key: string): string[] | undefined {
-  const v = body[key];
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw Errors.badJson(`'${key}' must be a list of strings`);
-  return v;
-}
-
 /** Integer query parameter with bounds. */
 export function queryInt(value: string | undefined, name: string, def: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined || value === '') return def;

@@ -6,7 +6,6 @@
 import type { LoadedConfig } from '../config/load.js';
 import { migrate } from '../storage/migrate.js';
 import { openDatabase } from '../storage/open.js';
-import { Errors } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { loadServerKeys } from './server-keys.js';
 import type { Services } from './services.js';
@@ -40,11 +39,6 @@ export async function assemble(config: LoadedConfig): Promise<Services> {
     logger,
     instanceName,
     keys,
-    authenticator: {
-      authenticate: async () => {
-        throw Errors.unknownToken();
-      },
-    },
     shutdownSignal: shutdown.signal,
     onShutdown: [() => shutdown.abort()],
     notifier: { notify: () => {} },

@@ -58,7 +58,8 @@ export async function startHomeserver(config: LoadedConfig): Promise<RunningHome
           bodyLimit: Math.max(JSON_BODY_LIMIT, names.includes('media') ? config.max_upload_size : 0),
           trustProxy: listener.x_forwarded,
           https: listener.tls ? https : undefined,
-          onRequestDone: services.workers?.metrics.onRequestDone,
+          // Per-request metrics only where a metrics listener can serve them.
+          onRequestDone: listeners.some((l) => l.type === 'metrics') ? services.workers?.metrics.onRequestDone : undefined,
         });
         try {
           await app.listen({ host, port: listener.port ?? 0 });

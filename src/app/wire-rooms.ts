@@ -54,15 +54,14 @@ export async function wireRooms(services: Services): Promise<void> {
     ...(services.accounts ? { isAdmin: (u: string) => services.accounts.isAdmin(u) } : {}),
   };
   // Writes run in the room's events writer: locally here, or over HTTP replication.
-  let rooms: RoutedRoomService;
   const route = makeWriter<RoomWriteRequest, unknown>(services, {
     stream: 'events',
     endpoint: 'rooms_write',
     // No room yet (createRoom, profile updates): the first events writer.
     shardKey: ((req: RoomWriteRequest) => req.roomId) as (req: RoomWriteRequest) => string,
-    local: (req) => rooms.runLocal(req),
+    local: (req) => rooms.runLocal(req), // called only after `rooms` below exists
   });
-  rooms = new RoutedRoomService(ctx, (req) => route(req));
+  const rooms: RoutedRoomService = new RoutedRoomService(ctx, (req) => route(req));
   services.roomStore = store;
   services.eventCreator = creator;
   services.rooms = rooms;

@@ -5,6 +5,7 @@
  * registration admin API, so it can be pointed at any homeserver.
  */
 import { registrationMac } from './mac.js';
+import { sleep } from './util.js';
 
 export class MatrixHttpError extends Error {
   constructor(
@@ -44,7 +45,6 @@ function redact(path: string): string {
   return path.replace(/access_token=[^&]*/g, 'access_token=<redacted>');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class HttpClient {
   /** 429 responses seen (each is retried after retry_after_ms). */

@@ -16,8 +16,6 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { generateSigningKey } from '../matrix/signing.js';
 import { EventCreator } from '../services/rooms/event-creator.js';
@@ -29,6 +27,8 @@ import { SqliteDb } from '../storage/sqlite.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
 import { readLoadavg } from './procstat.js';
 import { fmt, formatTable } from './report.js';
+import { percentile } from './stats.js';
+import { runIfMain } from './util.js';
 
 interface Opts {
   engines: Array<'sqlite' | 'postgres'>;
@@ -164,11 +164,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+const median = (xs: readonly number[]): number => percentile(xs, 50);
 
 export async function main(argv: readonly string[]): Promise<number> {
   let o: Opts;
@@ -197,12 +193,5 @@ export async function main(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-      process.exit(1);
-    },
-  );
-}
+// Run when executed directly (node dist/bench/event-path.js), not when imported.
+runIfMain(import.meta.url, main);

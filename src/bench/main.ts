@@ -4,11 +4,11 @@
  * correctness check failed (events missing/duplicated, request errors);
  * 2 bad arguments, or the target is unreachable or refuses registration.
  */
-import { realpathSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { ArgError, parseArgs, USAGE } from './args.js';
 import { toJson } from './report.js';
 import { runBench, TargetError } from './runner.js';
+import { runIfMain } from './util.js';
 
 export async function main(argv: readonly string[]): Promise<number> {
   let opts;
@@ -46,12 +46,4 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 // Run when executed directly (node dist/bench/main.js), not when imported.
-if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-      process.exit(1);
-    },
-  );
-}
+runIfMain(import.meta.url, main);

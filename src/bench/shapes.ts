@@ -9,14 +9,13 @@
  * mode and its launcher exist.
  */
 import { execFileSync } from 'node:child_process';
-import { realpathSync, writeFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { ArgError, parseArgs, USAGE } from './args.js';
 import { fmt, formatTable, toJson } from './report.js';
 import { runBench, type BenchReport } from './runner.js';
 import { readMem } from './procstat.js';
 import { startMyelin, type Database } from './server.js';
-import { sleep } from './util.js';
+import { runIfMain, sleep } from './util.js';
 
 interface ShapeDef {
   name: string;
@@ -192,12 +191,5 @@ ${USAGE.split('\n').slice(2).join('\n')}`;
   return 0;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-      process.exit(1);
-    },
-  );
-}
+// Run when executed directly (node dist/bench/shapes.js), not when imported.
+runIfMain(import.meta.url, main);

@@ -1,4 +1,6 @@
-/** Small async helpers shared by the scenarios. */
+/** Small async helpers shared by the scenarios, and the entry-point runner. */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -27,3 +29,19 @@ export async function waitFor(cond: () => boolean, timeoutMs: number, stepMs = 2
 }
 
 export const now = () => performance.now();
+
+/**
+ * Runs a bench entry point's `main` when its module is the one node was
+ * started with (`node dist/bench/x.js`), not when it is imported; exits with
+ * main's status (1 and the stack when it throws).
+ */
+export function runIfMain(moduleUrl: string, main: (argv: readonly string[]) => Promise<number>): void {
+  if (!process.argv[1] || moduleUrl !== pathToFileURL(realpathSync(process.argv[1])).href) return;
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+      process.exit(1);
+    },
+  );
+}

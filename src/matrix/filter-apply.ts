@@ -13,41 +13,12 @@
  *   each RoomEventFilter.
  */
 import { Errors } from '../util/errors.js';
+import type { EventFilter, Filter, RoomEventFilter } from './filter.js';
 
-export interface EventFilter {
-  limit?: number;
-  types?: string[];
-  not_types?: string[];
-  senders?: string[];
-  not_senders?: string[];
-}
-
-export interface RoomEventFilter extends EventFilter {
-  rooms?: string[];
-  not_rooms?: string[];
-  contains_url?: boolean;
-  lazy_load_members?: boolean;
-  include_redundant_members?: boolean;
-  unread_thread_notifications?: boolean;
-}
-
-export interface RoomFilter {
-  rooms?: string[];
-  not_rooms?: string[];
-  include_leave?: boolean;
-  timeline?: RoomEventFilter;
-  state?: RoomEventFilter;
-  ephemeral?: RoomEventFilter;
-  account_data?: RoomEventFilter;
-}
-
-export interface SyncFilter {
-  event_fields?: string[];
-  event_format?: 'client' | 'federation';
-  presence?: EventFilter;
-  account_data?: EventFilter;
-  room?: RoomFilter;
-}
+/** The filter definition types live with their validation in filter.ts. */
+export type { EventFilter, RoomEventFilter, RoomFilter } from './filter.js';
+/** A filter definition as /sync applies it. */
+export type SyncFilter = Filter;
 
 /** The event properties filters look at. */
 export interface FilterableEvent {
@@ -101,13 +72,6 @@ export function applyEventFilter<T extends FilterableEvent>(f: RoomEventFilter |
   const kept = f ? events.filter((e) => eventMatches(f, e)) : events.slice();
   const limit = f?.limit ?? defaultLimit;
   return limit !== undefined && kept.length > limit ? kept.slice(kept.length - limit) : kept;
-}
-
-/** Whether the filter rejects every event whatever its content (e.g. `types: []` or `limit: 0`). */
-export function filterExcludesAll(f: EventFilter | RoomEventFilter | undefined): boolean {
-  if (!f) return false;
-  return (f.types !== undefined && f.types.length === 0) || (f.senders !== undefined && f.senders.length === 0) || f.limit === 0 ||
-    ((f as RoomEventFilter).rooms !== undefined && (f as RoomEventFilter).rooms!.length === 0);
 }
 
 /**

@@ -18,7 +18,6 @@ import { stateKey, type RoomEvent, type StateMap } from './types.js';
 
 export const CREATE_KEY = stateKey('m.room.create', '');
 export const POWER_LEVELS_KEY = stateKey('m.room.power_levels', '');
-export const JOIN_RULES_KEY = stateKey('m.room.join_rules', '');
 
 /** Level properties of the content with their spec defaults (when a PL event exists). */
 export const LEVEL_DEFAULTS = {

@@ -354,14 +354,59 @@ export function cleanActions(actions: PushAction[]): PushAction[] {
 export function evaluate(ruleset: Ruleset, event: Record<string, any>, ctx: EvalContext): EvalResult {
   for (const kind of RULE_KINDS) {
     for (const rule of ruleset[kind]) {
-      if (!ruleMatches(kind, rule, event, ctx)) continue;
-      const actions = cleanActions(rule.actions);
-      const notify = actions.includes('notify');
-      const highlight = actions.some((a) => typeof a === 'object' && a.set_tweak === 'highlight' && a.value !== false);
-      return { rule: { kind, rule_id: rule.rule_id }, actions, notify, highlight };
+      if (ruleMatches(kind, rule, event, ctx)) return resultOf(kind, rule);
     }
   }
   return { actions: [], notify: false, highlight: false };
+}
+
+/**
+ * The default rules whose outcome depends on whose rules they are (their
+ * user id, localpart or display name); every other default rule matches or
+ * not alike for all the room's members, given the same event and room.
+ */
+const USER_DEPENDENT_DEFAULTS = new Set(['.m.rule.invite_for_me', '.m.rule.is_user_mention', '.m.rule.contains_display_name', '.m.rule.contains_user_name']);
+
+function resultOf(kind: RuleKind, rule: PushRule): EvalResult {
+  const actions = cleanActions(rule.actions);
+  const notify = actions.includes('notify');
+  const highlight = actions.some((a) => typeof a === 'object' && a.set_tweak === 'highlight' && a.value !== false);
+  return { rule: { kind, rule_id: rule.rule_id }, actions, notify, highlight };
+}
+
+/**
+ * Evaluates one event for many recipients whose rulesets are exactly the
+ * server defaults (no rules of their own, no changes to the defaults), as
+ * most users' are: the user-independent rules are matched once per event and
+ * remembered, only the few user-dependent ones (mentions of the user, their
+ * display name or localpart, invites to them) run per recipient. Gives the
+ * same result as `evaluate` for such rulesets. `memberCount`,
+ * `senderPowerLevel` and `notificationLevel` must be the same for every
+ * recipient (they are per room and event).
+ */
+export class DefaultRulesEvaluator {
+  private readonly shared = new Map<string, EvalResult | null>();
+
+  constructor(private readonly event: Record<string, any>) {}
+
+  evaluate(ruleset: Ruleset, ctx: EvalContext): EvalResult {
+    for (const kind of RULE_KINDS) {
+      for (const rule of ruleset[kind]) {
+        if (USER_DEPENDENT_DEFAULTS.has(rule.rule_id)) {
+          if (ruleMatches(kind, rule, this.event, ctx)) return resultOf(kind, rule);
+          continue;
+        }
+        const key = `${kind}/${rule.rule_id}`;
+        let r = this.shared.get(key);
+        if (r === undefined) {
+          r = ruleMatches(kind, rule, this.event, ctx) ? resultOf(kind, rule) : null;
+          this.shared.set(key, r);
+        }
+        if (r) return r;
+      }
+    }
+    return { actions: [], notify: false, highlight: false };
+  }
 }
 
 // ---------------------------------------------------------------------------

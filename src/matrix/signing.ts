@@ -9,7 +9,7 @@
  */
 
 import { createPrivateKey, createPublicKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { decodeBase64, encodeBase64, tryDecodeBase64 } from './base64.js';
+import { encodeBase64, tryDecodeBase64 } from './base64.js';
 import { canonicalJsonBytes } from './canonical-json.js';
 
 export interface SigningKey {
@@ -223,9 +223,4 @@ export function signatureKeyIds(obj: object, serverName: string): string[] {
 
 function isPlainObject(v: unknown): v is JsonObj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Decodes a seed given as unpadded base64 (e.g. from config). */
-export function seedFromBase64(b64: string): Buffer {
-  return decodeBase64(b64);
 }

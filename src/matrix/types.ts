@@ -75,9 +75,5 @@ export function authEventIds(ev: Pdu): string[] {
   return ev.auth_events.map(referenceId);
 }
 
-export function isStateEvent(ev: Pdu): ev is Pdu & { state_key: string } {
-  return typeof ev.state_key === 'string';
-}
-
 /** Memberships as the spec names them. */
 export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';

@@ -37,3 +37,10 @@ export interface Db extends Queryable {
 export function placeholders(n: number): string {
   return n <= 0 ? 'NULL' : new Array(n).fill('?').join(', ');
 }
+
+/** `xs` in consecutive slices of at most `n` (for bounded IN lists and multi-row INSERTs). */
+export function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}

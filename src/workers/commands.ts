@@ -43,8 +43,6 @@ export type Command =
   | { name: 'USER_IP'; info: UserIp }
   | { name: 'REMOTE_SERVER_UP'; server: string };
 
-export type CommandName = Command['name'];
-
 const WORD = /^[^\s]+$/;
 
 function word(v: string, what: string): string {

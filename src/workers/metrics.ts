@@ -54,7 +54,7 @@ export class ProcessMetrics {
     });
     this.rows = new client.Counter({ name: 'myelin_replication_rows_total', help: 'Stream rows published or applied', labelNames: ['stream', 'direction'], registers });
     this.catchups = new client.Counter({ name: 'myelin_replication_catchups_total', help: 'Catch-ups from the database that moved a stream', labelNames: ['reason'], registers });
-    const self = this;
+    const sourcesNow = () => this.sources;
     new client.Gauge({
       name: 'myelin_stream_position',
       help: "This process's current position of each stream (events: per writer, and min)",
@@ -62,7 +62,7 @@ export class ProcessMetrics {
       registers,
       collect() {
         this.reset();
-        const src = self.sources;
+        const src = sourcesNow();
         if (!src) return;
         for (const [name, g] of Object.entries(src.streams) as Array<[string, StreamIdGenerator | undefined]>) {
           if (!g) continue;
@@ -81,7 +81,7 @@ export class ProcessMetrics {
       help: 'Long-polls (/sync, /events) waiting for a change',
       registers,
       collect() {
-        this.set(self.sources?.waiters() ?? 0);
+        this.set(sourcesNow()?.waiters() ?? 0);
       },
     });
   }

@@ -105,6 +105,11 @@ class Out {
 
 export class NginxConfigError extends Error {}
 
+/** The processes' limit on non-media request bodies (src/app/homeserver.ts JSON_BODY_LIMIT, 1 MiB). */
+const JSON_BODY_LIMIT_MB = 1;
+/** Where media bodies (up to max_upload_size) arrive, when the main process serves the repository. */
+const MEDIA_UPLOAD_PATHS = '^/_matrix/(media/|client/v1/media/|federation/v1/media/)';
+
 export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEntry[], opts: NginxOptions = {}): string {
   const mainClient = listenerAddress(shared.listeners, 'client');
   if (!mainClient) throw new NginxConfigError('the main process has no http listener with the client resource (listeners)');
@@ -244,7 +249,11 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
   out.block('server', () => {
     out.line(`listen ${opts.listen ?? 8008};`);
     out.line(`server_name ${opts.serverName ?? shared.server_name};`);
-    out.line(`client_max_body_size ${maxBody}M;`);
+    // The processes take JSON bodies up to 1 MiB (JSON_BODY_LIMIT) and media
+    // uploads up to max_upload_size. nginx refuses larger bodies itself: a
+    // process that answers 413 before reading the whole body would otherwise
+    // reach the client as a 502 (nginx still writing the body to it).
+    out.line(`client_max_body_size ${JSON_BODY_LIMIT_MB}M;`);
     out.line('proxy_http_version 1.1;');
     out.line('proxy_set_header Connection "";');
     out.line('proxy_set_header Host $host;');
@@ -285,9 +294,18 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
         out.line(`# ${heading}`);
         lastCategory = heading;
       }
-      out.block(`location ~ "${e.pattern}"`, () => out.line(`proxy_pass http://${target};`));
+      out.block(`location ~ "${e.pattern}"`, () => {
+        if (e.owner.kind === 'media_repository') out.line(`client_max_body_size ${maxBody}M;`);
+        out.line(`proxy_pass http://${target};`);
+      });
     }
     out.line('# Everything else: the main process.');
+    if (!mediaAddrs.length) {
+      out.block(`location ~ "${MEDIA_UPLOAD_PATHS}"`, () => {
+        out.line(`client_max_body_size ${maxBody}M;`);
+        out.line('proxy_pass http://myelin_main;');
+      });
+    }
     if (mainFederation !== mainClient) {
       out.block('location /_matrix/federation/', () => out.line('proxy_pass http://myelin_main_federation;'));
       out.block('location /_matrix/key/', () => out.line('proxy_pass http://myelin_main_federation;'));

@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { HomeserverConfig } from '../config/schema.js';
 import { ReplicationClient } from './replication-client.js';
 import { ReplicationRegistry } from './replication-registry.js';
-import { RedisTransport } from './redis-transport.js';
+import type { RedisTransport } from './redis-transport.js';
 import { resolveRole, streamWriters, writerOf, type ProcessRole } from './role.js';
 import { normaliseInstance, type WriterStream } from './streams.js';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +28,7 @@ import type { StreamIdGenerator } from '../streams/id-generator.js';
 import type { NotifiedStream } from '../streams/notifier-types.js';
 import { CacheRegistry } from './caches.js';
 import { MultiWriterEventsStream } from './events-stream.js';
-import { ProcessMetrics } from './metrics.js';
+import type { ProcessMetrics } from './metrics.js';
 import type { StreamReplicator } from './stream-replication.js';
 
 export interface WorkerRuntime {
@@ -41,10 +41,33 @@ export interface WorkerRuntime {
   transport?: RedisTransport;
   /** Per-process caches invalidated across processes (the `caches` stream). */
   caches: CacheRegistry;
-  /** Prometheus metrics of this process (served by `type: metrics` listeners). */
-  metrics: ProcessMetrics;
+  /**
+   * Prometheus metrics of this process (served by `type: metrics` listeners).
+   * Without such a listener nobody can read them: a no-op stand-in, and
+   * prom-client is never loaded.
+   */
+  metrics: RuntimeMetrics;
   /** Stream replication (worker mode), set by wireReplication. */
   replicator?: StreamReplicator;
+}
+
+/** The parts of ProcessMetrics the rest of the process uses. */
+export type RuntimeMetrics = Pick<ProcessMetrics, 'setSources' | 'onRequestDone' | 'replication' | 'render' | 'listen'>;
+
+const NO_METRICS: RuntimeMetrics = {
+  setSources: () => {},
+  onRequestDone: () => {},
+  replication: { published: () => {}, applied: () => {}, caughtUp: () => {} },
+  render: async () => ({ contentType: 'text/plain', body: '' }),
+  listen: async () => {
+    throw new Error('metrics are off: no `type: metrics` listener in the configuration');
+  },
+};
+
+/** Whether this process has a `type: metrics` listener (the only reader of its metrics). */
+function servesMetrics(config: HomeserverConfig): boolean {
+  const listeners = (config.worker_app ? config.worker_listeners : config.listeners) ?? [];
+  return listeners.some((l) => l.type === 'metrics');
 }
 
 /** What makeWriter needs from Services (kept structural so services need not import app/). */
@@ -132,12 +155,15 @@ export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> 
   // (a retry with the same txnId gets the same nonce back).
   replication.register('ping', () => ({ instance_name: role.instanceName, nonce: randomBytes(8).toString('hex'), ts: Date.now() }));
   const client = new ReplicationClient({ config: s.config, logger: s.logger });
-  const rt: WorkerRuntime = { role, replication, client, caches: new CacheRegistry(), metrics: new ProcessMetrics(role.instanceName) };
+  // prom-client and ioredis are loaded only when used (start-up time and memory of a monolith).
+  const metrics: RuntimeMetrics = servesMetrics(s.config) ? new (await import('./metrics.js')).ProcessMetrics(role.instanceName) : NO_METRICS;
+  const rt: WorkerRuntime = { role, replication, client, caches: new CacheRegistry(), metrics };
   if (isReplicating(s) && s.db && s.streams) {
     // Events: every event persister draws from one sequence; readers expose the minimum.
     s.streams.events = await MultiWriterEventsStream.open(s.db, role.instanceName, streamWriters(s.config).events);
   }
   if (s.config.redis?.enabled) {
+    const { RedisTransport } = await import('./redis-transport.js');
     const transport = new RedisTransport({ serverName: s.serverName, instanceName: role.instanceName, redis: s.config.redis, logger: s.logger });
     await transport.start();
     s.onShutdown.push(() => transport.stop());

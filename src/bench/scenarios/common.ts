@@ -1,4 +1,5 @@
 import { summarize } from '../stats.js';
+import type { Session } from '../client.js';
 import type { BenchContext } from '../context.js';
 import { now } from '../util.js';
 
@@ -54,4 +55,39 @@ export class ErrorBudget {
   problems(): string[] {
     return this.errors ? [`${this.errors} failed requests (first: ${this.firstError})`] : [];
   }
+}
+
+/**
+ * The senders' loop of the send and delivery scenarios: `concurrency` loops,
+ * each sending as its own user (loop i as users[i mod n]) into a random bench
+ * room, until the deadline, `maxEvents` sends or the error budget is spent.
+ * `send` does one send (and its bookkeeping); a throw counts against `budget`.
+ * Returns the milliseconds from the start to the last acknowledged send.
+ */
+export async function sendLoop(
+  ctx: BenchContext,
+  budget: ErrorBudget,
+  send: (sender: Session, room: string, seq: number, loop: number, iteration: number) => Promise<void>,
+): Promise<number> {
+  let seq = 0;
+  const t0 = now();
+  let lastAck = t0;
+  await loopUntil(
+    ctx.opts.concurrency,
+    deadlineFrom(ctx),
+    () => seq >= ctx.opts.maxEvents || budget.exhausted,
+    async (loop, it) => {
+      const mySeq = seq++;
+      const sender = ctx.users[loop % ctx.users.length]!;
+      const room = ctx.rng.pick(ctx.rooms);
+      try {
+        await send(sender, room, mySeq, loop, it);
+        lastAck = now();
+        budget.ok();
+      } catch (e) {
+        budget.fail(e);
+      }
+    },
+  );
+  return lastAck - t0;
 }

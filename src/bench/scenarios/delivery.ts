@@ -8,7 +8,7 @@ import { markedContent, type Scenario } from '../context.js';
 import { ratePerSecond } from '../stats.js';
 import { SyncReceiver } from '../sync-receiver.js';
 import { now, pool, waitFor } from '../util.js';
-import { deadlineFrom, ErrorBudget, latencyFigures, loopUntil } from './common.js';
+import { ErrorBudget, latencyFigures, sendLoop } from './common.js';
 
 export const deliveryScenario: Scenario = {
   name: 'delivery',
@@ -31,29 +31,11 @@ export const deliveryScenario: Scenario = {
 
     const budget = new ErrorBudget();
     const sendLatencies: number[] = [];
-    let seq = 0;
-    const t0 = now();
-    let lastAck = t0;
-    await loopUntil(
-      ctx.opts.concurrency,
-      deadlineFrom(ctx),
-      () => seq >= ctx.opts.maxEvents || budget.exhausted,
-      async (loop, it) => {
-        const mySeq = seq++;
-        const sender = ctx.users[loop % ctx.users.length]!;
-        const room = ctx.rng.pick(ctx.rooms);
-        try {
-          const res = await ctx.api.send(sender, room, `${ctx.runId}-${tag}-${loop}-${it}`, markedContent(ctx, tag, mySeq));
-          lastAck = now();
-          ledger.expect(res.json.event_id, lastAck, everyone);
-          sendLatencies.push(res.ms);
-          budget.ok();
-        } catch (e) {
-          budget.fail(e);
-        }
-      },
-    );
-    const sendElapsed = lastAck - t0;
+    const sendElapsed = await sendLoop(ctx, budget, async (sender, room, seq, loop, it) => {
+      const res = await ctx.api.send(sender, room, `${ctx.runId}-${tag}-${loop}-${it}`, markedContent(ctx, tag, seq));
+      ledger.expect(res.json.event_id, now(), everyone);
+      sendLatencies.push(res.ms);
+    });
     const drainStart = now();
     await waitFor(() => ledger.isComplete(), ctx.opts.drainS * 1000);
     const drainMs = now() - drainStart;

@@ -113,6 +113,8 @@ export class LocalPushRulesWriter implements PushRulesWriter {
 export class PushRulesService implements PushRulesSource {
   private writer!: PushRulesWriter;
   private readonly cache = new Map<string, Ruleset>();
+  /** Rulesets that are exactly the server defaults (no own rules, no changes). */
+  private readonly defaultOnly = new WeakSet<Ruleset>();
 
   constructor(private readonly store: PushStore) {}
 
@@ -136,10 +138,17 @@ export class PushRulesService implements PushRulesSource {
     const own = {} as Record<RuleKind, PushRule[]>;
     for (const k of RULE_KINDS) own[k] = [];
     for (const r of await this.store.userRules(userId)) own[r.kind]?.push(r.rule);
-    const ruleset = buildRuleset(userId, own, await this.store.defaultOverrides(userId));
+    const overrides = await this.store.defaultOverrides(userId);
+    const ruleset = buildRuleset(userId, own, overrides);
+    if (overrides.size === 0 && RULE_KINDS.every((k) => own[k].length === 0)) this.defaultOnly.add(ruleset);
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(userId, ruleset);
     return ruleset;
+  }
+
+  /** Whether a ruleset from getRuleset is exactly the server defaults (see DefaultRulesEvaluator). */
+  isDefaultRuleset(ruleset: Ruleset): boolean {
+    return this.defaultOnly.has(ruleset);
   }
 
   async getRule(userId: string, kind: RuleKind, ruleId: string): Promise<PushRule> {

@@ -10,7 +10,7 @@
  * user sent threaded receipts.
  */
 import type { Logger } from 'pino';
-import { evaluate, type EvalContext } from '../../matrix/push-rules.js';
+import { DefaultRulesEvaluator, evaluate, type EvalContext } from '../../matrix/push-rules.js';
 import { notificationPowerLevel, userPowerLevel } from '../../matrix/power-levels.js';
 import { getRoomVersion } from '../../matrix/room-versions.js';
 import { stateKey, type RoomEvent, type StateMap } from '../../matrix/types.js';
@@ -107,6 +107,9 @@ export class PushService implements PushSource {
       const threadId = await this.threadOf(event);
       const rows: PushActionRow[] = [];
       const now = Date.now();
+      const notificationLevel = (key: string) => notificationPowerLevel(info.state, key);
+      // Members with the default rules share the user-independent part of the evaluation.
+      const defaults = new DefaultRulesEvaluator(event);
       for (const m of recipients) {
         if ((await this.accountData.getIgnoredUsers(m.userId)).has(event.sender)) continue;
         const ctx: EvalContext = {
@@ -114,9 +117,10 @@ export class PushService implements PushSource {
           displayName: m.displayName ?? undefined,
           memberCount: info.joinedCount,
           senderPowerLevel,
-          notificationLevel: (key) => notificationPowerLevel(info.state, key),
+          notificationLevel,
         };
-        const result = evaluate(await this.rules.getRuleset(m.userId), event, ctx);
+        const ruleset = await this.rules.getRuleset(m.userId);
+        const result = this.rules.isDefaultRuleset(ruleset) ? defaults.evaluate(ruleset, ctx) : evaluate(ruleset, event, ctx);
         if (!result.notify) continue;
         rows.push({
           userId: m.userId,
@@ -150,7 +154,9 @@ export class PushService implements PushSource {
       if (this.pendingActions.length === 1) {
         setImmediate(() => {
           const group = this.pendingActions.splice(0);
-          this.store.insertActions(group.flatMap((g) => g.rows)).then(
+          // Sorted by user: consecutive rows land in the same index pages.
+          const rows = group.flatMap((g) => g.rows).sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.streamOrdering - b.streamOrdering));
+          this.store.insertActions(rows).then(
             () => group.forEach((g) => g.resolve()),
             (e) => group.forEach((g) => g.reject(e)),
           );
@@ -184,8 +190,22 @@ export class PushService implements PushSource {
       out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
       after.set(roomId, unthreaded.get(roomId) ?? 0);
     }
-    // One query for all the rooms, each after its own unthreaded receipt.
-    for (const a of await this.store.actionsAfterPerRoom(userId, after)) {
+    // Rooms without threaded receipts are counted in the database; the
+    // others need each action's position against its thread's receipt.
+    const counted = new Map<string, number>();
+    const perRow = new Map<string, number>();
+    for (const [roomId, pos] of after) (threaded.has(roomId) ? perRow : counted).set(roomId, pos);
+    if (counted.size) {
+      for (const c of await this.store.countsAfterPerRoom(userId, counted)) {
+        const counts = out.get(c.roomId);
+        if (!counts) continue;
+        const bucket = c.threadId === 'main' ? counts : (counts.threads[c.threadId] ??= { notification_count: 0, highlight_count: 0 });
+        bucket.notification_count += c.notif;
+        bucket.highlight_count += c.highlight;
+      }
+    }
+    // One query for all the other rooms, each after its own unthreaded receipt.
+    if (perRow.size) for (const a of await this.store.actionsAfterPerRoom(userId, perRow)) {
       const counts = out.get(a.roomId);
       if (!counts) continue;
       const perThread = threaded.get(a.roomId);

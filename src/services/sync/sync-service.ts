@@ -303,7 +303,7 @@ export class SyncService {
     // ---- state before each timeline, where needed (full state, visibility, lazy loading)
     const lazy = rf.state?.lazy_load_members === true;
     const needStart = activePlans.filter((p) => p.fullState || p.checkVisibility || lazy);
-    let starts = await this.statesBefore(needStart, timelines);
+    const starts = await this.statesBefore(needStart, timelines);
     if (needStart.some((p) => p.checkVisibility)) {
       const refetch: RoomPlan[] = [];
       const visPlans = needStart.filter((p) => p.checkVisibility);

@@ -164,6 +164,27 @@ export class PushStore {
     return out;
   }
 
+  /**
+   * Notification and highlight counts per room and thread, each room after
+   * its own stream ordering: the same rows as actionsAfterPerRoom, counted
+   * in the database (no row per unread event reaches JavaScript).
+   */
+  async countsAfterPerRoom(userId: string, after: ReadonlyMap<string, number>): Promise<Array<{ roomId: string; threadId: string; notif: number; highlight: number }>> {
+    const out: Array<{ roomId: string; threadId: string; notif: number; highlight: number }> = [];
+    const entries = [...after];
+    for (let i = 0; i < entries.length; i += 200) {
+      const chunk = entries.slice(i, i + 200);
+      const rows = await this.db.query<any>(
+        `SELECT room_id, thread_id, SUM(notif) AS n, SUM(highlight) AS h FROM event_push_actions
+          WHERE user_id = ? AND (${chunk.map(() => '(room_id = ? AND stream_ordering > ?)').join(' OR ')})
+          GROUP BY room_id, thread_id`,
+        [userId, ...chunk.flat()],
+      );
+      for (const r of rows) out.push({ roomId: r.room_id, threadId: r.thread_id, notif: Number(r.n ?? 0), highlight: Number(r.h ?? 0) });
+    }
+    return out;
+  }
+
   /** Most recent first, before `before` (a stream ordering), for GET /notifications. */
   async listNotifications(userId: string, before: number | undefined, limit: number, onlyHighlight: boolean): Promise<PushActionRow[]> {
     const rows = await this.db.query<any>(

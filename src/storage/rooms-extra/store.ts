@@ -5,33 +5,9 @@
  * current_membership, ...) and owns event_search / event_reports.
  * One implementation on the shared Db interface, both engines.
  */
-import { placeholders, type Db, type Row } from '../db.js';
+import { chunks, placeholders, type Db } from '../db.js';
+import { EVENT_COLS, TIMELINE, eventFromRow, topoBoundsSql, topoOrderedEvents } from '../rooms/event-sql.js';
 import type { StoredEvent, TopoPosition } from '../rooms/store.js';
-
-const EVENT_COLS =
-  'stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by, unsigned_extra';
-/** Events that belong in a room's timeline. */
-const TIMELINE = 'outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0';
-
-export function toStored(r: Row): StoredEvent {
-  return {
-    event: JSON.parse(r.json),
-    roomId: r.room_id,
-    streamOrdering: Number(r.stream_ordering),
-    topologicalOrdering: Number(r.topological_ordering),
-    outlier: !!Number(r.outlier),
-    rejectedReason: r.rejected_reason ?? null,
-    softFailed: !!Number(r.soft_failed),
-    redactedBy: r.redacted_by ?? null,
-    unsignedExtra: r.unsigned_extra ? JSON.parse(r.unsigned_extra) : null,
-  };
-}
-
-function chunks<T>(xs: readonly T[], n = 500): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
 
 export interface ThreadRow {
   rootId: string;
@@ -107,34 +83,14 @@ export class RoomsExtraStore {
       where += ' AND type = ?';
       params.push(o.eventType);
     }
-    const atOrBefore = (p: TopoPosition) => {
-      params.push(p.topo, p.topo, p.stream);
-      return ' AND (topological_ordering < ? OR (topological_ordering = ? AND stream_ordering <= ?))';
-    };
-    const after = (p: TopoPosition) => {
-      params.push(p.topo, p.topo, p.stream);
-      return ' AND (topological_ordering > ? OR (topological_ordering = ? AND stream_ordering > ?))';
-    };
-    if (o.dir === 'b') {
-      if (o.from) where += atOrBefore(o.from);
-      if (o.to) where += after(o.to);
-    } else {
-      if (o.from) where += after(o.from);
-      if (o.to) where += atOrBefore(o.to);
-    }
-    params.push(o.limit);
-    const order = o.dir === 'b' ? 'DESC' : 'ASC';
-    const rows = await this.db.query(
-      `SELECT ${EVENT_COLS} FROM events WHERE ${where} ORDER BY topological_ordering ${order}, stream_ordering ${order} LIMIT ?`,
-      params,
-    );
-    return rows.map(toStored);
+    where += topoBoundsSql(o, params);
+    return topoOrderedEvents(this.db, where, params, o.dir, o.limit);
   }
 
   /** Ids of events relating to any of `parents` (for recursive relations). */
   async childIds(roomId: string, parents: string[]): Promise<string[]> {
     const out: string[] = [];
-    for (const part of chunks(parents)) {
+    for (const part of chunks(parents, 500)) {
       const rows = await this.db.query(
         `SELECT event_id FROM events WHERE room_id = ? AND relates_to_id IN (${placeholders(part.length)}) AND ${TIMELINE}`,
         [roomId, ...part],
@@ -174,7 +130,7 @@ export class RoomsExtraStore {
   /** Thread summaries of the given roots (one grouped query). */
   async threadAggregates(rootIds: string[], viewer: string | undefined): Promise<Map<string, ThreadAggregate>> {
     const out = new Map<string, ThreadAggregate>();
-    for (const part of chunks(rootIds)) {
+    for (const part of chunks(rootIds, 500)) {
       const rows = await this.db.query(
         `SELECT relates_to_id, COUNT(*) AS c, MAX(stream_ordering) AS latest,
            SUM(CASE WHEN sender = ? THEN 1 ELSE 0 END) AS mine
@@ -193,23 +149,23 @@ export class RoomsExtraStore {
   /** m.replace and m.reference relations of the given events (unredacted). */
   async editsAndReferences(parentIds: string[]): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    for (const part of chunks(parentIds)) {
+    for (const part of chunks(parentIds, 500)) {
       const rows = await this.db.query(
         `SELECT ${EVENT_COLS} FROM events WHERE relates_to_id IN (${placeholders(part.length)})
            AND rel_type IN ('m.replace', 'm.reference') AND ${TIMELINE} AND redacted_by IS NULL
          ORDER BY stream_ordering`,
         part,
       );
-      out.push(...rows.map(toStored));
+      out.push(...rows.map(eventFromRow));
     }
     return out;
   }
 
   async eventsByStream(positions: number[]): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    for (const part of chunks(positions)) {
+    for (const part of chunks(positions, 500)) {
       const rows = await this.db.query(`SELECT ${EVENT_COLS} FROM events WHERE stream_ordering IN (${placeholders(part.length)})`, part);
-      out.push(...rows.map(toStored));
+      out.push(...rows.map(eventFromRow));
     }
     return out;
   }

@@ -5,7 +5,7 @@
  * multi-row INSERT per table, so a batch of N events costs a fixed number of
  * statements on either engine.
  */
-import { placeholders, type Db, type Queryable, type Row } from '../db.js';
+import { chunks, placeholders, type Db, type Queryable, type Row } from '../db.js';
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
 import type {
   EventQueryFilter,
@@ -18,18 +18,17 @@ import type {
   StoredEvent,
   TopoPosition,
 } from './store.js';
-
-const EVENT_COLS =
-  'stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by, unsigned_extra';
-/** Events that belong in a room's timeline. */
-const TIMELINE = 'outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0';
-const CHUNK = 200;
-
-function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
+import {
+  EVENT_COLS,
+  TIMELINE,
+  eventFilterSql,
+  eventFromRow,
+  eventsById,
+  stateGroupsOfEvents,
+  topoBoundsSql,
+  topoOrderedEvents,
+  txnIdsOfEvents,
+} from './event-sql.js';
 
 /** Multi-row INSERT of `rows` (each an array of column values). */
 async function insertRows(q: Queryable, head: string, cols: number, rows: unknown[][], tail = ''): Promise<void> {
@@ -37,20 +36,6 @@ async function insertRows(q: Queryable, head: string, cols: number, rows: unknow
     const values = part.map(() => `(${placeholders(cols)})`).join(', ');
     await q.execute(`${head} VALUES ${values} ${tail}`, part.flat());
   }
-}
-
-function toStored(r: Row): StoredEvent {
-  return {
-    event: JSON.parse(r.json),
-    roomId: r.room_id,
-    streamOrdering: Number(r.stream_ordering),
-    topologicalOrdering: Number(r.topological_ordering),
-    outlier: !!Number(r.outlier),
-    rejectedReason: r.rejected_reason ?? null,
-    softFailed: !!Number(r.soft_failed),
-    redactedBy: r.redacted_by ?? null,
-    unsignedExtra: r.unsigned_extra ? JSON.parse(r.unsigned_extra) : null,
-  };
 }
 
 function toMember(r: Row): MemberRow {
@@ -61,34 +46,6 @@ function toMember(r: Row): MemberRow {
     eventId: r.event_id,
     streamOrdering: Number(r.stream_ordering),
   };
-}
-
-/** `*` wildcards of filter type/sender lists as LIKE patterns. */
-function likePattern(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => '\\' + c).replace(/\*/g, '%');
-}
-
-/** SQL conditions for a filter (appended with AND). */
-function filterSql(f: EventQueryFilter | undefined, params: unknown[]): string {
-  if (!f) return '';
-  let sql = '';
-  const match = (col: string, values: string[], negate: boolean): string => {
-    const parts = values.map((v) => {
-      if (v.includes('*')) {
-        params.push(likePattern(v));
-        return `${col} LIKE ? ESCAPE '\\'`;
-      }
-      params.push(v);
-      return `${col} = ?`;
-    });
-    return negate ? ` AND NOT (${parts.join(' OR ')})` : ` AND (${parts.join(' OR ')})`;
-  };
-  if (f.types) sql += f.types.length ? match('type', f.types, false) : ' AND 1 = 0';
-  if (f.notTypes?.length) sql += match('type', f.notTypes, true);
-  if (f.senders) sql += f.senders.length ? match('sender', f.senders, false) : ' AND 1 = 0';
-  if (f.notSenders?.length) sql += match('sender', f.notSenders, true);
-  if (f.containsUrl !== undefined) sql += ` AND contains_url = ${f.containsUrl ? 1 : 0}`;
-  return sql;
 }
 
 export class SqlRoomStore implements RoomStore {
@@ -243,17 +200,11 @@ export class SqlRoomStore implements RoomStore {
 
   async getEvent(eventId: string): Promise<StoredEvent | undefined> {
     const r = await this.db.queryOne(`SELECT ${EVENT_COLS} FROM events WHERE event_id = ?`, [eventId]);
-    return r ? toStored(r) : undefined;
+    return r ? eventFromRow(r) : undefined;
   }
 
   async getEvents(eventIds: readonly string[]): Promise<Map<string, StoredEvent>> {
-    const out = new Map<string, StoredEvent>();
-    const unique = [...new Set(eventIds)];
-    for (const part of chunks(unique, 500)) {
-      const rows = await this.db.query(`SELECT ${EVENT_COLS} FROM events WHERE event_id IN (${placeholders(part.length)})`, part);
-      for (const r of rows) out.set(r.event_id, toStored(r));
-    }
-    return out;
+    return eventsById(this.db, eventIds);
   }
 
   async getRoomEventsByStream(
@@ -261,7 +212,7 @@ export class SqlRoomStore implements RoomStore {
     o: { from: number; to: number; limit: number; dir: 'f' | 'b'; filter?: EventQueryFilter },
   ): Promise<StoredEvent[]> {
     const params: unknown[] = [roomId, o.from, o.to];
-    const f = filterSql(o.filter, params);
+    const f = eventFilterSql(o.filter, params);
     params.push(o.limit);
     const order = o.dir === 'f' ? 'ASC' : 'DESC';
     const rows = await this.db.query(
@@ -269,7 +220,7 @@ export class SqlRoomStore implements RoomStore {
        ORDER BY stream_ordering ${order} LIMIT ?`,
       params,
     );
-    return rows.map(toStored);
+    return rows.map(eventFromRow);
   }
 
   async paginate(
@@ -278,30 +229,9 @@ export class SqlRoomStore implements RoomStore {
   ): Promise<StoredEvent[]> {
     const params: unknown[] = [roomId];
     let where = `room_id = ? AND ${TIMELINE}`;
-    // (topo, stream) <= p  /  (topo, stream) > p, written out for both engines.
-    const atOrBefore = (p: TopoPosition) => {
-      params.push(p.topo, p.topo, p.stream);
-      return ' AND (topological_ordering < ? OR (topological_ordering = ? AND stream_ordering <= ?))';
-    };
-    const after = (p: TopoPosition) => {
-      params.push(p.topo, p.topo, p.stream);
-      return ' AND (topological_ordering > ? OR (topological_ordering = ? AND stream_ordering > ?))';
-    };
-    if (o.dir === 'b') {
-      if (o.from) where += atOrBefore(o.from);
-      if (o.to) where += after(o.to);
-    } else {
-      if (o.from) where += after(o.from);
-      if (o.to) where += atOrBefore(o.to);
-    }
-    where += filterSql(o.filter, params);
-    params.push(o.limit);
-    const order = o.dir === 'b' ? 'DESC' : 'ASC';
-    const rows = await this.db.query(
-      `SELECT ${EVENT_COLS} FROM events WHERE ${where} ORDER BY topological_ordering ${order}, stream_ordering ${order} LIMIT ?`,
-      params,
-    );
-    return rows.map(toStored);
+    where += topoBoundsSql(o, params);
+    where += eventFilterSql(o.filter, params);
+    return topoOrderedEvents(this.db, where, params, o.dir, o.limit);
   }
 
   async topoPositionAtStream(roomId: string, stream: number): Promise<TopoPosition | null> {
@@ -338,15 +268,7 @@ export class SqlRoomStore implements RoomStore {
   // ------------------------------------------------------------------- state
 
   async getStateGroups(eventIds: readonly string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const part of chunks([...new Set(eventIds)], 500)) {
-      const rows = await this.db.query(
-        `SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})`,
-        part,
-      );
-      for (const r of rows) out.set(r.event_id, Number(r.state_group));
-    }
-    return out;
+    return stateGroupsOfEvents(this.db, eventIds);
   }
 
   async getStateGroupInfo(group: number) {
@@ -392,7 +314,7 @@ export class SqlRoomStore implements RoomStore {
        JOIN events e ON e.event_id = c.event_id WHERE c.room_id = ?${cond} ORDER BY e.stream_ordering`,
       params,
     );
-    return rows.map(toStored);
+    return rows.map(eventFromRow);
   }
 
   async getCurrentStateEvent(roomId: string, type: string, sk: string): Promise<StoredEvent | undefined> {
@@ -401,7 +323,7 @@ export class SqlRoomStore implements RoomStore {
        JOIN events e ON e.event_id = c.event_id WHERE c.room_id = ? AND c.type = ? AND c.state_key = ?`,
       [roomId, type, sk],
     );
-    return r ? toStored(r) : undefined;
+    return r ? eventFromRow(r) : undefined;
   }
 
   async stateHistory(roomId: string, type: string, sk: string) {
@@ -510,15 +432,7 @@ export class SqlRoomStore implements RoomStore {
   }
 
   async getTxnIds(eventIds: readonly string[], userId: string, deviceId: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const part of chunks([...new Set(eventIds)], 500)) {
-      const rows = await this.db.query(
-        `SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND event_id IN (${placeholders(part.length)})`,
-        [userId, deviceId, ...part],
-      );
-      for (const r of rows) out.set(r.event_id, r.txn_id);
-    }
-    return out;
+    return txnIdsOfEvents(this.db, eventIds, userId, deviceId);
   }
 
   // ------------------------------------------------------ aliases, directory

@@ -7,25 +7,24 @@
  * (room_id, stream_ordering) index), state groups are resolved for many groups
  * in one recursive query.
  */
-import { placeholders, type Db, type Row } from '../db.js';
+import { chunks, placeholders, type Db } from '../db.js';
+import {
+  EVENT_COLS,
+  TIMELINE,
+  eventFilterSql,
+  eventFromRow,
+  eventsById,
+  stateGroupsOfEvents,
+  txnIdsOfEvents,
+  type EventFilterSql,
+} from '../rooms/event-sql.js';
 import type { StoredEvent } from '../rooms/store.js';
 
-/** Events that belong in a room's timeline. */
-const TIMELINE = 'outlier = 0 AND rejected_reason IS NULL AND soft_failed = 0';
-const EVENT_COLS =
-  'stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by, unsigned_extra';
 /** Rooms per UNION ALL statement. */
 const ROOMS_PER_QUERY = 50;
 
-export interface TimelineFilterSql {
-  types?: string[];
-  notTypes?: string[];
-  senders?: string[];
-  notSenders?: string[];
-  containsUrl?: boolean;
-  /** Ignored users: their non-state events are hidden. */
-  ignoredSenders?: string[];
-}
+/** A timeline filter in SQL terms (types, senders, contains_url, ignored users). */
+export type TimelineFilterSql = EventFilterSql;
 
 export interface TimelineRange {
   roomId: string;
@@ -43,57 +42,6 @@ export interface MembershipAt {
   sender?: string;
 }
 
-function chunks<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
-
-export function toStored(r: Row): StoredEvent {
-  return {
-    event: JSON.parse(r.json),
-    roomId: r.room_id,
-    streamOrdering: Number(r.stream_ordering),
-    topologicalOrdering: Number(r.topological_ordering),
-    outlier: !!Number(r.outlier),
-    rejectedReason: r.rejected_reason ?? null,
-    softFailed: !!Number(r.soft_failed),
-    redactedBy: r.redacted_by ?? null,
-    unsignedExtra: r.unsigned_extra ? JSON.parse(r.unsigned_extra) : null,
-  };
-}
-
-function likePattern(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => '\\' + c).replace(/\*/g, '%');
-}
-
-/** SQL conditions (to append with AND) for a timeline filter. */
-function filterSql(f: TimelineFilterSql | undefined, params: unknown[]): string {
-  if (!f) return '';
-  let sql = '';
-  const match = (col: string, values: string[], negate: boolean): string => {
-    const parts = values.map((v) => {
-      if (v.includes('*')) {
-        params.push(likePattern(v));
-        return `${col} LIKE ? ESCAPE '\\'`;
-      }
-      params.push(v);
-      return `${col} = ?`;
-    });
-    return negate ? ` AND NOT (${parts.join(' OR ')})` : ` AND (${parts.join(' OR ')})`;
-  };
-  if (f.types) sql += f.types.length ? match('type', f.types, false) : ' AND 1 = 0';
-  if (f.notTypes?.length) sql += match('type', f.notTypes, true);
-  if (f.senders) sql += f.senders.length ? match('sender', f.senders, false) : ' AND 1 = 0';
-  if (f.notSenders?.length) sql += match('sender', f.notSenders, true);
-  if (f.containsUrl !== undefined) sql += ` AND contains_url = ${f.containsUrl ? 1 : 0}`;
-  if (f.ignoredSenders?.length) {
-    sql += ` AND (state_key IS NOT NULL OR sender NOT IN (${placeholders(f.ignoredSenders.length)}))`;
-    params.push(...f.ignoredSenders);
-  }
-  return sql;
-}
-
 export class SyncStore {
   constructor(private readonly db: Db) {}
 
@@ -109,13 +57,13 @@ export class SyncStore {
       const params: unknown[] = [];
       const subs = part.map((r, i) => {
         params.push(r.roomId, r.from, r.to);
-        const f = filterSql(filter, params);
+        const f = eventFilterSql(filter, params);
         params.push(limit);
         return `SELECT * FROM (SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? AND ${TIMELINE}${f}
           ORDER BY stream_ordering DESC LIMIT ?) AS t${i}`;
       });
       const rows = await this.db.query(subs.join(' UNION ALL '), params);
-      for (const row of rows) out.get(row.room_id)!.push(toStored(row));
+      for (const row of rows) out.get(row.room_id)!.push(eventFromRow(row));
     }
     for (const list of out.values()) list.sort((a, b) => a.streamOrdering - b.streamOrdering);
     return out;
@@ -161,7 +109,7 @@ export class SyncStore {
          AND state_key IS NOT NULL AND ${TIMELINE} ORDER BY stream_ordering`,
         [...part, from, to],
       );
-      for (const r of rows) out.push(toStored(r));
+      for (const r of rows) out.push(eventFromRow(r));
     }
     return out;
   }
@@ -216,12 +164,7 @@ export class SyncStore {
 
   /** State group holding the state after each event. */
   async stateGroupsOf(eventIds: string[]): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    for (const part of chunks([...new Set(eventIds)], 500)) {
-      const rows = await this.db.query(`SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})`, part);
-      for (const r of rows) out.set(r.event_id, Number(r.state_group));
-    }
-    return out;
+    return stateGroupsOfEvents(this.db, eventIds);
   }
 
   /**
@@ -252,12 +195,7 @@ export class SyncStore {
   }
 
   async getEvents(eventIds: string[]): Promise<Map<string, StoredEvent>> {
-    const out = new Map<string, StoredEvent>();
-    for (const part of chunks([...new Set(eventIds)], 500)) {
-      const rows = await this.db.query(`SELECT ${EVENT_COLS} FROM events WHERE event_id IN (${placeholders(part.length)})`, part);
-      for (const r of rows) out.set(r.event_id, toStored(r));
-    }
-    return out;
+    return eventsById(this.db, eventIds);
   }
 
   async roomVersions(roomIds: string[]): Promise<Map<string, string>> {
@@ -314,15 +252,7 @@ export class SyncStore {
 
   /** Transaction ids of events sent by this device. */
   async txnIds(eventIds: string[], userId: string, deviceId: string): Promise<Map<string, string>> {
-    const out = new Map<string, string>();
-    for (const part of chunks([...new Set(eventIds)], 500)) {
-      const rows = await this.db.query(
-        `SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND event_id IN (${placeholders(part.length)})`,
-        [userId, deviceId, ...part],
-      );
-      for (const r of rows) out.set(r.event_id, r.txn_id);
-    }
-    return out;
+    return txnIdsOfEvents(this.db, eventIds, userId, deviceId);
   }
 
   /** Timeline events in (from, to] of the given rooms across rooms, oldest first (legacy /events). */
@@ -335,7 +265,7 @@ export class SyncStore {
          AND ${TIMELINE} ORDER BY stream_ordering LIMIT ?`,
         [...part, from, to, limit],
       );
-      for (const r of rows) out.push(toStored(r));
+      for (const r of rows) out.push(eventFromRow(r));
     }
     out.sort((a, b) => a.streamOrdering - b.streamOrdering);
     return out.slice(0, limit);

@@ -60,7 +60,6 @@ async function messagesBack(c: RawClient, roomId: string, from: string, max: num
 
 describe.skipIf(!!unavailable)('worker shape: faults', () => {
   let d: WorkerDeployment;
-  const nginx = () => new RawClient(d.baseUrl);
 
   beforeAll(async () => {
     d = (await startServer({ shape: 'workers' })) as WorkerDeployment;

@@ -133,7 +133,7 @@ describe('worker deployment: streams between processes (postgres + redis)', () =
     const poll = syncOn(p.g2, bob.accessToken, first.next_batch, 20_000);
     await new Promise((r) => setTimeout(r, 300));
     const id = await send(p.g1, alice.accessToken, roomA, 'hello across processes');
-    let body = await poll;
+    const body = await poll;
     // The long-poll may have woken for something earlier (e.g. presence); follow until the message.
     const { got } = timelineIds(body, roomA).includes(id) ? { got: new Set([id]) } : await syncUntil(p.g2, bob.accessToken, body.next_batch, roomA, [id]);
     expect(got.has(id)).toBe(true);

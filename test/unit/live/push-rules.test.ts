@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   buildRuleset,
   conditionMatches,
+  DefaultRulesEvaluator,
   evaluate,
   globMatches,
   globMatchesWords,
@@ -218,5 +219,52 @@ describe('default rules', () => {
     expect(r.rule?.rule_id).toBe('cake');
     expect(r.highlight).toBe(false); // highlight tweak with value false
     expect(evaluate(rs, msg('the cake is a lier'), ctx()).rule?.rule_id).toBe('.m.rule.message');
+  });
+});
+
+describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () => {
+  const users = [
+    { userId: ALICE, displayName: 'Alice Liddell' },
+    { userId: BOB, displayName: 'Bob' },
+    { userId: '@carol:example.org', displayName: undefined },
+    { userId: '@dave:example.org', displayName: 'Dave' },
+  ];
+  const events: Array<Record<string, any>> = [
+    msg('hello everyone'),
+    msg('hi alice, how are you'),
+    msg('ping Bob'),
+    msg('carol: lunch?'),
+    msg('@room look', {}),
+    msg('quiet', { msgtype: 'm.notice' }),
+    msg('with mentions', { 'm.mentions': { user_ids: ['@dave:example.org'] } }),
+    msg('alice but mentions set', { 'm.mentions': {} }),
+    msg('room mention', { 'm.mentions': { room: true } }),
+    { type: 'm.room.member', room_id: '!r:example.org', sender: BOB, state_key: '@carol:example.org', event_id: '$i', content: { membership: 'invite' } },
+    { type: 'm.room.member', room_id: '!r:example.org', sender: BOB, state_key: BOB, event_id: '$j', content: { membership: 'join' } },
+    { type: 'm.room.encrypted', room_id: '!r:example.org', sender: BOB, event_id: '$x', content: { ciphertext: 'x' } },
+    { type: 'm.reaction', room_id: '!r:example.org', sender: BOB, event_id: '$y', content: {} },
+    { type: 'm.room.tombstone', room_id: '!r:example.org', sender: BOB, state_key: '', event_id: '$t', content: {} },
+  ];
+  for (const memberCount of [2, 5]) {
+    for (const senderPowerLevel of [0, 100]) {
+      it(`agrees with evaluate for every user (members ${memberCount}, sender level ${senderPowerLevel})`, () => {
+        for (const ev of events) {
+          const shared = new DefaultRulesEvaluator(ev);
+          for (const u of users) {
+            const rs = buildRuleset(u.userId, noUserRules(), new Map());
+            const c = ctx({ userId: u.userId, displayName: u.displayName, memberCount, senderPowerLevel });
+            expect(shared.evaluate(rs, c), `${ev.event_id} ${ev.content?.body} for ${u.userId}`).toEqual(evaluate(rs, ev, c));
+          }
+        }
+      });
+    }
+  }
+  it('highlights only the mentioned user and notifies the others', () => {
+    const ev = msg('hi alice');
+    const shared = new DefaultRulesEvaluator(ev);
+    const a = shared.evaluate(buildRuleset(ALICE, noUserRules(), new Map()), ctx());
+    const d = shared.evaluate(buildRuleset('@dave:example.org', noUserRules(), new Map()), ctx({ userId: '@dave:example.org', displayName: 'Dave' }));
+    expect(a.highlight).toBe(true);
+    expect(d).toMatchObject({ notify: true, highlight: false });
   });
 });

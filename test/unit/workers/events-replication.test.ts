@@ -21,12 +21,11 @@ class Bus {
   readonly ts: Array<EventEmitter & { me: string }> = [];
   up = true;
   transport(me: string) {
-    const bus = this;
     const t = Object.assign(new EventEmitter(), {
       me,
-      async send(cmd: Command) {
-        if (!bus.up) return false;
-        for (const o of bus.ts) if (o !== t) o.emit('command', cmd, 'x');
+      send: async (cmd: Command) => {
+        if (!this.up) return false;
+        for (const o of this.ts) if (o !== t) o.emit('command', cmd, 'x');
         return true;
       },
     });

@@ -225,7 +225,12 @@ describe('state resolution v2', () => {
       const stack = [id];
       while (stack.length) {
         const ev = room.store.fetch(stack.pop()!);
-        for (const p of (ev?.auth_events ?? []) as string[]) if (!out.has(p)) (out.add(p), stack.push(p));
+        for (const p of (ev?.auth_events ?? []) as string[]) {
+          if (!out.has(p)) {
+            out.add(p);
+            stack.push(p);
+          }
+        }
       }
       return [...out];
     };
