@@ -172,15 +172,10 @@ async function toMatrixRequest(
       (req as any).myelinUser = requester.userId;
     }
   }
-  // The response's 'close' fires when it was sent or the client went away.
-  // The controller is made only for handlers that read `signal` (long-polls):
-  // aborting one builds a DOMException, too dear for every request.
+  // The signal fires on the response's 'close' (sent, or the client went
+  // away). It is made only for handlers that read it (long-polls): a
+  // listener and an aborted controller (a DOMException) on every request cost.
   let controller: AbortController | undefined;
-  let closed = false;
-  reply.raw.once('close', () => {
-    closed = true;
-    controller?.abort();
-  });
   let parsed: Record<string, any> | undefined;
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries((req.params ?? {}) as Record<string, string>)) params[k] = v;
@@ -206,8 +201,10 @@ async function toMatrixRequest(
     accessToken: token,
     get signal(): AbortSignal {
       if (!controller) {
-        controller = new AbortController();
-        if (closed) controller.abort();
+        const c = (controller = new AbortController());
+        const res = reply.raw;
+        if (res.destroyed || res.writableFinished) c.abort();
+        else res.once('close', () => c.abort());
       }
       return controller.signal;
     },

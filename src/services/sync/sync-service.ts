@@ -221,7 +221,9 @@ export class SyncService {
     if (beyond.length) for (const [r, m] of await this.store.membershipsAt(userId, beyond, toPos)) memberships.set(r, m);
 
     // What changed in range, and what the membership was at `since`.
-    const changes = initial ? [] : await this.store.membershipChanges(userId, fromPos, toPos);
+    // A membership event in range would be the latest (or be followed by one beyond `to`).
+    const anyMoved = current.some((m) => m.streamOrdering > fromPos);
+    const changes = initial || !anyMoved ? [] : await this.store.membershipChanges(userId, fromPos, toPos);
     const changedRooms = new Set(changes.map((c) => c.roomId));
     const atSince = changedRooms.size ? await this.store.membershipsAt(userId, [...changedRooms], fromPos) : new Map<string, MembershipAt>();
 
