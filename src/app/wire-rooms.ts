@@ -65,7 +65,8 @@ export async function wireRooms(services: Services): Promise<void> {
   services.roomStore = store;
   services.eventCreator = creator;
   services.rooms = rooms;
-  services.roomReads = new RoomReadService(ctx, () => stream.getCurrent());
+  const rt = services.workers;
+  services.roomReads = new RoomReadService(ctx, () => stream.getCurrent(), rt ? () => rt.freshPositions() : undefined);
   services.roomDirectory = new DirectoryService(ctx);
   services.clientEvents = serializer;
   services.roomVisibility = ctx.visibility;

@@ -4,7 +4,7 @@
  * /proc/<pid>/smaps_rollup (Rss and Pss, kB), machine load from /proc/loadavg.
  * The parse functions are pure; the sampler does the reading.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 
 /** utime + stime (clock ticks) from the text of /proc/<pid>/stat. */
@@ -19,6 +19,35 @@ export function parseStatCpuTicks(stat: string): number {
   const stime = Number(rest[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error('malformed /proc/<pid>/stat');
   return utime + stime;
+}
+
+/** The parent PID (field 4) from the text of /proc/<pid>/stat. */
+export function parseStatPpid(stat: string): number {
+  const close = stat.lastIndexOf(')');
+  if (close < 0) throw new Error('malformed /proc/<pid>/stat');
+  const ppid = Number(stat.slice(close + 1).trim().split(/\s+/)[1]);
+  if (!Number.isInteger(ppid)) throw new Error('malformed /proc/<pid>/stat');
+  return ppid;
+}
+
+/** The direct children of a process (e.g. nginx's worker processes), by scanning /proc. */
+export function childPids(parent: number): number[] {
+  const out: number[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (parseStatPpid(readFileSync(`/proc/${e}/stat`, 'utf8')) === parent) out.push(Number(e));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out.sort((a, b) => a - b);
 }
 
 export interface MemSample {
@@ -96,6 +125,15 @@ export interface ProcFigures {
   peakPssMb: number;
   /** PIDs that could not be read at some point (gone, or no permission). */
   unreadable: number[];
+  /** Per process: its own CPU time and peak RSS / PSS (NaN when never readable). */
+  perPid: PidFigures[];
+}
+
+export interface PidFigures {
+  pid: number;
+  cpuMs: number;
+  peakRssMb: number;
+  peakPssMb: number;
 }
 
 /** Samples a set of PIDs between start() and stop(). */
@@ -105,6 +143,7 @@ export class ProcSampler {
   private peakPssKb = NaN;
   private timer: NodeJS.Timeout | undefined;
   private readonly unreadable = new Set<number>();
+  private readonly peaksKb = new Map<number, MemSample>();
 
   constructor(
     private readonly pids: readonly number[],
@@ -113,6 +152,7 @@ export class ProcSampler {
 
   start(): void {
     this.startTicks.clear();
+    this.peaksKb.clear();
     for (const pid of this.pids) {
       const t = readCpuTicks(pid);
       if (t === undefined) this.unreadable.add(pid);
@@ -135,8 +175,11 @@ export class ProcSampler {
         continue;
       }
       any = true;
+      const p = Number.isFinite(m.pssKb) ? m.pssKb : m.rssKb;
       rss += m.rssKb;
-      pss += Number.isFinite(m.pssKb) ? m.pssKb : m.rssKb;
+      pss += p;
+      const peak = this.peaksKb.get(pid);
+      this.peaksKb.set(pid, peak ? { rssKb: Math.max(peak.rssKb, m.rssKb), pssKb: Math.max(peak.pssKb, p) } : { rssKb: m.rssKb, pssKb: p });
     }
     if (!any) return;
     this.peakRssKb = Number.isFinite(this.peakRssKb) ? Math.max(this.peakRssKb, rss) : rss;
@@ -148,13 +191,23 @@ export class ProcSampler {
     this.timer = undefined;
     this.sampleMemory();
     let ticks = 0;
+    const clk = clockTicksPerSecond();
+    const cpuByPid = new Map<number, number>();
     for (const [pid, before] of this.startTicks) {
       const after = readCpuTicks(pid);
       if (after === undefined) this.unreadable.add(pid);
-      else ticks += after - before;
+      else {
+        ticks += after - before;
+        cpuByPid.set(pid, ticksToMs(after - before, clk));
+      }
     }
+    const perPid = this.pids.map((pid) => {
+      const peak = this.peaksKb.get(pid);
+      return { pid, cpuMs: cpuByPid.get(pid) ?? NaN, peakRssMb: peak ? peak.rssKb / 1024 : NaN, peakPssMb: peak ? peak.pssKb / 1024 : NaN };
+    });
     return {
-      cpuMs: this.pids.length && this.startTicks.size ? ticksToMs(ticks, clockTicksPerSecond()) : NaN,
+      perPid,
+      cpuMs: this.pids.length && this.startTicks.size ? ticksToMs(ticks, clk) : NaN,
       peakRssMb: this.peakRssKb / 1024,
       peakPssMb: this.peakPssKb / 1024,
       unreadable: [...this.unreadable],

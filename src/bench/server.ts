@@ -8,13 +8,14 @@
  * second YAML file overrides `database`.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { onInterrupt } from './cleanup.js';
 import { sleep } from './util.js';
 
 const run = promisify(execFile);
@@ -62,6 +63,69 @@ async function psql(pg: PgTarget, sql: string): Promise<void> {
   });
 }
 
+/** Every database the bench creates is named `<prefix><time>_<random>`. */
+export const BENCH_DB_PREFIX = 'myelin_bench_';
+
+/** Creates a fresh PostgreSQL database; `drop` removes it (even with connections left). */
+export async function createBenchDatabase(pg: PgTarget = DEFAULT_PG): Promise<{ name: string; drop: () => Promise<void> }> {
+  const name = `${BENCH_DB_PREFIX}${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
+  await psql(pg, `CREATE DATABASE "${name}"`);
+  return { name, drop: () => psql(pg, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
+/**
+ * The bench's tuning of any Myelin config: a cheap bcrypt cost (the setup's
+ * registrations and logins are fast; nothing timed hashes passwords) and rate
+ * limits out of the way — the figures measure the server, not its limiter
+ * (keys-query/keys-claim log in many devices of one user; send is meant to flood).
+ */
+export function benchConfigOverrides(bcryptRounds: number): Record<string, unknown> {
+  const rc = { per_second: 100000, burst_count: 100000 };
+  return { bcrypt_rounds: bcryptRounds, rc_message: rc, rc_registration: rc, rc_login: { address: rc, account: rc, failed_attempts: rc } };
+}
+
+/** `node bin/myelin.js run -c A -c B ...` with its output appended to `logFile`. */
+export function spawnMyelin(configs: readonly string[], logFile: string): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  try {
+    return spawn(process.execPath, [MYELIN_BIN, 'run', ...configs.flatMap((c) => ['-c', c])], { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process has exited. */
+export async function stopProcess(proc: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const done = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  if ((await Promise.race([done.then(() => true), sleep(graceMs).then(() => false)])) === false) {
+    proc.kill('SIGKILL');
+    await done;
+  }
+}
+
+/**
+ * Polls `url` every 10 ms until it answers 200; returns the ms from `since`
+ * (a performance.now() value) to that answer. Fails when the process exits
+ * or the deadline passes, with the tail of its log.
+ */
+export async function waitForOk(url: string, proc: ChildProcess, logFile: string, since: number, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`myelin (${path.basename(logFile)}) exited with ${proc.signalCode ?? proc.exitCode} before answering; log tail:\n${tail(logFile)}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return performance.now() - since;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) throw new Error(`no answer from ${url} within ${timeoutMs / 1000}s; log tail:\n${tail(logFile)}`);
+    await sleep(10);
+  }
+}
+
 /** Read `registration_shared_secret` from a homeserver YAML file (undefined if absent). */
 export function readSharedSecret(configPath: string): string | undefined {
   const doc = parseYaml(readFileSync(configPath, 'utf8')) as Record<string, unknown> | null;
@@ -69,7 +133,7 @@ export function readSharedSecret(configPath: string): string | undefined {
   return typeof s === 'string' && s ? s : undefined;
 }
 
-function tail(file: string, lines = 30): string {
+export function tail(file: string, lines = 30): string {
   try {
     return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
   } catch {
@@ -89,77 +153,41 @@ export async function startMyelin(opts: {
   const port = await freePort();
   const config = path.join(dir, 'homeserver.yaml');
   const cleanups: (() => Promise<void>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
-  const cleanup = async () => {
+  const cleanup = onInterrupt(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
-  };
-  let child: ChildProcess | undefined;
+  });
   try {
     await run(
       process.execPath,
       [MYELIN_BIN, 'generate-config', '--server-name', 'bench.local', '--config-path', config, '--data-dir', dir, '--port', String(port)],
       { cwd: REPO_ROOT, timeout: 60_000 },
     );
-    const configs = ['-c', config];
+    const configs = [config];
     if (opts.bcryptRounds !== undefined) {
       const extra = path.join(dir, 'bench.yaml');
-      // And rate limits out of the way: the figures measure the server, not its limiter
-      // (keys-query/keys-claim log in many devices of one user; send is meant to flood).
-      const rc = '{per_second: 100000, burst_count: 100000}';
-      writeFileSync(
-        extra,
-        `bcrypt_rounds: ${opts.bcryptRounds}\nrc_message: ${rc}\nrc_registration: ${rc}\n` +
-          `rc_login:\n  address: ${rc}\n  account: ${rc}\n  failed_attempts: ${rc}\n`,
-      );
-      configs.push('-c', extra);
+      writeFileSync(extra, stringifyYaml(benchConfigOverrides(opts.bcryptRounds)));
+      configs.push(extra);
     }
     if (opts.database === 'postgres') {
       const pg = opts.pg ?? DEFAULT_PG;
-      const db = `myelin_bench_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toString(36)}`;
-      await psql(pg, `CREATE DATABASE "${db}"`);
-      cleanups.push(() => psql(pg, `DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`));
+      const db = await createBenchDatabase(pg);
+      cleanups.push(db.drop);
       const pgConfig = path.join(dir, 'postgres.yaml');
       writeFileSync(
         pgConfig,
-        `database:\n  name: psycopg2\n  args:\n    user: ${pg.user}\n    host: ${pg.host}\n    port: ${pg.port}\n    database: ${db}\n`,
+        `database:\n  name: psycopg2\n  args:\n    user: ${pg.user}\n    host: ${pg.host}\n    port: ${pg.port}\n    database: ${db.name}\n`,
       );
-      configs.push('-c', pgConfig);
+      configs.push(pgConfig);
     }
     const logFile = path.join(dir, 'server.log');
-    const fd = openSync(logFile, 'a');
     const tSpawn = performance.now();
-    child = spawn(process.execPath, [MYELIN_BIN, 'run', ...configs], { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
-    closeSync(fd);
-    const proc = child;
-    let exited: string | undefined;
-    proc.once('exit', (code, sig) => (exited = `exited with ${sig ?? code}`));
-    cleanups.push(async () => {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      proc.kill('SIGTERM');
-      const done = new Promise((r) => proc.once('exit', r));
-      if ((await Promise.race([done.then(() => true), sleep(10_000).then(() => false)])) === false) {
-        proc.kill('SIGKILL');
-        await done;
-      }
-    });
+    const proc = spawnMyelin(configs, logFile);
+    cleanups.push(() => stopProcess(proc));
 
     const baseUrl = `http://127.0.0.1:${port}`;
-    let startMs = NaN;
-    const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
-    for (;;) {
-      if (exited) throw new Error(`myelin ${exited} before answering; log tail:\n${tail(logFile)}`);
-      try {
-        const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) {
-          startMs = performance.now() - tSpawn;
-          const v = await fetch(`${baseUrl}/_matrix/client/versions`, { signal: AbortSignal.timeout(2000) });
-          if (v.ok) break;
-        }
-      } catch {
-        /* not up yet */
-      }
-      if (Date.now() > deadline) throw new Error(`myelin did not answer on ${baseUrl} within the start timeout; log tail:\n${tail(logFile)}`);
-      await sleep(10);
-    }
+    const timeout = opts.startTimeoutMs ?? 60_000;
+    const startMs = await waitForOk(`${baseUrl}/health`, proc, logFile, tSpawn, timeout);
+    await waitForOk(`${baseUrl}/_matrix/client/versions`, proc, logFile, tSpawn, timeout);
     return { baseUrl, pid: proc.pid!, sharedSecret: readSharedSecret(config), dir, logFile, startMs, stop: cleanup };
   } catch (e) {
     await cleanup();

@@ -2,13 +2,26 @@
  * PostgreSQL engine on node-postgres with a connection pool.
  * `?` placeholders are rewritten to `$1..$n` (outside quoted strings).
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
 import type { Db, Queryable, Row } from './db.js';
 
-// BIGINT (int8) and NUMERIC come back as JS numbers: every value we store fits
-// in 2^53 (timestamps, stream positions, counters).
-pg.types.setTypeParser(20, (v) => Number(v));
-pg.types.setTypeParser(1700, (v) => Number(v));
+let pgModule: typeof pg | undefined;
+
+/**
+ * node-postgres, loaded on first use: a monolith on SQLite never pays for it
+ * (start-up time and memory).
+ */
+function loadPg(): typeof pg {
+  if (!pgModule) {
+    pgModule = createRequire(import.meta.url)('pg') as typeof pg;
+    // BIGINT (int8) and NUMERIC come back as JS numbers: every value we store
+    // fits in 2^53 (timestamps, stream positions, counters).
+    pgModule.types.setTypeParser(20, (v) => Number(v));
+    pgModule.types.setTypeParser(1700, (v) => Number(v));
+  }
+  return pgModule;
+}
 
 export interface PostgresOptions {
   host?: string;
@@ -76,7 +89,7 @@ export class PostgresDb extends PgQueryable implements Db {
   readonly pool: pg.Pool;
 
   constructor(opts: PostgresOptions) {
-    const pool = new pg.Pool({
+    const pool = new (loadPg().Pool)({
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 5432,
       user: opts.user ?? 'postgres',

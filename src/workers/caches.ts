@@ -50,6 +50,15 @@ export class CacheRegistry {
     }
   }
 
+  /** Drops the whole cache `name` here (a stream it follows moved without its invalidations yet). */
+  clear(name: string): void {
+    try {
+      this.caches.get(name)?.clearAll?.();
+    } catch {
+      /* ignore */
+    }
+  }
+
   clearAll(): void {
     for (const c of this.caches.values()) {
       try {

@@ -199,6 +199,20 @@ export class MultiWriterIdGenerator {
     return this.positions.get(instance);
   }
 
+  /** Every writer's position (this process's view). */
+  getWriterPositions(): Record<string, number> {
+    return Object.fromEntries(this.positions);
+  }
+
+  /**
+   * The highest position drawn here or known to be finished anywhere: once
+   * `getCurrent()` reaches it, every write this process has finished so far
+   * is visible to readers (read-after-write, `StreamReplicator.settleWrite`).
+   */
+  getHighestAllocated(): number {
+    return this.highestKnown();
+  }
+
   /** The stream position as the sync token's events part. */
   getPosition(): EventsPosition {
     const min = this.getCurrent();

@@ -49,6 +49,15 @@ export interface WorkerRuntime {
   metrics: RuntimeMetrics;
   /** Stream replication (worker mode), set by wireReplication. */
   replicator?: StreamReplicator;
+  /**
+   * Call before serving a read that depends on the current stream positions
+   * (/sync, /events, /messages without `from`, ...): in worker mode it reads
+   * the positions every writer has recorded (one query, shared by the reads
+   * arriving meanwhile), so that a write acknowledged by another process is
+   * visible even if its Redis rows are still on their way. Resolves at once
+   * without replication.
+   */
+  freshPositions(): Promise<void>;
 }
 
 /** The parts of ProcessMetrics the rest of the process uses. */
@@ -110,15 +119,38 @@ export interface WriterDef<Req, Res> {
   local: (req: Req) => Promise<Res>;
 }
 
-/** A stream write that runs in the stream's writer (for `events`, the room's writer). */
+/** A writer's replication answer: the result and the stream positions that cover the write. */
+interface WriterReply<Res> {
+  result: Res;
+  positions?: Record<string, number>;
+}
+
+/**
+ * A stream write that runs in the stream's writer (for `events`, the room's
+ * writer). Read-after-write in worker mode: the writer answers once the
+ * stream's readable position covers the write and is recorded in the
+ * database (`settleWrite`), and its answer carries the positions, which the
+ * calling process applies before returning (`applyWriteReply`): a client
+ * that got the answer reads its write through any process.
+ */
 export function makeWriter<Req, Res>(s: HasWorkerRuntime, def: WriterDef<Req, Res>): RoutedCall<Req, Res> {
+  const rt = s.workers;
+  if (!rt) return (req) => def.local(req);
+  const stream = def.stream as NotifiedStream;
+  const me = rt.role.instanceName;
   const writers = streamWriters(s.config)[def.stream];
-  return makeRoutedCall(s, {
-    endpoint: def.endpoint,
-    servesRemote: s.workers ? writers.includes(s.workers.role.instanceName) : false,
-    target: (req) => writerOf(s.config, def.stream, def.shardKey?.(req)),
-    local: def.local,
-  });
+  const settle = async <T>(result: T): Promise<WriterReply<T>> => {
+    const positions = await rt.replicator?.settleWrite(stream);
+    return positions ? { result, positions } : { result };
+  };
+  if (writers.includes(me)) rt.replication.register(def.endpoint, async (body) => settle(await def.local(body as Req)));
+  return async (req, opts) => {
+    const target = normaliseInstance(writerOf(s.config, def.stream, def.shardKey?.(req)));
+    if (target === me) return (await settle(await def.local(req))).result;
+    const reply = await rt.client.call<WriterReply<Res>>(target, def.endpoint, req, opts?.txnId);
+    await rt.replicator?.applyWriteReply(stream, reply.positions);
+    return reply.result;
+  };
 }
 
 /** A call that always runs on the main process (registration, login, ... where they touch it). */
@@ -157,7 +189,14 @@ export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> 
   const client = new ReplicationClient({ config: s.config, logger: s.logger });
   // prom-client and ioredis are loaded only when used (start-up time and memory of a monolith).
   const metrics: RuntimeMetrics = servesMetrics(s.config) ? new (await import('./metrics.js')).ProcessMetrics(role.instanceName) : NO_METRICS;
-  const rt: WorkerRuntime = { role, replication, client, caches: new CacheRegistry(), metrics };
+  const rt: WorkerRuntime = {
+    role,
+    replication,
+    client,
+    caches: new CacheRegistry(),
+    metrics,
+    freshPositions: () => rt.replicator?.freshPositions() ?? Promise.resolve(),
+  };
   if (isReplicating(s) && s.db && s.streams) {
     // Events: every event persister draws from one sequence; readers expose the minimum.
     s.streams.events = await MultiWriterEventsStream.open(s.db, role.instanceName, streamWriters(s.config).events);

@@ -23,6 +23,20 @@
  * (one query), advance every stream and wake all its waiters (we do not know
  * whom the missed rows concern). Typing lives only in its writer's memory:
  * a reader that fell behind asks the writer (`typing_updates`).
+ *
+ * Read-after-write (a client reads, through any process, what it has just
+ * written through another; Redis may still be carrying the rows):
+ *   - the writer answers a write only once the stream's readable position
+ *     covers it (events: the minimum over all persisters) and the positions
+ *     are recorded in `stream_positions` (`settleWrite`); the answer carries
+ *     them to the process that forwarded the write, which exposes them at
+ *     once (`applyWriteReply`);
+ *   - a read that depends on the current position first reads
+ *     `stream_positions` (`freshPositions`: one query, shared by the reads
+ *     that arrive meanwhile).
+ * Positions learnt that way are not yet "seen" on Redis: the rows (which
+ * wake exactly the long-polls concerned) normally follow within
+ * milliseconds; if they do not, a catch-up wakes every waiter of the stream.
  */
 import type { Logger } from 'pino';
 import type { StreamIdGenerator } from '../streams/id-generator.js';
@@ -85,6 +99,8 @@ export interface StreamReplicatorDeps {
   transport?: TransportLike;
   readPositions(): Promise<PositionRow[]>;
   persistPosition(stream: string, instance: string, position: number): Promise<void>;
+  /** Several writers' positions of one stream in one statement (only upwards); else persistPosition per row. */
+  persistPositions?(stream: string, positions: Record<string, number>): Promise<void>;
   typing?: TypingReplicaHooks;
   caches?: CacheRegistry;
   logger?: Pick<Logger, 'info' | 'warn' | 'debug'>;
@@ -96,6 +112,13 @@ export interface StreamReplicatorDeps {
 }
 
 const key = (stream: string, instance: string) => `${stream}\u0000${instance}`;
+
+/** A write waits at most this long for the stream to cover it (then answers anyway). */
+export const SETTLE_MS = 5000;
+/** Positions learnt from a reply or the database that Redis has not confirmed after this long: catch up. */
+const CONFIRM_MS = 1500;
+/** Per-process caches that follow a stream (dropped when the stream moves before its invalidations arrive). */
+const STREAM_CACHES: Partial<Record<NotifiedStream, string[]>> = { account_data: ['account_data'], push_rules: ['push_rules'] };
 
 export class StreamReplicator {
   readonly me: string;
@@ -114,6 +137,13 @@ export class StreamReplicator {
   private stopped = false;
   private positionTimer: NodeJS.Timeout | undefined;
   private readonly unsubs: Array<() => void> = [];
+  /** Positions applied from a reply or a fresh read, waiting for Redis to confirm them. */
+  private readonly unconfirmed = new Map<string, { stream: NotifiedStream; instance: string; position: number; at: number }>();
+  private confirmTimer: NodeJS.Timeout | undefined;
+  private freshRunning: Promise<void> | undefined;
+  private freshNext: Promise<void> | undefined;
+  private freshJoinable = false;
+  private eventsPersist: { running?: Promise<void>; again: boolean; done: Map<string, number> } = { again: false, done: new Map() };
 
   constructor(private readonly d: StreamReplicatorDeps) {
     this.me = d.instanceName;
@@ -207,6 +237,7 @@ export class StreamReplicator {
     this.stopped = true;
     clearInterval(this.timer);
     clearTimeout(this.positionTimer);
+    clearTimeout(this.confirmTimer);
     for (const u of this.unsubs) u();
   }
 
@@ -265,7 +296,8 @@ export class StreamReplicator {
       const own = this.ownPosition('events');
       const prev = this.announced.get('events') ?? 0;
       if (own > prev && !this.pending.get('events')?.length) this.announce('events');
-    }, 5);
+      // Short: a persister answering a write waits for the others to follow (read-after-write).
+    }, 1);
     this.positionTimer.unref?.();
   }
 
@@ -290,7 +322,8 @@ export class StreamReplicator {
     const st = p;
     if (st.running) {
       st.again = true;
-      return st.running;
+      // The run may be past its last check: make sure this position is covered.
+      return st.running.then(() => this.persist(stream, position));
     }
     st.running = (async () => {
       try {
@@ -306,11 +339,14 @@ export class StreamReplicator {
         } while (st.again);
       } catch (e) {
         this.d.logger?.warn({ err: e }, `replication: could not record the ${stream} position`);
-      } finally {
-        st.running = undefined;
       }
     })();
-    return st.running;
+    // Cleared once done (not in a `finally`: with nothing to write the body ends synchronously).
+    const run = st.running;
+    void run.then(() => {
+      if (st.running === run) st.running = undefined;
+    });
+    return run;
   }
 
   // ------------------------------------------------------------ applying
@@ -420,10 +456,11 @@ export class StreamReplicator {
           if (!g || stream === 'typing' || !this.accepts(stream, r.instance_name)) continue;
           const pos = Number(r.stream_id);
           const before = g.getCurrent();
+          // Positions applied from replies or fresh reads are not "seen": rows may have been missed.
+          const seenBefore = this.seenOf(stream, r.instance_name);
           this.advance(g, stream, r.instance_name, pos);
-          const k = key(stream, r.instance_name);
-          this.seen.set(k, Math.max(this.seen.get(k) ?? 0, pos));
-          if (g.getCurrent() > before) moved.add(stream);
+          this.seen.set(key(stream, r.instance_name), Math.max(seenBefore, pos));
+          if (g.getCurrent() > before || pos > seenBefore) moved.add(stream);
         }
         for (const s of moved) this.d.notifier.wakeStream(s, this.d.streams[s]!.getCurrent());
         if (moved.size || reason === 'reconnected') this.d.caches?.clearAll();
@@ -441,6 +478,187 @@ export class StreamReplicator {
       }
     })();
     return this.catchingUp;
+  }
+
+  // ------------------------------------------------------------ read-after-write
+
+  /** Resolves true once `g` covers `target`, false after `timeoutMs`. */
+  private waitCovers(g: StreamIdGenerator, target: number, timeoutMs: number, onSlow?: () => void): Promise<boolean> {
+    if (g.getCurrent() >= target) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        unsub();
+        clearTimeout(timer);
+        clearTimeout(slow);
+        resolve(ok);
+      };
+      const unsub = g.onAdvance(() => {
+        if (g.getCurrent() >= target) finish(true);
+      });
+      const timer = setTimeout(() => finish(g.getCurrent() >= target), timeoutMs);
+      const slow = onSlow ? setTimeout(onSlow, Math.min(250, timeoutMs / 4)) : undefined;
+    });
+  }
+
+  /**
+   * The writer, after a write of `stream` finished here: waits (at most
+   * SETTLE_MS) until the readable position covers every write finished so
+   * far — for events the minimum over all persisters, so it waits for the
+   * others to follow — records the positions in `stream_positions` and
+   * returns them (the forwarder's `applyWriteReply`).
+   */
+  async settleWrite(stream: NotifiedStream): Promise<Record<string, number> | undefined> {
+    const g = this.d.streams[stream];
+    if (!g || this.stopped) return undefined;
+    const multi = g instanceof MultiWriterEventsStream ? g.multi : undefined;
+    const target = multi ? multi.getHighestAllocated() : g.getLastAllocated();
+    const ok = await this.waitCovers(g, target, SETTLE_MS, () => this.requestCatchUp('write-settle', false));
+    if (!ok) this.d.logger?.warn(`replication: ${stream} did not reach ${target} within ${SETTLE_MS} ms (at ${g.getCurrent()}); answering anyway`);
+    if (multi) {
+      await this.persistEventsPositions();
+      return multi.getWriterPositions();
+    }
+    // Typing is not read from the database (readers ask its writer).
+    if (stream !== 'typing') await this.persist(stream, g.getCurrent());
+    return { [this.me]: g.getCurrent() };
+  }
+
+  /**
+   * Records every events writer's position as this process knows it (they
+   * came from those writers: true, and only ever moved upwards), so that a
+   * fresh read anywhere sees the minimum that covers our write even when an
+   * idle persister has not recorded that it followed. Coalesced.
+   */
+  private persistEventsPositions(): Promise<void> {
+    const g = this.d.streams.events;
+    if (!(g instanceof MultiWriterEventsStream)) return Promise.resolve();
+    const st = this.eventsPersist;
+    if (st.running) {
+      st.again = true; // the running loop writes once more, with the positions of then
+      return st.running.then(() => this.persistEventsPositions());
+    }
+    st.running = (async () => {
+      try {
+        do {
+          st.again = false;
+          const changed: Record<string, number> = {};
+          for (const [w, p] of Object.entries(g.multi.getWriterPositions())) if (p > (st.done.get(w) ?? -1)) changed[w] = p;
+          if (!Object.keys(changed).length) continue;
+          if (this.d.persistPositions) await this.d.persistPositions('events', changed);
+          else for (const [w, p] of Object.entries(changed)) await this.d.persistPosition('events', w, p);
+          for (const [w, p] of Object.entries(changed)) st.done.set(w, Math.max(st.done.get(w) ?? -1, p));
+        } while (st.again);
+      } catch (e) {
+        this.d.logger?.warn({ err: e }, 'replication: could not record the events positions');
+      }
+    })();
+    const run = st.running;
+    void run.then(() => {
+      if (st.running === run) st.running = undefined;
+    });
+    return run;
+  }
+
+  /**
+   * The process that forwarded a write, with the positions the writer
+   * answered: they are committed and recorded, so this process exposes them
+   * at once (its long-polls are woken by the rows arriving on Redis). Typing
+   * rows carry the typing lists themselves: wait (briefly) for them instead.
+   */
+  async applyWriteReply(stream: NotifiedStream, positions: Record<string, number> | undefined): Promise<void> {
+    const g = this.d.streams[stream];
+    if (!g || !positions || this.stopped) return;
+    if (stream === 'typing') {
+      const target = Math.max(0, ...Object.values(positions).map(Number));
+      await this.waitCovers(g, target, 1000, () => void this.catchUpTyping());
+      return;
+    }
+    this.applyUnconfirmed(stream, Object.entries(positions).map(([w, p]) => [w, Number(p)] as [string, number]));
+  }
+
+  /** Advances `stream` to positions not (yet) seen on Redis; they are checked later. */
+  private applyUnconfirmed(stream: NotifiedStream, entries: Array<[string, number]>): void {
+    const g = this.d.streams[stream];
+    if (!g || stream === 'typing') return;
+    const before = g.getCurrent();
+    const now = this.now();
+    for (const [instance, position] of entries) {
+      if (!Number.isFinite(position) || !this.accepts(stream, instance)) continue;
+      const seen = this.seenOf(stream, instance); // before advancing: what Redis told us
+      this.advance(g, stream, instance, position);
+      if (position > seen) {
+        this.unconfirmed.set(key(stream, instance), { stream, instance, position, at: now });
+        this.scheduleConfirm();
+      }
+    }
+    // The rows' cache invalidations may still be on their way: drop what follows this stream.
+    if (g.getCurrent() > before) for (const name of STREAM_CACHES[stream] ?? []) this.d.caches?.clear(name);
+  }
+
+  private scheduleConfirm(): void {
+    if (this.confirmTimer || this.stopped) return;
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      const old = this.now() - CONFIRM_MS;
+      let missed = false;
+      for (const [k, u] of this.unconfirmed) {
+        if (this.seenOf(u.stream, u.instance) >= u.position) this.unconfirmed.delete(k);
+        else if (u.at <= old) {
+          this.unconfirmed.delete(k);
+          missed = true;
+        }
+      }
+      // Rows we never received: the catch-up wakes every waiter of those streams.
+      if (missed) this.requestCatchUp('unconfirmed', false);
+      if (this.unconfirmed.size) this.scheduleConfirm();
+    }, CONFIRM_MS);
+    this.confirmTimer.unref?.();
+  }
+
+  /**
+   * Before a read that depends on the current position: reads every
+   * writer's recorded position (one query) and advances. A read already
+   * running may have started before this call, so callers arriving
+   * meanwhile share the next one: a write acknowledged before the call is
+   * always covered. Typing (in memory) is not refreshed.
+   */
+  freshPositions(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.freshNext) return this.freshNext;
+    // Started in this same turn (before any I/O): its query cannot predate the caller's request.
+    if (this.freshRunning && this.freshJoinable) return this.freshRunning;
+    if (!this.freshRunning) return this.startFresh();
+    const next = this.freshRunning.then(() => {
+      this.freshNext = undefined;
+      return this.startFresh();
+    });
+    this.freshNext = next;
+    return next;
+  }
+
+  private startFresh(): Promise<void> {
+    this.freshJoinable = true;
+    queueMicrotask(() => (this.freshJoinable = false));
+    return (this.freshRunning = this.runFresh());
+  }
+
+  private async runFresh(): Promise<void> {
+    try {
+      const rows = await this.d.readPositions();
+      const byStream = new Map<NotifiedStream, Array<[string, number]>>();
+      for (const r of rows) {
+        const stream = r.stream_name as NotifiedStream;
+        if (!this.d.streams[stream]) continue;
+        let list = byStream.get(stream);
+        if (!list) byStream.set(stream, (list = []));
+        list.push([r.instance_name, Number(r.stream_id)]);
+      }
+      for (const [stream, entries] of byStream) this.applyUnconfirmed(stream, entries);
+    } catch (e) {
+      this.d.logger?.warn({ err: e }, 'replication: could not read stream positions (fresh read)');
+    } finally {
+      this.freshRunning = undefined;
+    }
   }
 
   /** Asks the typing writer for the rows we missed. */

@@ -48,6 +48,8 @@ export class RoomReadService {
     private readonly ctx: RoomsContext,
     /** The events stream position readers may see. */
     private readonly currentStream: () => number,
+    /** Worker mode: brings the positions up to date before a read at the current position. */
+    private readonly freshPositions?: () => Promise<void>,
   ) {}
 
   /** Who may read the room at all: members (current or past) and anyone if world_readable. */
@@ -92,6 +94,7 @@ export class RoomReadService {
     let start = o.from;
     if (!from) {
       if (o.dir === 'b') {
+        await this.freshPositions?.(); // a write just acknowledged by another process is visible
         const cur = this.currentStream();
         from = (await this.ctx.store.topoPositionAtStream(roomId, cur)) ?? { topo: 0, stream: cur };
       } else from = { topo: 0, stream: 0 };

@@ -25,6 +25,7 @@ export class LegacyEventsService {
 
   /** GET /events: room events (and typing) after `from`, waiting up to `timeoutMs` for some. */
   async events(userId: string, deviceId: string | null, fromToken: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<Json> {
+    await this.services.workers?.freshPositions(); // worker mode: writes acknowledged by other processes are visible
     if (fromToken) await this.notifier.catchUpTo(fromToken); // worker mode: a token from a process ahead of us
     let from: SyncToken = fromToken ? this.sync.parseSince(fromToken) : this.notifier.currentToken();
     const start = encodeSyncToken(from);

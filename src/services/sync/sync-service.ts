@@ -87,6 +87,7 @@ export class SyncService {
   }
 
   async sync(req: SyncRequest): Promise<Json> {
+    await this.services.workers?.freshPositions(); // worker mode: writes acknowledged by other processes are visible
     if (req.since !== undefined) await this.notifier.catchUpTo(req.since); // worker mode: a token from a process ahead of us
     const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
     const s = this.services;

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import {
+  childPids,
   clockTicksPerSecond,
   parseLoadavg,
   parseSmapsRollup,
   parseStatCpuTicks,
+  parseStatPpid,
   ProcSampler,
   ticksToMs,
 } from '../../../src/bench/procstat.js';
@@ -43,6 +46,36 @@ describe('/proc parsing', () => {
     expect(f.peakRssMb).toBeGreaterThan(1);
     expect(f.peakPssMb).toBeGreaterThan(0);
     expect(f.unreadable).toEqual([]);
+    // One process: its own figures are the sums.
+    expect(f.perPid).toHaveLength(1);
+    expect(f.perPid[0]!.pid).toBe(process.pid);
+    expect(f.perPid[0]!.cpuMs).toBe(f.cpuMs);
+    expect(f.perPid[0]!.peakPssMb).toBe(f.peakPssMb);
+  });
+  it('reads the parent pid (field 4) and finds a process by its parent', async () => {
+    expect(parseStatPpid('4242 (a) b) c) S 17 4242 4242 0')).toBe(17);
+    expect(() => parseStatPpid('4242 nothing')).toThrow();
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => child.once('spawn', r));
+      expect(childPids(process.pid)).toContain(child.pid);
+      expect(childPids(child.pid!)).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+  it('keeps each process peak apart from the summed peak', () => {
+    const gone = 2 ** 22 + 9;
+    const s = new ProcSampler([process.pid, gone], 10);
+    s.start();
+    const f = s.stop();
+    const mine = f.perPid.find((x) => x.pid === process.pid)!;
+    const other = f.perPid.find((x) => x.pid === gone)!;
+    expect(mine.peakPssMb).toBeGreaterThan(0);
+    expect(f.peakPssMb).toBeGreaterThanOrEqual(mine.peakPssMb);
+    expect(other.peakPssMb).toBeNaN();
+    expect(other.cpuMs).toBeNaN();
+    expect(f.unreadable).toEqual([gone]);
   });
   it('reports PIDs that do not exist', () => {
     const s = new ProcSampler([2 ** 22 + 7]);

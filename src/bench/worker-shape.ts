@@ -1,0 +1,341 @@
+/**
+ * The worker shapes of `npm run bench:shapes`: Myelin as a multi-process
+ * deployment on a fresh PostgreSQL database and the local Redis, behind a
+ * private nginx configured from the routing table (src/workers/nginx.ts, the
+ * generator behind `myelin proxy-config --nginx`).
+ *
+ *   master               client + federation listener, replication listener
+ *   generic_worker1/2    client + federation listeners (the generic pools)
+ *   event_persister1..N  stream_writers.events (replication listener only)
+ *   stream_writer        typing, to_device, account_data, receipts, presence
+ *                        (replication listener + a client listener for nginx)
+ *   background_worker    run_background_tasks_on (a replication listener, so
+ *                        that its /health can be polled)
+ *
+ * Every process is `node bin/myelin.js run -c homeserver.yaml -c bench.yaml
+ * [-c workers/NAME.yaml]`: homeserver.yaml from `myelin generate-config`,
+ * bench.yaml the overrides planned here (pure: planWorkerDeployment), each
+ * with a small connection pool (cp_max 3) since all share one database.
+ * The main process starts first (it applies the migrations), then the
+ * workers together, then nginx. stop() undoes everything — nginx, workers,
+ * main, the database, the directory — also on Ctrl-C (cleanup.ts).
+ */
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { stringify as stringifyYaml } from 'yaml';
+import { loadDeployment } from '../workers/deployment.js';
+import { generateNginxConfig } from '../workers/nginx.js';
+import { onInterrupt } from './cleanup.js';
+import { childPids } from './procstat.js';
+import {
+  benchConfigOverrides,
+  createBenchDatabase,
+  DEFAULT_PG,
+  freePort,
+  MYELIN_BIN,
+  MYELIN_CLI,
+  readSharedSecret,
+  REPO_ROOT,
+  spawnMyelin,
+  stopProcess,
+  waitForOk,
+  type PgTarget,
+} from './server.js';
+import { sleep } from './util.js';
+
+const run = promisify(execFile);
+
+export const MAIN_NAME = 'master';
+
+/** A prerequisite is missing (nginx, Redis): the shape is skipped, not failed. */
+export class ShapeSkip extends Error {}
+
+export interface PlanInput {
+  /** Event persisters (stream_writers.events). */
+  persisters: number;
+  /** At least portsNeeded(persisters) distinct free ports. */
+  ports: readonly number[];
+  database: { name: string; user: string; host: string; port: number };
+  redis: { host: string; port: number };
+  replicationSecret: string;
+  bcryptRounds: number;
+  /** Connection pool size of each process (default 3). */
+  cpMax?: number;
+}
+
+export interface PlannedInstance {
+  name: string;
+  /** Contents of workers/<name>.yaml (absent for the main process). */
+  workerFile?: Record<string, unknown>;
+  clientPort?: number;
+  replPort?: number;
+}
+
+export interface WorkerPlan {
+  /** The shared overrides (bench.yaml), loaded after homeserver.yaml by every process. */
+  overrides: Record<string, unknown>;
+  /** The main process first. */
+  instances: PlannedInstance[];
+  nginxPort: number;
+}
+
+/** Ports a deployment with `persisters` event persisters needs (nginx included). */
+export function portsNeeded(persisters: number): number {
+  // master 2, generic workers 2, persisters N, stream writer 2, background worker 1, nginx 1
+  return 8 + persisters;
+}
+
+export function persisterNames(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `event_persister${i + 1}`);
+}
+
+/** The configuration of the whole deployment (pure). */
+export function planWorkerDeployment(p: PlanInput): WorkerPlan {
+  if (!Number.isInteger(p.persisters) || p.persisters < 1) throw new Error('a worker deployment needs at least one event persister');
+  if (new Set(p.ports).size < portsNeeded(p.persisters)) throw new Error(`need ${portsNeeded(p.persisters)} distinct ports, got ${new Set(p.ports).size}`);
+  const ports = [...p.ports];
+  const take = () => ports.shift()!;
+  const loopback = { type: 'http', bind_addresses: ['127.0.0.1'] };
+  const repl = (port: number) => ({ ...loopback, port, resources: [{ names: ['replication'] }] });
+  const client = (port: number, names: string[]) => ({ ...loopback, port, x_forwarded: true, resources: [{ names }] });
+
+  const main: PlannedInstance = { name: MAIN_NAME, clientPort: take(), replPort: take() };
+  const instances: PlannedInstance[] = [main];
+  const worker = (name: string, ports: { clientPort?: number; replPort?: number }, listeners: unknown[]) =>
+    instances.push({ name, ...ports, workerFile: { worker_app: 'synapse.app.generic_worker', worker_name: name, worker_listeners: listeners } });
+  for (const name of ['generic_worker1', 'generic_worker2']) {
+    const port = take();
+    worker(name, { clientPort: port }, [client(port, ['client', 'federation'])]);
+  }
+  const persisters = persisterNames(p.persisters);
+  for (const name of persisters) {
+    const port = take();
+    worker(name, { replPort: port }, [repl(port)]);
+  }
+  const sw = { replPort: take(), clientPort: take() };
+  worker('stream_writer', sw, [repl(sw.replPort), client(sw.clientPort, ['client'])]);
+  const bg = take();
+  worker('background_worker', { replPort: bg }, [repl(bg)]);
+  const nginxPort = take();
+
+  const instanceMap: Record<string, { host: string; port: number }> = { main: { host: '127.0.0.1', port: main.replPort! } };
+  for (const i of instances) if (i !== main && i.replPort !== undefined) instanceMap[i.name] = { host: '127.0.0.1', port: i.replPort };
+
+  const overrides: Record<string, unknown> = {
+    ...benchConfigOverrides(p.bcryptRounds),
+    database: {
+      name: 'psycopg2',
+      // Every process has its own pool on one database: keep them small.
+      args: { user: p.database.user, host: p.database.host, port: p.database.port, database: p.database.name, cp_min: 1, cp_max: p.cpMax ?? 3 },
+    },
+    redis: { enabled: true, host: p.redis.host, port: p.redis.port },
+    worker_replication_secret: p.replicationSecret,
+    listeners: [client(main.clientPort!, ['client', 'federation']), repl(main.replPort!)],
+    instance_map: instanceMap,
+    stream_writers: {
+      events: persisters,
+      typing: 'stream_writer',
+      to_device: 'stream_writer',
+      account_data: 'stream_writer',
+      receipts: 'stream_writer',
+      presence: 'stream_writer',
+    },
+    run_background_tasks_on: 'background_worker',
+  };
+  return { overrides, instances, nginxPort };
+}
+
+/** Why the worker shapes cannot run here, or undefined when they can. */
+export async function workerShapeUnavailable(redis = redisAddress()): Promise<string | undefined> {
+  try {
+    execFileSync('nginx', ['-v'], { stdio: 'ignore' });
+  } catch {
+    return 'nginx is not installed (the worker shapes run behind a private nginx)';
+  }
+  if (!(await redisPing(redis.host, redis.port))) return `Redis does not answer PING at ${redis.host}:${redis.port} (set MYELIN_BENCH_REDIS=redis://host:port)`;
+  return undefined;
+}
+
+/** The Redis the worker shapes use: MYELIN_BENCH_REDIS (redis://host:port) or 127.0.0.1:6379. */
+export function redisAddress(env: NodeJS.ProcessEnv = process.env): { host: string; port: number } {
+  const u = new URL(env.MYELIN_BENCH_REDIS ?? 'redis://127.0.0.1:6379');
+  return { host: u.hostname, port: Number(u.port || 6379) };
+}
+
+async function redisPing(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port });
+    let buf = '';
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(2000, () => done(false));
+    s.once('error', () => done(false));
+    s.once('connect', () => s.write('PING\r\n'));
+    s.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
+/** Distinct free ports (freePort() may hand out the same port twice when called back to back). */
+async function freePorts(n: number): Promise<number[]> {
+  const out = new Set<number>();
+  while (out.size < n) out.add(await freePort());
+  return [...out];
+}
+
+export interface DeploymentProcess {
+  name: string;
+  pid: number;
+}
+
+export interface RunningDeployment {
+  /** nginx. */
+  baseUrl: string;
+  sharedSecret?: string;
+  dir: string;
+  /** From spawning the main process to the last process answering /health (nginx not included). */
+  startMs: number;
+  /** Every Myelin process, the main process first. */
+  processes: DeploymentProcess[];
+  /** nginx's master and worker processes (read now, from /proc). */
+  nginxProcesses(): DeploymentProcess[];
+  stop(): Promise<void>;
+}
+
+export interface WorkerDeploymentOptions {
+  persisters: number;
+  bcryptRounds: number;
+  pg?: PgTarget;
+  redis?: { host: string; port: number };
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Promise<RunningDeployment> {
+  if (!existsSync(MYELIN_CLI)) throw new Error(`${path.relative(REPO_ROOT, MYELIN_CLI)} does not exist; run "npm run build" first`);
+  const redis = opts.redis ?? redisAddress();
+  const why = await workerShapeUnavailable(redis);
+  if (why) throw new ShapeSkip(why);
+  const log = opts.log ?? (() => {});
+  const timeout = opts.startTimeoutMs ?? 90_000;
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), `myelin-bench-workers${opts.persisters}-`));
+  // nginx's worker processes drop root (to nobody/www-data) and must reach their temp dirs in here.
+  chmodSync(dir, 0o755);
+  const cleanups: (() => Promise<void>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
+  const stop = onInterrupt(async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+  });
+  try {
+    const ports = await freePorts(portsNeeded(opts.persisters));
+    const serverName = `bench-${randomBytes(3).toString('hex')}.local`; // Redis channels are named after it
+    const base = path.join(dir, 'homeserver.yaml');
+    await run(process.execPath, [MYELIN_BIN, 'generate-config', '--server-name', serverName, '--config-path', base, '--data-dir', dir, '--port', String(ports[0])], {
+      cwd: REPO_ROOT,
+      timeout: 60_000,
+    });
+    const pg = opts.pg ?? DEFAULT_PG;
+    const db = await createBenchDatabase(pg);
+    cleanups.push(db.drop);
+    const plan = planWorkerDeployment({
+      persisters: opts.persisters,
+      ports,
+      database: { name: db.name, user: pg.user, host: pg.host, port: pg.port },
+      redis,
+      replicationSecret: randomBytes(16).toString('hex'),
+      bcryptRounds: opts.bcryptRounds,
+    });
+    const overridePath = path.join(dir, 'bench.yaml');
+    writeFileSync(overridePath, stringifyYaml(plan.overrides));
+    const shared = [base, overridePath];
+    const workersDir = path.join(dir, 'workers');
+    mkdirSync(workersDir);
+    const configsOf = new Map<string, string[]>();
+    for (const i of plan.instances) {
+      if (!i.workerFile) {
+        configsOf.set(i.name, shared);
+        continue;
+      }
+      const f = path.join(workersDir, `${i.name}.yaml`);
+      writeFileSync(f, stringifyYaml(i.workerFile));
+      configsOf.set(i.name, [...shared, f]);
+    }
+
+    // Validate the deployment as a whole and write the proxy config before starting anything.
+    const workerFiles = plan.instances.filter((i) => i.workerFile).map((i) => configsOf.get(i.name)!.at(-1)!);
+    const deployment = loadDeployment(shared, workerFiles);
+    const nginxConf = path.join(dir, 'nginx.conf');
+    writeFileSync(
+      nginxConf,
+      generateNginxConfig(deployment.shared, deployment.workers, { listen: `127.0.0.1:${plan.nginxPort}`, standalone: { prefix: dir } }),
+    );
+
+    // The processes: main first (migrations), then the workers together.
+    const procs = new Map<string, ChildProcess>();
+    cleanups.push(async () => {
+      const workers = [...procs].filter(([n]) => n !== MAIN_NAME).map(([, p]) => p);
+      await Promise.all(workers.map((p) => stopProcess(p)));
+      const main = procs.get(MAIN_NAME);
+      if (main) await stopProcess(main);
+    });
+    const tSpawn = performance.now();
+    const startOne = async (i: PlannedInstance): Promise<number> => {
+      const logFile = path.join(dir, `${i.name}.log`);
+      const p = spawnMyelin(configsOf.get(i.name)!, logFile);
+      procs.set(i.name, p);
+      return waitForOk(`http://127.0.0.1:${i.clientPort ?? i.replPort}/health`, p, logFile, tSpawn, timeout);
+    };
+    const [main, ...workers] = plan.instances;
+    await startOne(main!);
+    log(`master up after ${Math.round(performance.now() - tSpawn)} ms; starting ${workers.length} workers`);
+    const startMs = Math.max(...(await Promise.all(workers.map(startOne))));
+
+    // nginx, private: its own prefix, error log, pid file; in the foreground so that we own it.
+    const nginxOut: string[] = [];
+    const nginx = spawn('nginx', ['-p', dir, '-e', path.join(dir, 'error.log'), '-c', nginxConf, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    nginx.stdout!.on('data', (d) => nginxOut.push(String(d)));
+    nginx.stderr!.on('data', (d) => nginxOut.push(String(d)));
+    cleanups.push(() => stopNginx(nginx));
+    const baseUrl = `http://127.0.0.1:${plan.nginxPort}`;
+    try {
+      await waitForOk(`${baseUrl}/_matrix/client/versions`, nginx, path.join(dir, 'error.log'), performance.now(), 15_000);
+    } catch (e) {
+      throw new Error(`nginx did not come up: ${(e as Error).message}\n${nginxOut.join('')}`);
+    }
+
+    const processes = plan.instances.map((i) => ({ name: i.name, pid: procs.get(i.name)!.pid! }));
+    return {
+      baseUrl,
+      sharedSecret: readSharedSecret(base),
+      dir,
+      startMs,
+      processes,
+      nginxProcesses: () =>
+        nginx.pid && nginx.exitCode === null ? [{ name: 'nginx', pid: nginx.pid }, ...childPids(nginx.pid).map((pid) => ({ name: 'nginx-worker', pid }))] : [],
+      stop,
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** SIGQUIT (graceful), SIGKILL after 10 s. */
+async function stopNginx(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((res) => p.once('exit', () => res()));
+  p.kill('SIGQUIT');
+  if ((await Promise.race([exited.then(() => true), sleep(10_000).then(() => false)])) === false) {
+    p.kill('SIGKILL');
+    await exited;
+  }
+}
