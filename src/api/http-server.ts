@@ -51,14 +51,40 @@ function tokenFrom(req: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/**
+ * Deepest JSON nesting accepted in a request body. Services walk bodies
+ * recursively (canonical JSON, filters, push rules), so a body nested
+ * thousands deep would overflow the stack (a 500); no Matrix body comes close.
+ */
+export const MAX_JSON_DEPTH = 100;
+
+/** Nesting depth of JSON text (brackets outside strings), stopping once past `limit`. */
+function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 function parseJson(raw: Buffer | undefined): Record<string, any> {
   if (!raw || raw.length === 0) throw Errors.notJson('Request body is empty; expected a JSON object.');
   let value: unknown;
+  const text = raw.toString('utf8');
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     throw Errors.notJson('Content not JSON.');
   }
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) throw Errors.badJson(`JSON nested deeper than ${MAX_JSON_DEPTH} levels.`);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw Errors.badJson('Expected a JSON object.');
   return value as Record<string, any>;
 }
@@ -71,6 +97,10 @@ export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOption
     routerOptions: { maxParamLength: 2000, ignoreTrailingSlash: true },
     trustProxy: opts.trustProxy,
     return503OnClosing: false,
+    // Malformed percent-encoding or an over-long path parameter: a Matrix
+    // error instead of Fastify's own body.
+    frameworkErrors: (err: any, _req: FastifyRequest, reply: FastifyReply) =>
+      sendError(reply, Errors.invalidParam(err?.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'Path parameter too long' : 'Malformed URL path')),
     ...(opts.https ? { https: opts.https } : {}),
   } as any) as unknown as FastifyInstance;
 
@@ -98,6 +128,13 @@ export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOption
   app.setErrorHandler((err: any, req, reply) => {
     if (err instanceof MatrixError) return sendError(reply, err);
     const code: string | undefined = err?.code;
+    // Safety net: PostgreSQL refuses text it cannot store (a NUL character,
+    // invalid UTF-8) that a handler let through. That is bad input, not a
+    // server fault; the failed statement's transaction has rolled back.
+    if ((code === '22021' || code === '22P05') && typeof err?.severity === 'string') {
+      req.log.warn({ url: redactPath(req.url) }, `database refused input text: ${err.message}`);
+      return sendError(reply, Errors.invalidParam('Text contains characters that cannot be stored (e.g. NUL)'));
+    }
     if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, Errors.tooLarge('Request body too large'));
     if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
       return sendError(reply, Errors.notJson());
@@ -144,6 +181,10 @@ export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOption
   return app;
 }
 
+function hasNul(v: unknown): boolean {
+  return typeof v === 'string' && v.includes('\u0000');
+}
+
 function sendError(reply: FastifyReply, err: MatrixError): void {
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
   reply.code(err.status).type('application/json').send(JSON.stringify(err.toJSON()));
@@ -179,6 +220,12 @@ async function toMatrixRequest(
   let parsed: Record<string, any> | undefined;
   const params: Record<string, string> = {};
   for (const [k, v] of Object.entries((req.params ?? {}) as Record<string, string>)) params[k] = v;
+  // No Matrix identifier, type or token contains NUL; the databases cannot
+  // look it up either (PostgreSQL rejects it in text).
+  if (Object.values(params).some(hasNul)) throw Errors.invalidParam('Path parameters must not contain NUL');
+  if (Object.values(rawQuery).some((v) => (Array.isArray(v) ? v.some(hasNul) : hasNul(v)))) {
+    throw Errors.invalidParam('Query parameters must not contain NUL');
+  }
   return {
     method: req.method,
     path: req.url.split('?')[0]!,

@@ -323,7 +323,7 @@ export class StreamReplicator {
     if (st.running) {
       st.again = true;
       // The run may be past its last check: make sure this position is covered.
-      return st.running.then(() => this.persist(stream, position));
+      return st.running.then(() => (st.done >= position ? undefined : this.persist(stream, position)));
     }
     st.running = (async () => {
       try {
@@ -535,7 +535,8 @@ export class StreamReplicator {
     const st = this.eventsPersist;
     if (st.running) {
       st.again = true; // the running loop writes once more, with the positions of then
-      return st.running.then(() => this.persistEventsPositions());
+      const wanted = Object.entries(g.multi.getWriterPositions());
+      return st.running.then(() => (wanted.every(([w, p]) => (st.done.get(w) ?? -1) >= p) ? undefined : this.persistEventsPositions()));
     }
     st.running = (async () => {
       try {

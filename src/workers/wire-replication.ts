@@ -121,7 +121,9 @@ function wirePresence(services: Services, me: string, presenceWriter: string): v
     userSyncing: presence.userSyncing.bind(presence),
     bumpActive: presence.bumpActive.bind(presence),
   };
-  const call = makeRoutedCall<PresenceOp, Record<string, never>>(services, {
+  // The answer carries the presence positions (read-after-write, like makeWriter's):
+  // the /sync that asked sees the presence it just set.
+  const routed = makeRoutedCall<PresenceOp, { positions?: Record<string, number> }>(services, {
     endpoint: 'presence_op',
     servesRemote: presenceWriter === me,
     target: () => presenceWriter,
@@ -129,9 +131,14 @@ function wirePresence(services: Services, me: string, presenceWriter: string): v
       if (q.op === 'set') await local.setPresence(q.userId, q.state, q.statusMsg);
       else if (q.op === 'sync') await local.userSyncing(q.userId, q.state);
       else await local.bumpActive(q.userId);
-      return {};
+      const positions = await rt.replicator?.settleWrite('presence');
+      return positions ? { positions } : {};
     },
   });
+  const call = async (q: PresenceOp): Promise<void> => {
+    const res = await routed(q);
+    await rt.replicator?.applyWriteReply('presence', res?.positions);
+  };
   const transport = rt.transport!;
   if (presenceWriter === me) {
     // Another process's /sync keeps the user from timing out.

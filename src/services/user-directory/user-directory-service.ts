@@ -18,6 +18,7 @@ export interface UserDirectoryConfig {
 }
 
 const MAX_LIMIT = 50;
+const MAX_WORD_LENGTH = 1000;
 
 export interface DirectoryResult {
   user_id: string;
@@ -35,6 +36,9 @@ export class UserDirectoryService {
     if (!this.cfg.enabled) return { results: [], limited: false };
     const words = [...new Set(term.toLowerCase().split(/\s+/).filter(Boolean))].slice(0, 10);
     if (!words.length) return { results: [], limited: false };
+    // A word this long matches no user id (at most 255 characters) and no
+    // sensible display name, and would exceed SQLite's LIKE pattern limit.
+    if (words.some((w) => w.length > MAX_WORD_LENGTH)) return { results: [], limited: false };
     const limit = Math.min(Math.max(limitIn, 1), MAX_LIMIT);
     const [mine, publicRooms] = await Promise.all([this.store.joinedRooms(searcher), this.store.publicJoinRuleRooms()]);
     const roomIds = [...new Set([...mine, ...publicRooms])];

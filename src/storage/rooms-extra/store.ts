@@ -199,7 +199,9 @@ export class RoomsExtraStore {
           continue;
         }
         for (const [key, value] of searchableFields(r.type, content)) {
-          values.push([r.event_id, r.room_id, r.sender, key, Number(r.stream_ordering), Number(r.origin_server_ts), value]);
+          // PostgreSQL text cannot hold NUL: one such message would stop the indexer for good.
+          const text = value.includes('\u0000') ? value.replaceAll('\u0000', ' ') : value;
+          values.push([r.event_id, r.room_id, r.sender, key, Number(r.stream_ordering), Number(r.origin_server_ts), text]);
         }
       }
       for (const part of chunks(values, 200)) {
@@ -287,8 +289,12 @@ export class RoomsExtraStore {
           );
           return id;
         });
-      } catch (e) {
-        if (attempt >= 3) throw e; // id race with a concurrent report: retry
+      } catch (e: any) {
+        // An id race with a concurrent report (unique violation): retry after
+        // a short random pause so that racing writers do not collide again.
+        const race = e?.code === '23505' || /UNIQUE constraint/.test(String(e?.message));
+        if (!race || attempt >= 10) throw e;
+        await new Promise((res) => setTimeout(res, Math.random() * 5 * (attempt + 1)));
       }
     }
   }
