@@ -298,7 +298,7 @@ describeShapes('bad-input sweep over every client route', (server, shape) => {
   ];
 
   function urlFor(route: RouteDef, params: Record<string, string> = {}, query = ''): string {
-    let url = route.path.replace(/:([A-Za-z]+)/g, (_m, n: string) => params[n] ?? validParam(n));
+    const url = route.path.replace(/:([A-Za-z]+)/g, (_m, n: string) => params[n] ?? validParam(n));
     // Long-polls must answer at once unless the test overrides the timeout.
     const base = /\/(sync|events)$/.test(route.path) ? 'timeout=0' : '';
     const q = [base && !query.startsWith('timeout=') ? base : '', query].filter(Boolean).join('&');

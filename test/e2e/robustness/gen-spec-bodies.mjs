@@ -6,7 +6,11 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 
-const data = resolve(process.argv[2] ?? '/work/shared/matrix-spec/data');
+if (!process.argv[2]) {
+  console.error('usage: node test/e2e/robustness/gen-spec-bodies.mjs <matrix-spec data directory>');
+  process.exit(2);
+}
+const data = resolve(process.argv[2]);
 const cache = new Map();
 const load = (f) => (cache.has(f) ? cache.get(f) : (cache.set(f, parse(readFileSync(f, 'utf8'))), cache.get(f)));
 
