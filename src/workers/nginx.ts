@@ -59,11 +59,6 @@ const CATEGORY_POOL: Partial<Record<RouteCategory, PoolName>> = {
 
 type Resource = 'client' | 'federation';
 
-/** The resource whose listener serves a path (federation and key APIs vs the rest). */
-function resourceOf(pattern: string): Resource {
-  return /^\^?\/_matrix\/(federation|key)\//.test(pattern) ? 'federation' : 'client';
-}
-
 function poolResource(pool: PoolName): Resource {
   return pool === 'federation' || pool === 'federation_inbound' ? 'federation' : 'client';
 }
