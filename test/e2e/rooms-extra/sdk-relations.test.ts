@@ -5,21 +5,14 @@
  * directory, the room summary, the hierarchy and an upgrade through the SDK.
  */
 import * as sdk from 'matrix-js-sdk';
-import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { expect, it } from 'vitest';
-import { describeShapes, type RegisteredUser } from '../../helpers/homeserver.js';
-
-(sdkLogger as unknown as { disableAll?: () => void }).disableAll?.();
+import { describeShapes } from '../../helpers/homeserver.js';
+import { twoSdkUsers } from '../../helpers/sdk.js';
 
 describeShapes('rooms-extra: matrix-js-sdk edits, threads, reactions', (server) => {
   it('sees edits, threads and reactions as each client expects', async () => {
     sdk.Thread.setServerSideListSupport(sdk.FeatureSupport.Stable);
-    const mk = (u: RegisteredUser) =>
-      sdk.createClient({ baseUrl: server().baseUrl, accessToken: u.accessToken, userId: u.userId, deviceId: u.deviceId });
-    const aliceU = await server().registerUser();
-    const bobU = await server().registerUser();
-    const alice = mk(aliceU);
-    const bob = mk(bobU);
+    const { aliceU, bobU, alice, bob } = await twoSdkUsers(server());
     try {
       await alice.setDisplayName('Alice Sdk');
       await bob.setDisplayName('Bob Sdk');

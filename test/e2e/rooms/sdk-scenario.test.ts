@@ -4,20 +4,13 @@
  * client's view is asserted. Uses the SDK's HTTP API calls (no /sync loop).
  */
 import * as sdk from 'matrix-js-sdk';
-import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { expect, it } from 'vitest';
-import { describeShapes, type RegisteredUser } from '../../helpers/homeserver.js';
-
-(sdkLogger as unknown as { disableAll?: () => void }).disableAll?.();
+import { describeShapes } from '../../helpers/homeserver.js';
+import { twoSdkUsers } from '../../helpers/sdk.js';
 
 describeShapes('rooms: matrix-js-sdk conversation', (server) => {
   it('holds a conversation between two clients', async () => {
-    const mk = (u: RegisteredUser) =>
-      sdk.createClient({ baseUrl: server().baseUrl, accessToken: u.accessToken, userId: u.userId, deviceId: u.deviceId });
-    const aliceU = await server().registerUser();
-    const bobU = await server().registerUser();
-    const alice = mk(aliceU);
-    const bob = mk(bobU);
+    const { aliceU, bobU, alice, bob } = await twoSdkUsers(server());
     try {
       await alice.setDisplayName('Alice');
       const { room_id: roomId } = await alice.createRoom({ name: 'SDK room', preset: sdk.Preset.PrivateChat });

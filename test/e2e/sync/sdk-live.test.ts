@@ -3,11 +3,9 @@
  * other's messages and typing live.
  */
 import * as sdk from 'matrix-js-sdk';
-import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js';
 import { expect, it } from 'vitest';
-import { describeShapes, type RegisteredUser } from '../../helpers/homeserver.js';
-
-(sdkLogger as unknown as { disableAll?: () => void }).disableAll?.();
+import { describeShapes } from '../../helpers/homeserver.js';
+import { twoSdkUsers } from '../../helpers/sdk.js';
 
 function waitFor<T>(what: string, register: (done: (v: T) => void) => () => void, ms = 15000): Promise<T> {
   return new Promise((resolve, reject) => {
@@ -58,12 +56,7 @@ function typingChange(client: sdk.MatrixClient, userId: string, typing: boolean)
 
 describeShapes('sync: matrix-js-sdk live', (server) => {
   it('two syncing clients see each other’s messages and typing', async () => {
-    const mk = (u: RegisteredUser) =>
-      sdk.createClient({ baseUrl: server().baseUrl, accessToken: u.accessToken, userId: u.userId, deviceId: u.deviceId });
-    const aliceU = await server().registerUser();
-    const bobU = await server().registerUser();
-    const alice = mk(aliceU);
-    const bob = mk(bobU);
+    const { aliceU, bobU, alice, bob } = await twoSdkUsers(server());
     try {
       const { room_id: roomId } = await alice.createRoom({ name: 'Live', preset: sdk.Preset.PublicChat });
       await bob.joinRoom(roomId);
