@@ -1,6 +1,6 @@
 /**
  * THE routing table of worker mode (DESIGN.md §5): the endpoint patterns of
- * the worker documentation (shared/reference/synapse-workers.md), verbatim,
+ * Synapse's worker documentation ("Scaling synapse via workers"), verbatim,
  * per worker type and per stream writer. Workers mount their routes from it
  * (route-filter.ts), the nginx generator (nginx.ts) routes from it, and a test
  * checks the two against each other.

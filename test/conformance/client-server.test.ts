@@ -1,7 +1,7 @@
 /**
  * Schema conformance of the client-server API: every response (success and
  * error) of the endpoints below is validated against the OpenAPI definitions
- * in ../shared/matrix-spec/data/api/client-server, and every event inside with
+ * in test/fixtures/matrix-spec/data/api/client-server, and every event inside with
  * an event schema against event-schemas/. Each test asserts the expected
  * status codes too, so an endpoint answering 404 cannot pass as "an error body
  * that conforms".

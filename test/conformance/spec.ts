@@ -1,6 +1,6 @@
 /**
  * Schema conformance helper: loads the Matrix OpenAPI definitions
- * (../shared/matrix-spec/data/api/client-server/*.yaml), resolves their `$ref`s
+ * (test/fixtures/matrix-spec/data/api/client-server/*.yaml), resolves their `$ref`s
  * (relative to the file that holds each ref, into definitions/, schemas/,
  * event-schemas/ ...), compiles the response schemas with ajv and validates
  * real response bodies against them.
@@ -18,7 +18,12 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { parse } from 'yaml';
 
-export const SPEC_DATA = resolve(import.meta.dirname, '../../../shared/matrix-spec/data');
+/**
+ * The specification's data: a copy vendored in test/fixtures/matrix-spec (see
+ * its VERSION and LICENSE), or another checkout's `data` folder named by
+ * MYELIN_SPEC_DATA.
+ */
+export const SPEC_DATA = process.env.MYELIN_SPEC_DATA ?? resolve(import.meta.dirname, '../fixtures/matrix-spec/data');
 const CS_DIR = join(SPEC_DATA, 'api/client-server');
 const ERROR_SCHEMA_FILE = join(CS_DIR, 'definitions/errors/error.yaml');
 const UIA_SCHEMA_FILE = join(CS_DIR, 'definitions/auth_response.yaml');

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 
 if (!process.argv[2]) {
-  console.error('usage: node test/e2e/robustness/gen-spec-bodies.mjs <matrix-spec data directory>');
+  console.error('usage: node test/e2e/robustness/gen-spec-bodies.mjs test/fixtures/matrix-spec/data');
   process.exit(2);
 }
 const data = resolve(process.argv[2]);
