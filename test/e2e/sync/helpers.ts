@@ -44,6 +44,21 @@ export async function sync(u: U, params: Record<string, string | number | boolea
   return r.body;
 }
 
+/**
+ * Long-polls from `since` until a response satisfies `until`, and returns it.
+ * A long-poll may return for other streams first (the user's own presence
+ * going online, say); a poll that nothing relevant wakes runs into its
+ * timeout and fails the test.
+ */
+export async function syncUntil(u: U, since: string, until: (res: any) => boolean, maxPolls = 10): Promise<any> {
+  for (let i = 0; i < maxPolls; i++) {
+    const res = await sync(u, { since, timeout: 30000 });
+    if (until(res)) return res;
+    since = res.next_batch;
+  }
+  throw new Error(`sync: condition not met after ${maxPolls} long-polls`);
+}
+
 /** Bodies of m.room.message events in a joined room's timeline. */
 export function bodies(res: any, roomId: string): string[] {
   return (res.rooms?.join?.[roomId]?.timeline?.events ?? []).filter((e: any) => e.type === 'm.room.message').map((e: any) => e.content.body);

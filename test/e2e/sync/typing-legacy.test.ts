@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { describeShapes } from '../../helpers/homeserver.js';
 import { enc } from '../../helpers/http.js';
-import { createRoom, join, send, sync, user, type U } from './helpers.js';
+import { createRoom, join, send, sync, syncUntil, user, type U } from './helpers.js';
 
 const typingOf = (res: any, roomId: string): string[] | undefined =>
   res.rooms?.join?.[roomId]?.ephemeral?.events?.find((e: any) => e.type === 'm.typing')?.content.user_ids;
@@ -17,7 +17,8 @@ describeShapes('sync: typing and legacy endpoints', (server) => {
     await join(b, roomId);
     let tok = (await sync(b)).next_batch;
 
-    const poll = sync(b, { since: tok, timeout: 30000 });
+    const hasTyping = (r: any) => typingOf(r, roomId) !== undefined;
+    const poll = syncUntil(b, tok, hasTyping);
     await new Promise((r) => setTimeout(r, 100));
     expect((await putTyping(a, roomId, { typing: true, timeout: 30000 })).status).toBe(200);
     let res = await poll;
@@ -26,15 +27,15 @@ describeShapes('sync: typing and legacy endpoints', (server) => {
 
     // stop typing: the list empties
     await putTyping(a, roomId, { typing: false });
-    res = await sync(b, { since: tok, timeout: 30000 });
+    res = await syncUntil(b, tok, hasTyping);
     expect(typingOf(res, roomId)).toEqual([]);
     tok = res.next_batch;
 
     // expiry: a short timeout ends by itself and wakes the long-poll
     await putTyping(a, roomId, { typing: true, timeout: 300 });
-    res = await sync(b, { since: tok, timeout: 30000 });
+    res = await syncUntil(b, tok, hasTyping);
     expect(typingOf(res, roomId)).toEqual([a.userId]);
-    res = await sync(b, { since: res.next_batch, timeout: 30000 });
+    res = await syncUntil(b, res.next_batch, hasTyping);
     expect(typingOf(res, roomId)).toEqual([]);
   });
 
