@@ -19,6 +19,7 @@ import type { StreamIdGenerator } from '../../streams/id-generator.js';
 import type { StreamNotifier } from '../../streams/notifier-types.js';
 import type { ClientEvent, PushRulesSource } from '../../streams/sync-sources.js';
 import { Errors } from '../../util/errors.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 
 export interface PushRulesWriter {
   /** Creates or updates a user rule; `before`/`after` name user rules of the same kind. */
@@ -41,14 +42,19 @@ export class LocalPushRulesWriter implements PushRulesWriter {
     private readonly onChange: (userId: string) => void,
   ) {}
 
+  /** One change per user at a time: each reads the user's rule list, reorders it and writes it back. */
+  private readonly perUser = new KeyedLock();
+
   /** Runs the change and bumps the user's push_rules stream row in one transaction. */
   private async change(userId: string, fn: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<void>): Promise<number> {
-    const pos = await this.gen.withNext((id) =>
-      this.db.transaction(async (tx) => {
-        await fn(tx);
-        await this.store.bumpStream(tx, userId, id);
-        return id;
-      }),
+    const pos = await this.perUser.run(userId, () =>
+      this.gen.withNext((id) =>
+        this.db.transaction(async (tx) => {
+          await fn(tx);
+          await this.store.bumpStream(tx, userId, id);
+          return id;
+        }),
+      ),
     );
     this.onChange(userId);
     this.notifier.notify({ stream: 'push_rules', position: pos, users: [userId] });
