@@ -23,7 +23,9 @@ import { wireRoomsExtra } from './wire-rooms-extra.js';
 export async function assemble(config: LoadedConfig): Promise<Services> {
   const instanceName = config.worker_name ?? 'master';
   const logger = createLogger({ logConfig: config.worker_log_config ?? config.log_config, level: config.log_level, name: instanceName });
-  if (config.unknownKeys.length) logger.warn(`ignoring unknown config keys: ${config.unknownKeys.join(', ')}`);
+  // Written straight to stderr (not the buffered log) so that it is seen at
+  // once, even when the process stops right after starting.
+  if (config.unknownKeys.length) console.warn(`ignoring unknown config keys: ${config.unknownKeys.join(', ')}`);
   if (!config.signing_key_path) throw new Error('signing_key_path: required (generate one with `myelin generate-config`)');
   const keys = loadServerKeys(config.server_name, config.signing_key_path);
   const db = openDatabase(config.database, instanceName);
