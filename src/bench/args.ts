@@ -43,6 +43,10 @@ export interface BenchOptions {
   maxEvents: number;
   /** Seconds the `delivery`/`fanout` scenarios wait for stragglers. */
   drainS: number;
+  /** Events per second `delivery` sends (paced); 0 = as fast as `concurrency` senders can. */
+  deliveryRate: number;
+  /** Users that long-poll /sync in `delivery` (the first N; 0 = all). */
+  deliveryReceivers: number;
   /** Users and devices per user whose keys keys-query / keys-claim ask for. */
   keyUsers: number;
   keyDevices: number;
@@ -61,6 +65,8 @@ export const DEFAULTS = {
   history: 300,
   maxEvents: 100_000,
   drainS: 15,
+  deliveryRate: 20,
+  deliveryReceivers: 10,
   keyUsers: 100,
   keyDevices: 5,
 } as const;
@@ -84,6 +90,8 @@ export const USAGE = `Usage: npm run bench -- --base-url URL [options]
   --history H           events in the room history paginates (default ${DEFAULTS.history})
   --max-events E        cap on events one send/delivery round sends (default ${DEFAULTS.maxEvents})
   --drain S             seconds delivery/fanout wait for late events (default ${DEFAULTS.drainS})
+  --delivery-rate R     events/s delivery sends, paced (default ${DEFAULTS.deliveryRate}; 0 = saturate with C senders)
+  --delivery-receivers N  users long-polling /sync in delivery (default ${DEFAULTS.deliveryReceivers}; 0 = all users)
   --key-users U         users whose devices keys-query/keys-claim ask for (default ${DEFAULTS.keyUsers})
   --key-devices D       devices (logins) per such user, each with uploaded keys (default ${DEFAULTS.keyDevices})
   --quiet               print only the figures
@@ -106,6 +114,8 @@ const VALUE_FLAGS = new Set([
   'history',
   'max-events',
   'drain',
+  'delivery-rate',
+  'delivery-receivers',
   'key-users',
   'key-devices',
 ]);
@@ -200,6 +210,9 @@ export function parseArgs(argv: readonly string[], randomSeed: () => string = de
     history: one('history') !== undefined ? positiveInt('history', one('history')!) : DEFAULTS.history,
     maxEvents: one('max-events') !== undefined ? positiveInt('max-events', one('max-events')!) : DEFAULTS.maxEvents,
     drainS: one('drain') !== undefined ? positiveNumber('drain', one('drain')!) : DEFAULTS.drainS,
+    deliveryRate: one('delivery-rate') !== undefined ? positiveInt('delivery-rate', one('delivery-rate')!, 0) : DEFAULTS.deliveryRate,
+    deliveryReceivers:
+      one('delivery-receivers') !== undefined ? positiveInt('delivery-receivers', one('delivery-receivers')!, 0) : DEFAULTS.deliveryReceivers,
     keyUsers: one('key-users') !== undefined ? positiveInt('key-users', one('key-users')!) : DEFAULTS.keyUsers,
     keyDevices: one('key-devices') !== undefined ? positiveInt('key-devices', one('key-devices')!) : DEFAULTS.keyDevices,
     quiet: bools.has('quiet'),

@@ -88,7 +88,7 @@ export function benchConfigOverrides(bcryptRounds: number): Record<string, unkno
 export function spawnMyelin(configs: readonly string[], logFile: string): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [MYELIN_BIN, 'run', ...configs.flatMap((c) => ['-c', c])], { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
+    return spawn(process.execPath, [...(process.env.MYELIN_BENCH_NODE_ARGS ? process.env.MYELIN_BENCH_NODE_ARGS.split(' ') : []), MYELIN_BIN, 'run', ...configs.flatMap((c) => ['-c', c])], { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }

@@ -1,21 +1,65 @@
 /**
- * 2. delivery: every user long-polls /sync (filtered to the bench rooms'
- * messages) while C senders send; time from send ack to arrival at each
+ * 2. delivery: the first N users (`--delivery-receivers`) long-poll /sync
+ * (filtered to the bench rooms' messages) while events are sent at a paced
+ * `--delivery-rate` (events/s); time from send ack to arrival at each
  * receiver, and exactly-once accounting over all (event, receiver) pairs.
+ * Rate 0 saturates instead: C senders send as fast as they can.
  */
 import { DeliveryLedger } from '../accounting.js';
 import { markedContent, type Scenario } from '../context.js';
 import { ratePerSecond } from '../stats.js';
 import { SyncReceiver } from '../sync-receiver.js';
 import { now, pool, waitFor } from '../util.js';
-import { ErrorBudget, latencyFigures, sendLoop } from './common.js';
+import type { Session } from '../client.js';
+import type { BenchContext } from '../context.js';
+import { ErrorBudget, deadlineFrom, latencyFigures, sendLoop } from './common.js';
+
+/**
+ * Open-loop sending at `rate` events/s until the deadline or `maxEvents`:
+ * a send starts every 1/rate s whether or not earlier ones were answered.
+ * Returns the milliseconds from the start to the last acknowledged send.
+ */
+async function pacedSends(
+  ctx: BenchContext,
+  rate: number,
+  senders: readonly Session[],
+  budget: ErrorBudget,
+  send: (sender: Session, room: string, seq: number) => Promise<void>,
+): Promise<number> {
+  const t0 = now();
+  const deadline = deadlineFrom(ctx);
+  const inflight: Promise<void>[] = [];
+  let lastAck = t0;
+  for (let seq = 0; seq < ctx.opts.maxEvents && !budget.exhausted; seq++) {
+    const due = t0 + (seq * 1000) / rate;
+    if (due >= deadline) break;
+    const wait = due - now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const sender = senders[seq % senders.length]!;
+    const room = ctx.rng.pick(ctx.rooms);
+    inflight.push(
+      send(sender, room, seq).then(
+        () => {
+          lastAck = now();
+          budget.ok();
+        },
+        (e: unknown) => budget.fail(e),
+      ),
+    );
+  }
+  await Promise.all(inflight);
+  return lastAck - t0;
+}
 
 export const deliveryScenario: Scenario = {
   name: 'delivery',
   async run(ctx, _state, round) {
     const tag = `delivery-${round}`;
     const ledger = new DeliveryLedger();
-    const receivers = ctx.users.map(
+    const rate = ctx.opts.deliveryRate;
+    const n = ctx.opts.deliveryReceivers;
+    const listening = n > 0 && n < ctx.users.length ? ctx.users.slice(0, n) : ctx.users;
+    const receivers = listening.map(
       (u) =>
         new SyncReceiver(ctx.api, u, {
           rooms: ctx.rooms,
@@ -26,16 +70,23 @@ export const deliveryScenario: Scenario = {
     );
     await pool(receivers, ctx.opts.concurrency, (r) => r.prepare());
     receivers.forEach((r) => r.start());
-    // Every user is a member of every bench room, so each event must reach all of them.
-    const everyone = ctx.users.map((u) => u.userId);
+    // Every user is a member of every bench room, so each event must reach every receiver.
+    const everyone = listening.map((u) => u.userId);
 
     const budget = new ErrorBudget();
     const sendLatencies: number[] = [];
-    const sendElapsed = await sendLoop(ctx, budget, async (sender, room, seq, loop, it) => {
-      const res = await ctx.api.send(sender, room, `${ctx.runId}-${tag}-${loop}-${it}`, markedContent(ctx, tag, seq));
-      ledger.expect(res.json.event_id, now(), everyone);
-      sendLatencies.push(res.ms);
-    });
+    const sendElapsed =
+      rate > 0
+        ? await pacedSends(ctx, rate, ctx.users, budget, async (sender, room, seq) => {
+            const res = await ctx.api.send(sender, room, `${ctx.runId}-${tag}-p-${seq}`, markedContent(ctx, tag, seq));
+            ledger.expect(res.json.event_id, now(), everyone);
+            sendLatencies.push(res.ms);
+          })
+        : await sendLoop(ctx, budget, async (sender, room, seq, loop, it) => {
+            const res = await ctx.api.send(sender, room, `${ctx.runId}-${tag}-${loop}-${it}`, markedContent(ctx, tag, seq));
+            ledger.expect(res.json.event_id, now(), everyone);
+            sendLatencies.push(res.ms);
+          });
     const drainStart = now();
     await waitFor(() => ledger.isComplete(), ctx.opts.drainS * 1000);
     const drainMs = now() - drainStart;
@@ -56,6 +107,7 @@ export const deliveryScenario: Scenario = {
       metrics: {
         sent: acc.events,
         receivers: receivers.length,
+        rate_per_s: rate,
         expected: acc.expected,
         delivered: acc.delivered,
         missing: acc.missing,

@@ -29,15 +29,23 @@ describe('parseArgs', () => {
       '--users', '20', '--rooms=3', '--duration', '2.5', '--concurrency', '8',
       '--seed', 'abc', '--scenario', 'send,delivery', '--pid', '11', '--pid=12,13', '--pid', '11',
       '--rounds', '3', '--json', 'out.json', '--events', '5', '--history', '50',
-      '--max-events', '100', '--drain', '3', '--quiet',
+      '--max-events', '100', '--drain', '3', '--delivery-rate', '0', '--delivery-receivers', '7', '--quiet',
     )!;
     expect(o).toMatchObject({
       baseUrl: 'https://hs.example/base',
       sharedSecret: 's3cret',
       users: 20, rooms: 3, durationS: 2.5, concurrency: 8, seed: 'abc',
       scenarios: ['send', 'delivery'], pids: [11, 12, 13], rounds: 3, jsonFile: 'out.json',
-      events: 5, history: 50, maxEvents: 100, drainS: 3, quiet: true,
+      events: 5, history: 50, maxEvents: 100, drainS: 3, deliveryRate: 0, deliveryReceivers: 7, quiet: true,
     });
+  });
+
+  it('delivery defaults to the paced 10 receivers at 20 events/s and rejects bad values', () => {
+    const o = parse('--base-url', 'http://x')!;
+    expect(o.deliveryRate).toBe(20);
+    expect(o.deliveryReceivers).toBe(10);
+    expect(() => parse('--base-url', 'http://x', '--delivery-rate', '-1')).toThrow(/delivery-rate/);
+    expect(() => parse('--base-url', 'http://x', '--delivery-receivers', 'x')).toThrow(/delivery-receivers/);
   });
 
   it('--scenario all and dedup', () => {
