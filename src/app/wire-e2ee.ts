@@ -12,6 +12,7 @@ import { SqlBackupStore } from '../storage/e2ee/backup-store.js';
 import { SqlKeysStore } from '../storage/e2ee/keys-store.js';
 import { SqlSharingStore } from '../storage/e2ee/sharing-store.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
+import { caches } from '../workers/caches.js';
 import { makeWriter } from '../workers/runtime.js';
 import type { Services } from './services.js';
 
@@ -39,7 +40,16 @@ export async function wireE2ee(services: Services): Promise<void> {
     tracker,
     write: (op) => write(op),
     listDeviceIds: async (userId) => (services.devices ? (await services.devices.listDevices(userId)).map((d) => d.device_id) : []),
+    // Key counts cached for /sync: dropped in every process (keys: user, device, user, device, ...).
+    keyCountsChanged: (devices) => caches(services).invalidate('e2ee_key_counts', devices.flat()),
   });
+  caches(services).register(
+    'e2ee_key_counts',
+    (ids) => {
+      for (let i = 0; i + 1 < ids.length; i += 2) keys.dropKeyCounts(ids[i]!, ids[i + 1]!);
+    },
+    () => keys.dropAllKeyCounts(),
+  );
   services.e2ee = keys;
   services.e2eeKeys = keys;
   services.keyBackup = new KeyBackupService(new SqlBackupStore(db));

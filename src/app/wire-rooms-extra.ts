@@ -23,6 +23,8 @@ interface UpgradeRequest {
   actor: Actor;
   roomId: string;
   newVersion: string;
+  /** v12+: the new room's additional creators. */
+  additionalCreators?: string[];
 }
 
 export async function wireRoomsExtra(services: Services): Promise<void> {
@@ -43,15 +45,17 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
     roomStore,
     rooms,
     ...(services.profiles ? { profiles: services.profiles } : {}),
+    logger: services.logger,
   });
   const routeUpgrade = makeWriter<UpgradeRequest, { roomId: string }>(services, {
     stream: 'events',
     endpoint: 'rooms_extra_upgrade',
     shardKey: (req) => req.roomId,
-    local: async (req) => ({ roomId: await upgrader.upgrade(req.actor, req.roomId, req.newVersion) }),
+    local: async (req) => ({ roomId: await upgrader.upgrade(req.actor, req.roomId, req.newVersion, req.additionalCreators) }),
   });
   services.roomUpgrades = {
-    upgrade: async (actor, roomId, newVersion) => (await routeUpgrade({ actor, roomId, newVersion })).roomId,
+    upgrade: async (actor, roomId, newVersion, additionalCreators) =>
+      (await routeUpgrade({ actor, roomId, newVersion, ...(additionalCreators ? { additionalCreators } : {}) })).roomId,
   };
   services.spaceHierarchy = new HierarchyService(info);
   services.roomSummaries = new RoomSummaryService(info, rooms);
@@ -68,5 +72,5 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
     enabled: ud.enabled !== false,
     searchAllUsers: ud.search_all_users === true,
   });
-  services.reports = new ReportService(store, roomStore, visibility);
+  services.reports = new ReportService(store, roomStore, visibility, services.accounts);
 }

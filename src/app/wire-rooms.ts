@@ -34,10 +34,11 @@ export async function wireRooms(services: Services): Promise<void> {
     notifier: { notify: (c) => services.notifier.notify(c) },
     nextStateGroup: stateGroupAllocator(services, () => ++stateGroup, (n) => (stateGroup = n)),
     cacheState: writesEvents,
-    // live-streams: push rules evaluated (unread counts) before /sync is woken.
-    beforeNotify: async (_roomId, events) => {
-      // All at once: the push service writes their actions in one transaction.
-      await Promise.all(events.map((e) => services.push?.onEventPersisted?.(e.event as any, e.streamOrdering)));
+    // live-streams: push evaluated before the commit; its rows are written in
+    // the events' own transaction (read at call time: wired after us).
+    batchRows: {
+      prepare: async (roomId, events) => services.live?.push.prepareBatch(roomId, events.map((e) => ({ event: e.event, streamOrdering: e.streamOrdering }))),
+      aborted: (roomId) => services.live?.push.batchAborted(roomId),
     },
     onPersisted: (roomId, events) => {
       for (const l of services.roomEventListeners) l(roomId, events);
@@ -67,7 +68,7 @@ export async function wireRooms(services: Services): Promise<void> {
   services.rooms = rooms;
   const rt = services.workers;
   services.roomReads = new RoomReadService(ctx, () => stream.getCurrent(), rt ? () => rt.freshPositions() : undefined);
-  services.roomDirectory = new DirectoryService(ctx);
+  services.roomDirectory = new DirectoryService(ctx, rooms, services.logger);
   services.clientEvents = serializer;
   services.roomVisibility = ctx.visibility;
   services.roomEventListeners = [];

@@ -11,11 +11,17 @@
  *                        (replication listener + a client listener for nginx)
  *   background_worker    run_background_tasks_on (a replication listener, so
  *                        that its /health can be polled)
+ *   follower1..N         (optional, `followers`) generic workers that serve no
+ *                        requests and only follow replication (a replication
+ *                        listener for /health, absent from instance_map and
+ *                        from nginx): what following the streams costs
  *
  * Every process is `node bin/myelin.js run -c homeserver.yaml -c bench.yaml
  * [-c workers/NAME.yaml]`: homeserver.yaml from `myelin generate-config`,
  * bench.yaml the overrides planned here (pure: planWorkerDeployment), each
- * with a small connection pool (cp_max 3) since all share one database.
+ * with a small connection pool (cp_max 3) since all share one database, but
+ * for the two generic workers that serve the clients (cp_max 10, the
+ * default, as the monoliths have).
  * The main process starts first (it applies the migrations), then the
  * workers together, then nginx. stop() undoes everything — nginx, workers,
  * main, the database, the directory — also on Ctrl-C (cleanup.ts).
@@ -66,6 +72,15 @@ export interface PlanInput {
   bcryptRounds: number;
   /** Connection pool size of each process (default 3). */
   cpMax?: number;
+  /**
+   * Connection pool size of the generic workers that serve clients (default
+   * 10, the default of `cp_max` and what the monoliths run with): they run
+   * every /sync, and with 3 connections the fan-out of one message to tens
+   * of long-polling users queued on the pool.
+   */
+  cpMaxClient?: number;
+  /** Generic workers that only follow replication (`follower1..N`; default 0). */
+  followers?: number;
 }
 
 export interface PlannedInstance {
@@ -84,10 +99,14 @@ export interface WorkerPlan {
   nginxPort: number;
 }
 
-/** Ports a deployment with `persisters` event persisters needs (nginx included). */
-export function portsNeeded(persisters: number): number {
-  // master 2, generic workers 2, persisters N, stream writer 2, background worker 1, nginx 1
-  return 8 + persisters;
+/** Ports a deployment with `persisters` event persisters (and `followers` followers) needs, nginx included. */
+export function portsNeeded(persisters: number, followers = 0): number {
+  // master 2, generic workers 2, persisters N, stream writer 2, background worker 1, nginx 1, followers F
+  return 8 + persisters + followers;
+}
+
+export function followerNames(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `follower${i + 1}`);
 }
 
 export function persisterNames(n: number): string[] {
@@ -97,7 +116,10 @@ export function persisterNames(n: number): string[] {
 /** The configuration of the whole deployment (pure). */
 export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   if (!Number.isInteger(p.persisters) || p.persisters < 1) throw new Error('a worker deployment needs at least one event persister');
-  if (new Set(p.ports).size < portsNeeded(p.persisters)) throw new Error(`need ${portsNeeded(p.persisters)} distinct ports, got ${new Set(p.ports).size}`);
+  const followers = p.followers ?? 0;
+  if (!Number.isInteger(followers) || followers < 0) throw new Error('followers must be a whole number');
+  const needed = portsNeeded(p.persisters, followers);
+  if (new Set(p.ports).size < needed) throw new Error(`need ${needed} distinct ports, got ${new Set(p.ports).size}`);
   const ports = [...p.ports];
   const take = () => ports.shift()!;
   const loopback = { type: 'http', bind_addresses: ['127.0.0.1'] };
@@ -108,9 +130,11 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   const instances: PlannedInstance[] = [main];
   const worker = (name: string, ports: { clientPort?: number; replPort?: number }, listeners: unknown[]) =>
     instances.push({ name, ...ports, workerFile: { worker_app: 'synapse.app.generic_worker', worker_name: name, worker_listeners: listeners } });
+  const dbArgs = (cpMax: number) => ({ user: p.database.user, host: p.database.host, port: p.database.port, database: p.database.name, cp_min: 1, cp_max: cpMax });
   for (const name of ['generic_worker1', 'generic_worker2']) {
     const port = take();
     worker(name, { clientPort: port }, [client(port, ['client', 'federation'])]);
+    instances.at(-1)!.workerFile!.database = { name: 'psycopg2', args: dbArgs(p.cpMaxClient ?? 10) };
   }
   const persisters = persisterNames(p.persisters);
   for (const name of persisters) {
@@ -122,16 +146,22 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   const bg = take();
   worker('background_worker', { replPort: bg }, [repl(bg)]);
   const nginxPort = take();
+  // Followers last: their replication listener only answers /health (nobody calls them).
+  const followerSet = new Set(followerNames(followers));
+  for (const name of followerSet) {
+    const port = take();
+    worker(name, { replPort: port }, [repl(port)]);
+  }
 
   const instanceMap: Record<string, { host: string; port: number }> = { main: { host: '127.0.0.1', port: main.replPort! } };
-  for (const i of instances) if (i !== main && i.replPort !== undefined) instanceMap[i.name] = { host: '127.0.0.1', port: i.replPort };
+  for (const i of instances) if (i !== main && i.replPort !== undefined && !followerSet.has(i.name)) instanceMap[i.name] = { host: '127.0.0.1', port: i.replPort };
 
   const overrides: Record<string, unknown> = {
     ...benchConfigOverrides(p.bcryptRounds),
     database: {
       name: 'psycopg2',
       // Every process has its own pool on one database: keep them small.
-      args: { user: p.database.user, host: p.database.host, port: p.database.port, database: p.database.name, cp_min: 1, cp_max: p.cpMax ?? 3 },
+      args: dbArgs(p.cpMax ?? 3),
     },
     redis: { enabled: true, host: p.redis.host, port: p.redis.port },
     worker_replication_secret: p.replicationSecret,
@@ -213,6 +243,8 @@ export interface RunningDeployment {
 
 export interface WorkerDeploymentOptions {
   persisters: number;
+  /** Generic workers that only follow replication (planWorkerDeployment). */
+  followers?: number;
   bcryptRounds: number;
   pg?: PgTarget;
   redis?: { host: string; port: number };
@@ -236,7 +268,7 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
     for (const c of cleanups.reverse()) await c().catch(() => {});
   });
   try {
-    const ports = await freePorts(portsNeeded(opts.persisters));
+    const ports = await freePorts(portsNeeded(opts.persisters, opts.followers ?? 0));
     const serverName = `bench-${randomBytes(3).toString('hex')}.local`; // Redis channels are named after it
     const base = path.join(dir, 'homeserver.yaml');
     await run(process.execPath, [MYELIN_BIN, 'generate-config', '--server-name', serverName, '--config-path', base, '--data-dir', dir, '--port', String(ports[0])], {
@@ -253,6 +285,7 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
       redis,
       replicationSecret: randomBytes(16).toString('hex'),
       bcryptRounds: opts.bcryptRounds,
+      followers: opts.followers ?? 0,
     });
     const overridePath = path.join(dir, 'bench.yaml');
     writeFileSync(overridePath, stringifyYaml(plan.overrides));

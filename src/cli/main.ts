@@ -9,6 +9,7 @@ import { flag, flagAll, parseArgs } from './args.js';
 import { generateConfig } from './generate-config.js';
 import { proxyConfig } from './proxy-config.js';
 import { clientUrlOf, registerUser } from './register-user.js';
+import { serverStarted } from './v8-flags.js';
 
 const USAGE = `usage: myelin <command> [options]
 
@@ -105,6 +106,8 @@ async function run(configPaths: string[], explain = false): Promise<void> {
   }
   const started = Date.now();
   const hs = await startHomeserver(config);
+  // Start-up ran with a small young generation; from now on it may grow to its cap (v8-flags.ts).
+  serverStarted();
   const name = hs.services.instanceName;
   console.log(`Myelin (${name}) serving ${config.server_name} on ${hs.urls.join(', ')} (started in ${Date.now() - started} ms)`);
   if (explain) {

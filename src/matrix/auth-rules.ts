@@ -1,6 +1,12 @@
 /**
- * The Matrix authorisation rules for room versions 1–11 (rooms/v1 … v11,
+ * The Matrix authorisation rules for room versions 1–12 (rooms/v1 … v12,
  * fragments v1/v3/v8-auth-rules), as one pure function over a state map.
+ *
+ * Room version 12: the create event has no `room_id` and is not among other
+ * events' auth_events; the rules still need it, so the state passed here must
+ * hold it under (m.room.create, "") (the caller finds it from the room id,
+ * see `authRuleStateKeys`), and rule 2 checks that the room id names it.
+ * Room creators have an infinite power level (power-levels.ts).
  *
  * `checkAuth` looks ONLY at the given state: the caller passes either the
  * state built from the event's auth_events (`authStateFromEvents`), the room
@@ -17,7 +23,9 @@
  *    `isSignedByServer` callback, or by the receipt path;
  *  - event size limits and canonical-JSON validity.
  */
+import { isValidHistoricalUserId } from './identifiers.js';
 import { namedLevel, requiredPowerLevel, userPowerLevel, CREATE_KEY } from './power-levels.js';
+import { roomIdMatchesCreateEvent } from './room-ids.js';
 import { getRoomVersion, type RoomVersion } from './room-versions.js';
 import type { RoomEvent, StateMap } from './types.js';
 import { checkMemberEvent, type MemberAuthOptions } from './auth-rules/member.js';
@@ -39,6 +47,7 @@ export type { MemberAuthOptions as AuthOptions } from './auth-rules/member.js';
 export {
   authEventsSelection,
   authEventsSelectionKeys,
+  authRuleStateKeys,
   authStateFromEvents,
   checkAuthEventsList,
   selectAuthState,
@@ -60,6 +69,10 @@ export function checkAuth(
   // 2. (partly) a create event must be present; selected events must be in this room.
   const create = authState.get(CREATE_KEY);
   if (!create) return deny('no m.room.create event in the auth state');
+  // v12 rule 2: the room id is the create event's id with `!` for `$`.
+  if (rv.roomIdFromCreateEvent && !roomIdMatchesCreateEvent(event.room_id, create.event_id)) {
+    return deny("room id does not name the room's m.room.create event");
+  }
   for (const k of authEventsSelectionKeys(event, rv)) {
     const e = authState.get(k);
     if (e && e.room_id !== event.room_id) return deny(`auth event ${e.event_id} belongs to another room`);
@@ -119,14 +132,25 @@ export function checkAuth(
 
 function checkCreate(event: RoomEvent, rv: RoomVersion): AuthResult {
   if (event.prev_events.length > 0) return deny('m.room.create must have no prev_events');
-  const roomServer = serverOf(event.room_id);
-  if (roomServer === undefined || roomServer !== serverOf(event.sender)) {
-    return deny("room id's server does not match the sender's");
+  if (rv.roomIdFromCreateEvent) {
+    // v12: the room id is derived from this event; it carries none itself.
+    if ('room_id' in event) return deny('m.room.create must not have a room_id in this room version');
+  } else {
+    const roomServer = serverOf(event.room_id);
+    if (roomServer === undefined || roomServer !== serverOf(event.sender)) {
+      return deny("room id's server does not match the sender's");
+    }
   }
   const content = isObject(event.content) ? event.content : {};
   if (content.room_version !== undefined) {
     if (typeof content.room_version !== 'string' || !getRoomVersion(content.room_version)) {
       return deny(`unknown room_version ${JSON.stringify(content.room_version)}`);
+    }
+  }
+  if (rv.privilegedCreators && content.additional_creators !== undefined) {
+    const extra = content.additional_creators;
+    if (!Array.isArray(extra) || !extra.every((u) => typeof u === 'string' && isValidHistoricalUserId(u))) {
+      return deny('additional_creators must be a list of user ids');
     }
   }
   if (!rv.implicitRoomCreator && !('creator' in content)) return deny('m.room.create content has no creator');

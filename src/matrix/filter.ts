@@ -108,19 +108,25 @@ export function validateFilter(v: unknown): Filter {
 }
 
 /**
- * A filter given inline to /sync or /messages (`filter=` query parameter):
- * JSON starting with `{`, otherwise a filter id. Returns the parsed filter,
- * or the id to look up.
+ * The JSON text of a `filter` query parameter, parsed. The spec names no
+ * error code for one that does not parse; it answers M_BAD_JSON, like a
+ * filter of the wrong shape (M_NOT_JSON is for request bodies).
+ */
+export function decodeFilterJson(param: string): unknown {
+  try {
+    return JSON.parse(param);
+  } catch {
+    throw Errors.badJson('filter is not valid JSON');
+  }
+}
+
+/**
+ * A filter given inline to /sync (`filter=` query parameter): JSON starting
+ * with `{`, otherwise a filter id. Returns the checked filter, or the id to
+ * look up. (/messages and /context take only JSON: services/rooms/pagination.ts
+ * decodes it with decodeFilterJson.)
  */
 export function parseFilterParam(param: string): { filter: Filter } | { filterId: string } {
-  if (param.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(param);
-    } catch {
-      throw Errors.notJson('filter is not valid JSON');
-    }
-    return { filter: validateFilter(parsed) };
-  }
+  if (param.trimStart().startsWith('{')) return { filter: validateFilter(decodeFilterJson(param)) };
   return { filterId: param };
 }

@@ -42,6 +42,8 @@ const OPAQUE_RE = /^[0-9A-Za-z\-._~]+$/;
 // sha256 digests (32 bytes) encode to 43 unpadded base64 characters.
 const V3_EVENT_ID_RE = /^\$[A-Za-z0-9+/]{43}$/;
 const V4_EVENT_ID_RE = /^\$[A-Za-z0-9\-_]{43}$/;
+// Room version 12+: `!` + the create event's (v4-format) event id, no domain.
+const HASH_ROOM_ID_RE = /^![A-Za-z0-9\-_]{43}$/;
 
 function utf8Length(s: string): number {
   // Fast path for ASCII, the overwhelmingly common case.
@@ -167,14 +169,27 @@ export function isCompliantHistoricalUserId(id: string): boolean {
 
 // ---- room IDs, aliases ---------------------------------------------------
 
-/** `!opaque:domain` (room versions 1–11). The opaque part must be non-empty. */
+/**
+ * `!opaque:domain` (room versions 1–11). The opaque part must be non-empty.
+ * Undefined for the domain-less room ids of v12+ (see isHashRoomId).
+ */
 export function parseRoomId(id: string): ParsedId | undefined {
   const p = splitId(id, '!');
   return p && p.localpart.length > 0 && lenientLocalpartOk(p.localpart) ? p : undefined;
 }
 
+/**
+ * A domain-less room id (room version 12+, appendices "Room IDs"): the event
+ * id of the m.room.create event with `!` instead of `$`, i.e. `!` + 43
+ * characters of unpadded URL-safe base64.
+ */
+export function isHashRoomId(id: string): boolean {
+  return typeof id === 'string' && HASH_ROOM_ID_RE.test(id);
+}
+
+/** A room id of any room version: `!opaque:domain` or the v12+ `!hash` form. */
 export function isValidRoomId(id: string): boolean {
-  return parseRoomId(id) !== undefined;
+  return isHashRoomId(id) || parseRoomId(id) !== undefined;
 }
 
 /** `#alias:domain`; the localpart may be any non-surrogate code points but `:` and NUL. */

@@ -83,8 +83,33 @@ export function roomCreator(createEvent: RoomEvent | undefined, roomVersion?: Ro
   return roomVersion ? undefined : createEvent.sender;
 }
 
-/** The power level of a user in the given state. */
+/**
+ * The room creators of room versions with privileged creators (v12+): the
+ * create event's sender plus the strings of `content.additional_creators`.
+ * Empty for other versions (their creator has no special power once a power
+ * levels event exists).
+ */
+export function roomCreators(createEvent: RoomEvent | undefined, roomVersion?: RoomVersion): Set<string> {
+  const out = new Set<string>();
+  if (!createEvent || !roomVersion?.privilegedCreators) return out;
+  out.add(createEvent.sender);
+  const extra = contentOf(createEvent)?.additional_creators;
+  if (Array.isArray(extra)) for (const u of extra) if (typeof u === 'string') out.add(u);
+  return out;
+}
+
+/** Whether `userId` is a room creator with infinite power (v12+). */
+export function isPrivilegedCreator(state: StateMap, userId: string, roomVersion?: RoomVersion): boolean {
+  return !!roomVersion?.privilegedCreators && roomCreators(state.get(CREATE_KEY), roomVersion).has(userId);
+}
+
+/**
+ * The power level of a user in the given state. Room creators of v12+ rooms
+ * have an infinite level (`Infinity`): every comparison of the rules works
+ * unchanged (a creator outranks everyone, and no one outranks a creator).
+ */
 export function userPowerLevel(state: StateMap, userId: string, roomVersion?: RoomVersion): number {
+  if (isPrivilegedCreator(state, userId, roomVersion)) return Infinity;
   const pl = state.get(POWER_LEVELS_KEY);
   if (!pl) {
     // No power levels event: the creator has 100, everyone else 0.

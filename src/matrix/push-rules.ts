@@ -205,9 +205,20 @@ export function splitPropertyPath(path: string): string[] {
   return parts;
 }
 
+const pathCache = new Map<string, string[]>();
+function cachedPath(path: string): string[] {
+  let parts = pathCache.get(path);
+  if (!parts) {
+    if (pathCache.size > 5000) pathCache.clear();
+    parts = splitPropertyPath(path);
+    pathCache.set(path, parts);
+  }
+  return parts;
+}
+
 function lookup(event: Record<string, any>, path: string): { found: boolean; value: unknown } {
   let v: unknown = event;
-  for (const p of splitPropertyPath(path)) {
+  for (const p of cachedPath(path)) {
     if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.prototype.hasOwnProperty.call(v, p)) {
       return { found: false, value: undefined };
     }
@@ -327,7 +338,8 @@ export function ruleMatches(kind: RuleKind, rule: PushRule, event: Record<string
   switch (kind) {
     case 'override':
     case 'underride':
-      return (rule.conditions ?? []).every((c) => conditionMatches(c, event, ctx));
+      if (rule.conditions) for (const c of rule.conditions) if (!conditionMatches(c, event, ctx)) return false;
+      return true;
     case 'content':
       return typeof rule.pattern === 'string' && conditionMatches({ kind: 'event_match', key: 'content.body', pattern: rule.pattern }, event, ctx);
     case 'room':
@@ -367,6 +379,32 @@ export function evaluate(ruleset: Ruleset, event: Record<string, any>, ctx: Eval
  */
 const USER_DEPENDENT_DEFAULTS = new Set(['.m.rule.invite_for_me', '.m.rule.is_user_mention', '.m.rule.contains_display_name', '.m.rule.contains_user_name']);
 
+/** Printable ASCII without glob characters (a literal: substring containment is exact). */
+const ASCII_LITERAL = /^[\x20-\x29\x2b-\x3e\x40-\x7e]+$/;
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+let placeholderRuleset: Ruleset | undefined;
+/** The server-default ruleset (of a placeholder user: only its layout and user-independent rules are used). */
+function placeholderDefaults(): Ruleset {
+  if (!placeholderRuleset) {
+    const none = {} as Record<RuleKind, PushRule[]>;
+    for (const k of RULE_KINDS) none[k] = [];
+    placeholderRuleset = buildRuleset('@\u0000:\u0000', none, new Map());
+  }
+  return placeholderRuleset;
+}
+
+/** Whether two outcomes are the same for unread counts and notifications (notify, highlight, actions). */
+export function sameOutcome(a: EvalResult, b: EvalResult): boolean {
+  if (a === b) return true;
+  if (a.notify !== b.notify) return false;
+  if (!a.notify) return true;
+  return a.highlight === b.highlight && JSON.stringify(a.actions) === JSON.stringify(b.actions);
+}
+
 function resultOf(kind: RuleKind, rule: PushRule): EvalResult {
   const actions = cleanActions(rule.actions);
   const notify = actions.includes('notify');
@@ -386,8 +424,83 @@ function resultOf(kind: RuleKind, rule: PushRule): EvalResult {
  */
 export class DefaultRulesEvaluator {
   private readonly shared = new Map<string, EvalResult | null>();
+  private plan?: { outcome: EvalResult; candidates: Array<{ kind: RuleKind; index: number }>; asciiBodyLower?: string };
 
   constructor(private readonly event: Record<string, any>) {}
+
+  /**
+   * The outcome for a member whose rules are the server defaults and whom no
+   * user-dependent rule matches (not mentioned, not invited): the same for
+   * every such member of the room. `ctx` gives the room's figures (member
+   * count, sender and notification power levels); its user fields are
+   * ignored.
+   */
+  defaultOutcome(ctx: EvalContext): EvalResult {
+    return this.planFor(ctx).outcome;
+  }
+
+  /**
+   * `evaluate` for a member whose ruleset is exactly the server defaults,
+   * fast: only the user-dependent rules that come before the default
+   * outcome's rule (and that this event could match at all) run. Returns
+   * the very `defaultOutcome` object when none of them matches.
+   */
+  evaluateDefaultMember(ruleset: Ruleset, ctx: EvalContext): EvalResult {
+    const plan = this.planFor(ctx);
+    for (const { kind, index } of plan.candidates) {
+      const rule = ruleset[kind][index];
+      if (!rule) continue;
+      // The body rules need the name in the body: a plain substring test
+      // rules most members out before the regular expression runs.
+      if (plan.asciiBodyLower !== undefined) {
+        const word = rule.rule_id === '.m.rule.contains_display_name' ? ctx.displayName : rule.rule_id === '.m.rule.contains_user_name' ? rule.pattern : undefined;
+        if (word !== undefined && ASCII_LITERAL.test(word) && !plan.asciiBodyLower.includes(word.toLowerCase())) continue;
+      }
+      if (ruleMatches(kind, rule, this.event, ctx)) return resultOf(kind, rule);
+    }
+    return plan.outcome;
+  }
+
+  private planFor(ctx: EvalContext): NonNullable<DefaultRulesEvaluator['plan']> {
+    if (this.plan) return this.plan;
+    const ruleset = placeholderDefaults();
+    const content = this.event.content && typeof this.event.content === 'object' ? this.event.content : {};
+    const hasMentions = 'm.mentions' in content;
+    const userIds = hasMentions ? content['m.mentions']?.user_ids : undefined;
+    // Whether a user-dependent rule can match this event for some member (cheap shape checks).
+    const possible = (ruleId: string): boolean => {
+      switch (ruleId) {
+        case '.m.rule.invite_for_me':
+          return this.event.type === 'm.room.member' && content.membership === 'invite';
+        case '.m.rule.is_user_mention':
+          return Array.isArray(userIds) && userIds.length > 0;
+        case '.m.rule.contains_display_name':
+        case '.m.rule.contains_user_name':
+          return !hasMentions && typeof content.body === 'string';
+      }
+      return true;
+    };
+    const candidates: Array<{ kind: RuleKind; index: number }> = [];
+    let outcome: EvalResult | undefined;
+    outer: for (const kind of RULE_KINDS) {
+      const rules = ruleset[kind];
+      for (let index = 0; index < rules.length; index++) {
+        const rule = rules[index]!;
+        if (USER_DEPENDENT_DEFAULTS.has(rule.rule_id)) {
+          if (rule.enabled && possible(rule.rule_id)) candidates.push({ kind, index });
+          continue;
+        }
+        if (ruleMatches(kind, rule, this.event, ctx)) {
+          outcome = resultOf(kind, rule);
+          break outer;
+        }
+      }
+    }
+    this.plan = { outcome: outcome ?? { actions: [], notify: false, highlight: false }, candidates };
+    // An ASCII body matches an ASCII name case-insensitively only where it contains it in lower case.
+    if (typeof content.body === 'string' && isAscii(content.body)) this.plan.asciiBodyLower = content.body.toLowerCase();
+    return this.plan;
+  }
 
   evaluate(ruleset: Ruleset, ctx: EvalContext): EvalResult {
     for (const kind of RULE_KINDS) {

@@ -1,10 +1,11 @@
 /**
- * Room versions 1–11 as a table of behaviours. Code asks a version what it
+ * Room versions 1–12 as a table of behaviours. Code asks a version what it
  * does ("does it allow knocking?") instead of comparing version strings.
  */
 
 export type EventIdFormat = 'v1' | 'v3' | 'v4';
-export type StateResAlgorithm = 'v1' | 'v2';
+/** `v2.1` is room version 12's iteration of v2 (conflicted state subgraph, empty start). */
+export type StateResAlgorithm = 'v1' | 'v2' | 'v2.1';
 /** Which redaction rules apply (see redaction.ts). */
 export type RedactionRules = 'v1' | 'v6' | 'v8' | 'v9' | 'v11';
 
@@ -35,6 +36,17 @@ export interface RoomVersion {
   implicitRoomCreator: boolean;
   /** v11+: `redacts` lives in the content of m.room.redaction. */
   redactsInContent: boolean;
+  /**
+   * v12+: the room id is `!` + the create event's id (its reference hash),
+   * with no server part; the create event has no `room_id`, and other events
+   * do not list it in their `auth_events` (the room id names it).
+   */
+  roomIdFromCreateEvent: boolean;
+  /**
+   * v12+: the room creators (create sender + `content.additional_creators`)
+   * have an infinite power level and may not appear in power levels `users`.
+   */
+  privilegedCreators: boolean;
 }
 
 const base: Omit<RoomVersion, 'id'> = {
@@ -52,6 +64,8 @@ const base: Omit<RoomVersion, 'id'> = {
   integerPowerLevels: false,
   implicitRoomCreator: false,
   redactsInContent: false,
+  roomIdFromCreateEvent: false,
+  privilegedCreators: false,
 };
 
 const v1: RoomVersion = { ...base, id: '1' };
@@ -78,9 +92,18 @@ const v11: RoomVersion = {
   implicitRoomCreator: true,
   redactsInContent: true,
 };
+// v12: redaction rules unchanged from v11 (create content is kept whole, so
+// `additional_creators` survives).
+const v12: RoomVersion = {
+  ...v11,
+  id: '12',
+  stateRes: 'v2.1',
+  roomIdFromCreateEvent: true,
+  privilegedCreators: true,
+};
 
 export const ROOM_VERSIONS: ReadonlyMap<string, RoomVersion> = new Map(
-  [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11].map((v) => [v.id, Object.freeze(v)]),
+  [v1, v2, v3, v4, v5, v6, v7, v8, v9, v10, v11, v12].map((v) => [v.id, Object.freeze(v)]),
 );
 
 export const DEFAULT_ROOM_VERSION = '10';

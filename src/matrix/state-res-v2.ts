@@ -1,5 +1,12 @@
 /**
- * State resolution, version 2 (room versions 2+; rooms/fragments/v2-state-res).
+ * State resolution, version 2 (room versions 2–11; rooms/fragments/v2-state-res)
+ * and its iteration v2.1 (room version 12, rooms/v12 "State resolution"):
+ *  - the full conflicted set also holds the *conflicted state subgraph*
+ *    (every event on an auth_events path between two conflicted events);
+ *  - the iterative auth checks of step 2 start from an empty state map
+ *    instead of the unconflicted state map.
+ * In v12 rooms the create event is in no event's auth_events: the rules find
+ * it through the room id, so `fetchEvent` must also return it.
  *
  * Synchronous: the caller provides `fetchEvent`, an in-memory lookup that must
  * be able to return every event in the state sets and in their auth chains
@@ -15,8 +22,9 @@
  *    are never used as fallback auth state in the iterative auth checks.
  */
 import { checkAuth } from './auth-rules.js';
-import { authEventsSelectionKeys } from './auth-rules/selection.js';
-import { POWER_LEVELS_KEY, userPowerLevel } from './power-levels.js';
+import { authRuleStateKeys } from './auth-rules/selection.js';
+import { CREATE_KEY, POWER_LEVELS_KEY, userPowerLevel } from './power-levels.js';
+import { createEventIdFromRoomId } from './room-ids.js';
 import type { RoomVersion } from './room-versions.js';
 import { authEventIds, stateKey, type RoomEvent, type StateIds, type StateMap } from './types.js';
 
@@ -167,9 +175,17 @@ class Resolver {
     this.chains = new AuthChains(fetchEvent, opts.authChainOf);
   }
 
-  /** The event's auth events (not rejected ones) as a state map. */
+  /**
+   * The event's auth events (not rejected ones) as a state map; in v12 rooms
+   * plus the create event the room id names.
+   */
   authEventState(ev: RoomEvent): StateMap {
     const m: StateMap = new Map();
+    if (this.rv.roomIdFromCreateEvent && ev.type !== 'm.room.create' && typeof ev.room_id === 'string') {
+      const id = createEventIdFromRoomId(ev.room_id);
+      const create = this.opts.isRejected?.(id) ? undefined : this.fetchEvent(id);
+      if (create && create.type === 'm.room.create') m.set(CREATE_KEY, create);
+    }
     for (const id of authEventIds(ev)) {
       if (this.opts.isRejected?.(id)) continue;
       const a = this.fetchEvent(id);
@@ -284,7 +300,7 @@ class Resolver {
       if (typeof ev.state_key !== 'string') continue;
       const fallback = this.authEventState(ev);
       const authState: StateMap = new Map();
-      for (const k of authEventsSelectionKeys(ev, this.rv)) {
+      for (const k of authRuleStateKeys(ev, this.rv)) {
         const id = state.get(k);
         const e = id !== undefined ? this.fetchEvent(id) : undefined;
         const chosen = e ?? fallback.get(k);
@@ -319,6 +335,8 @@ export function resolveStateV2(
   for (const c of fullChains) {
     for (const id of c) if (!full.has(id) && !fullChains.every((o) => o.has(id))) full.add(id);
   }
+  // v2.1: plus the conflicted state subgraph.
+  if (roomVersion.stateRes === 'v2.1') for (const id of conflictedSubgraph(conflicted, r.chains)) full.add(id);
   const fullEvents = new Map<string, RoomEvent>();
   for (const id of full) {
     const e = fetchEvent(id);
@@ -334,8 +352,9 @@ export function resolveStateV2(
   }
   const powerSorted = r.reverseTopologicalPowerSort([...powerIds].map((id) => fullEvents.get(id)!));
 
-  // Step 2: iterative auth checks from the unconflicted state.
-  const resolved: StateIds = new Map(unconflicted);
+  // Step 2: iterative auth checks from the unconflicted state (v2), from an
+  // empty state (v2.1).
+  const resolved: StateIds = roomVersion.stateRes === 'v2.1' ? new Map() : new Map(unconflicted);
   r.iterativeAuthChecks(resolved, powerSorted);
 
   // Step 3–4: the rest, in mainline order of the resolved power levels.
@@ -347,4 +366,33 @@ export function resolveStateV2(
   // Step 5: the unconflicted state wins.
   for (const [k, id] of unconflicted) resolved.set(k, id);
   return resolved;
+}
+
+/**
+ * The conflicted state subgraph (v2.1): the events on any auth_events path
+ * from one conflicted event to another, endpoints included. An event is on
+ * such a path when it is reachable from a conflicted event (in the auth chain
+ * of one) and a conflicted event is reachable from it (it is one, or one is
+ * in its auth chain).
+ */
+export function conflictedSubgraph(conflicted: ReadonlySet<string>, chains: AuthChains): Set<string> {
+  // Whether some conflicted event is in x's auth chain (the smaller side is iterated).
+  const reachesConflicted = (x: string): boolean => {
+    const chain = chains.of(x);
+    if (conflicted.size < chain.size) {
+      for (const c of conflicted) if (c !== x && chain.has(c)) return true;
+      return false;
+    }
+    for (const a of chain) if (conflicted.has(a)) return true;
+    return false;
+  };
+  const out = new Set<string>();
+  const below = new Set<string>(); // events in the auth chain of some conflicted event
+  for (const c of conflicted) for (const a of chains.of(c)) below.add(a);
+  for (const c of conflicted) {
+    // Endpoints: a conflicted event below another, or with another below it.
+    if (below.has(c) || reachesConflicted(c)) out.add(c);
+  }
+  for (const x of below) if (!conflicted.has(x) && reachesConflicted(x)) out.add(x);
+  return out;
 }

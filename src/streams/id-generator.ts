@@ -11,6 +11,7 @@
  * top of the same `allocate`/`finish` contract.
  */
 import type { Queryable } from '../storage/db.js';
+import type { EventsPosition } from './tokens.js';
 
 export class StreamIdGenerator {
   private last: number;
@@ -89,6 +90,14 @@ export class StreamIdGenerator {
   /** Highest position below which every write has finished. */
   getCurrent(): number {
     return this.current;
+  }
+
+  /**
+   * The position as a token's events part: `{min}` here; a stream with
+   * several writers adds the writers that are ahead of the minimum.
+   */
+  getPosition(): EventsPosition {
+    return { min: this.getCurrent() };
   }
 
   /** Highest position handed out so far. */

@@ -11,7 +11,7 @@
  */
 import type { StreamIdGenerator } from './id-generator.js';
 import type { NotifiedStream, StreamChange, StreamNotifier } from './notifier-types.js';
-import { decodeSyncToken, emptyToken, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
+import { decodeSyncToken, emptyToken, eventsUpperBound, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
 
 /** How many recent changes per stream the notifier remembers. */
 const RECENT_PER_STREAM = 1024;
@@ -84,8 +84,22 @@ export class Notifier implements StreamNotifier {
     this.applyReplicated(change);
   }
 
+  /**
+   * Observers of EVERY change, local or replicated, called as it reaches
+   * the notifier (before it is held or delivered): per-process caches that
+   * follow a stream (the /sync membership cache) drop what it touches.
+   */
+  readonly observers: Array<(change: StreamChange) => void> = [];
+
   /** A change made by another process (its stream position was advanced first). */
   applyReplicated(change: StreamChange): void {
+    for (const o of this.observers) {
+      try {
+        o(change);
+      } catch {
+        /* an observer must never fail a write or replication */
+      }
+    }
     // A reader must not be woken before it can read the change: when writes
     // commit out of order, hold the change until the stream's current
     // position reaches it (with a fallback so a stray position never sticks).
@@ -161,7 +175,8 @@ export class Notifier implements StreamNotifier {
    * `onBehind` is called first (worker mode: catch up from the database).
    */
   async waitForToken(token: SyncToken, timeoutMs: number, onBehind?: () => void): Promise<boolean> {
-    const covered = () => tokenCovers(this.currentToken(), token);
+    // Writer by writer: a token ahead on one events writer waits for that writer, not for every writer.
+    const covered = () => tokenCovers({ ...this.currentToken(), events: this.streams.events?.getPosition() ?? { min: 0 } }, token);
     if (covered()) return true;
     onBehind?.();
     const end = Date.now() + timeoutMs;
@@ -208,7 +223,9 @@ export class Notifier implements StreamNotifier {
       return; // the caller reports the bad token
     }
     t.typing = 0; // in-memory: clamped by the caller, never waited for
-    t.events = { min: Math.max(t.events.min, ...Object.values(t.events.writers ?? {})) };
+    // /sync reads rooms up to the minimum over the events writers, so a
+    // token's writer parts are waited for as a minimum (eventsUpperBound).
+    t.events = { min: eventsUpperBound(t.events) };
     await this.waitForToken(t, timeoutMs, this.onBehind);
   }
 

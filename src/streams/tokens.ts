@@ -89,8 +89,23 @@ export function eventsUpperBound(p: EventsPosition): number {
   return Math.max(p.min, ...Object.values(p.writers ?? {}));
 }
 
-/** Whether `a` is at or beyond `b` on every stream. */
+/** Up to where the rows of `writer` are covered: its own position, or the minimum. */
+export function eventsPositionFor(p: EventsPosition, writer: string): number {
+  return Math.max(p.min, p.writers?.[writer] ?? 0);
+}
+
+/** Whether `a` covers every events row `b` covers: the minimum, and each writer `b` names. */
+export function eventsCovers(a: EventsPosition, b: EventsPosition): boolean {
+  if (a.min < b.min) return false;
+  return Object.entries(b.writers ?? {}).every(([w, pos]) => eventsPositionFor(a, w) >= pos);
+}
+
+/** Whether two events positions cover the same rows (writer parts at or below the minimum say nothing). */
+export function sameEventsPosition(a: EventsPosition, b: EventsPosition): boolean {
+  return eventsCovers(a, b) && eventsCovers(b, a);
+}
+
+/** Whether `a` is at or beyond `b` on every stream (events: writer by writer). */
 export function tokenCovers(a: SyncToken, b: SyncToken): boolean {
-  if (eventsUpperBound(a.events) < eventsUpperBound(b.events) || a.events.min < b.events.min) return false;
-  return SYNC_STREAMS.every((s) => a[s] >= b[s]);
+  return eventsCovers(a.events, b.events) && SYNC_STREAMS.every((s) => a[s] >= b[s]);
 }

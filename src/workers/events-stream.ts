@@ -14,6 +14,7 @@
  */
 import type { Db } from '../storage/db.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
+import type { EventsPosition } from '../streams/tokens.js';
 import { MultiWriterIdGenerator } from './multi-writer-id-generator.js';
 
 export class MultiWriterEventsStream extends StreamIdGenerator {
@@ -69,6 +70,11 @@ export class MultiWriterEventsStream extends StreamIdGenerator {
 
   override getCurrent(): number {
     return this.multi.getCurrent();
+  }
+
+  /** The minimum plus every writer ahead of it (the per-writer sync token part). */
+  override getPosition(): EventsPosition {
+    return this.multi.getPosition();
   }
 
   /** This process's own position when it is a writer (what it may publish), else the minimum. */

@@ -244,24 +244,28 @@ export class MultiWriterIdGenerator {
       this.persistAgain = true;
       return this.persisting;
     }
-    this.persisting = (async () => {
-      try {
-        do {
-          this.persistAgain = false;
-          const pos = this.positions.get(this.opts.instanceName) ?? 0;
-          if (pos <= this.persistedPosition) continue;
-          await this.db.execute(
-            `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES (?, ?, ?)
-             ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id
-             WHERE stream_positions.stream_id < excluded.stream_id`,
-            [this.opts.streamName, this.opts.instanceName, pos],
-          );
-          this.persistedPosition = pos;
-        } while (this.persistAgain);
-      } finally {
-        this.persisting = undefined;
-      }
+    const run = (async () => {
+      do {
+        this.persistAgain = false;
+        const pos = this.positions.get(this.opts.instanceName) ?? 0;
+        if (pos <= this.persistedPosition) continue;
+        await this.db.execute(
+          `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES (?, ?, ?)
+           ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id
+           WHERE stream_positions.stream_id < excluded.stream_id`,
+          [this.opts.streamName, this.opts.instanceName, pos],
+        );
+        this.persistedPosition = pos;
+      } while (this.persistAgain);
     })();
-    return this.persisting;
+    // Cleared once settled, not in a `finally` inside: with nothing to write
+    // the body ends synchronously, before `persisting` is even assigned, and
+    // would leave a settled promise there that every later call returned.
+    this.persisting = run;
+    const clear = () => {
+      if (this.persisting === run) this.persisting = undefined;
+    };
+    run.then(clear, clear);
+    return run;
   }
 }

@@ -260,8 +260,18 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
     // nginx's own errors (a process down, a body over client_max_body_size)
     // as Matrix errors, not HTML; errors from the processes pass through as they are.
     out.line('# nginx\'s own errors as Matrix JSON.');
+    // A request nginx itself finds malformed (NUL or bad percent-encoding in
+    // the path, a broken request line) never reaches a process. A named
+    // location cannot serve a 400 error_page (nginx answers 500), an
+    // internal URI location can.
+    out.line('error_page 400 /_myelin_internal/bad_request;');
     out.line('error_page 413 @myelin_too_large;');
     out.line('error_page 502 503 504 @myelin_unavailable;');
+    out.block('location = /_myelin_internal/bad_request', () => {
+      out.line('internal;');
+      out.line('default_type application/json;');
+      out.line('return 400 \'{"errcode":"M_INVALID_PARAM","error":"Malformed request"}\';');
+    });
     out.block('location @myelin_too_large', () => {
       out.line('default_type application/json;');
       out.line('return 413 \'{"errcode":"M_TOO_LARGE","error":"Request body too large"}\';');

@@ -13,6 +13,17 @@
  * Single-writer positions are also written to `stream_positions`, so that a
  * reader can catch up from the database.
  *
+ * Events with several writers (event persisters): readers cannot read a row
+ * until every persister has passed it (the minimum), and an idle persister
+ * passes it only once it hears of the write. So a persister tells the other
+ * persisters, alone (POSITION on their own channels), whenever its position
+ * moves; it publishes its row once the minimum covers it, with the other
+ * persisters' positions in the row (`positions`). A process that only
+ * follows thus gets one message per event instead of one per persister,
+ * and can read the row at once. Idle persisters still announce their
+ * position to everyone at most twice a second, and a row still unreadable
+ * after a second (a persister is slow or gone) is published anyway.
+ *
  * Applying (every process, for the streams it does not write): advance the
  * local view of the stream (StreamIdGenerator.advanceTo, or the multi-writer
  * generator's advanceWriter), then notify the local notifier with the same
@@ -49,6 +60,12 @@ import { MultiWriterEventsStream } from './events-stream.js';
 export interface StreamRow {
   rooms?: string[];
   users?: string[];
+  /**
+   * events with several writers: the other writers' positions as the
+   * publisher knows them (they told it; see "Publishing" above), so that
+   * readers need no message of their own from an idle persister.
+   */
+  positions?: Record<string, number>;
   /** The previous position this instance announced on the stream. */
   prev: number;
   /** Publish time, ms since epoch (replication lag). */
@@ -59,6 +76,10 @@ export interface StreamRow {
 
 export interface TransportLike {
   send(cmd: Command): Promise<boolean>;
+  /** To one instance (its own channel); without it, `send` to everyone. */
+  sendTo?(instance: string, cmd: Command): Promise<boolean>;
+  /** The broadcast channel's name: commands on any other channel were sent to us alone. */
+  readonly broadcast?: string;
   on(event: 'command', fn: (cmd: Command, channel: string) => void): unknown;
   on(event: 'reconnected' | 'disconnected', fn: () => void): unknown;
 }
@@ -115,6 +136,10 @@ const key = (stream: string, instance: string) => `${stream}\u0000${instance}`;
 
 /** A write waits at most this long for the stream to cover it (then answers anyway). */
 export const SETTLE_MS = 5000;
+/** A row of ours that readers could not read yet (another events writer lags) is published anyway after this long. */
+const PUBLISH_ANYWAY_MS = 1000;
+/** An events writer that only followed the others announces its position to everyone at most this often. */
+const IDLE_ANNOUNCE_MS = 500;
 /** Positions learnt from a reply or the database that Redis has not confirmed after this long: catch up. */
 const CONFIRM_MS = 1500;
 /** Per-process caches that follow a stream (dropped when the stream moves before its invalidations arrive). */
@@ -126,8 +151,13 @@ export class StreamReplicator {
   private readonly announced = new Map<string, number>();
   /** Highest position seen per (stream, writer). */
   private readonly seen = new Map<string, number>();
-  /** Local changes waiting for this writer's position to cover them. */
+  /** Local changes waiting until readers can read them (this writer's position, events: every writer's). */
   private readonly pending = new Map<string, StreamChange[]>();
+  /** When each pending change was queued. */
+  private readonly pendingSince = new WeakMap<StreamChange, number>();
+  /** events: our own position as last told to the other events writers. */
+  private toldWriters = 0;
+  private lastIdleAnnounce = 0;
   private readonly persisted = new Map<string, { running?: Promise<void>; again: boolean; done: number }>();
   private connected: boolean;
   private timer: NodeJS.Timeout | undefined;
@@ -135,7 +165,7 @@ export class StreamReplicator {
   private catchingUp: Promise<void> | undefined;
   private catchUpAgain = false;
   private stopped = false;
-  private positionTimer: NodeJS.Timeout | undefined;
+  private positionTimer: NodeJS.Immediate | undefined;
   private readonly unsubs: Array<() => void> = [];
   /** Positions applied from a reply or a fresh read, waiting for Redis to confirm them. */
   private readonly unconfirmed = new Map<string, { stream: NotifiedStream; instance: string; position: number; at: number }>();
@@ -201,9 +231,12 @@ export class StreamReplicator {
       if (!g || !this.writes(name)) continue;
       this.announced.set(name, this.ownPosition(name));
       if (g instanceof MultiWriterEventsStream) {
+        this.toldWriters = this.ownPosition(name);
         this.unsubs.push(
           g.multi.onAdvance((_pos, instance) => {
             if (instance === this.me) this.onOwnAdvance(name);
+            // Another writer moved: rows of ours that waited for it may be readable now.
+            else this.flushPending(name);
           }),
         );
       } else {
@@ -214,7 +247,7 @@ export class StreamReplicator {
     }
     const t = this.d.transport;
     if (t) {
-      t.on('command', (cmd) => this.onCommand(cmd));
+      t.on('command', (cmd, channel) => this.onCommand(cmd, t.broadcast !== undefined && channel !== t.broadcast));
       t.on('disconnected', () => {
         this.connected = false;
         this.d.logger?.warn('replication: redis connection lost; following streams from the database until it is back');
@@ -236,12 +269,13 @@ export class StreamReplicator {
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
-    clearTimeout(this.positionTimer);
+    if (this.positionTimer) clearImmediate(this.positionTimer);
     clearTimeout(this.confirmTimer);
     for (const u of this.unsubs) u();
   }
 
   private tick(): void {
+    this.publishStale();
     const period = this.connected ? (this.d.pollConnectedMs ?? 10_000) : (this.d.pollDisconnectedMs ?? 1000);
     if (this.now() - this.lastPoll < period) return;
     this.requestCatchUp(this.connected ? 'periodic' : 'redis-away', !this.connected);
@@ -249,30 +283,67 @@ export class StreamReplicator {
 
   // ------------------------------------------------------------ publishing
 
+  /**
+   * Up to where rows of ours may be published: this writer's own position,
+   * and for events with several writers the position every writer has
+   * passed (readers cannot read a row before that, so publishing it earlier
+   * would only wake them twice: once for the row, once for the idle
+   * persister's POSITION). The idle persisters tell the writers, not every
+   * process, that they followed; the row carries their positions instead.
+   */
+  private publishable(stream: NotifiedStream): number {
+    const g = this.d.streams[stream];
+    if (g instanceof MultiWriterEventsStream && this.otherEventsWriters().length) return g.getCurrent();
+    return this.ownPosition(stream);
+  }
+
+  private otherEventsWriters(): readonly string[] {
+    return this.d.writersOf('events').filter((w) => w !== this.me && w !== '*');
+  }
+
   private onLocalChange(c: StreamChange): void {
     if (this.stopped || !this.writes(c.stream)) return;
-    if (c.position <= this.ownPosition(c.stream)) {
+    if (c.position <= this.publishable(c.stream)) {
       this.publish(c);
       return;
     }
     let q = this.pending.get(c.stream);
     if (!q) this.pending.set(c.stream, (q = []));
     q.push(c);
+    this.pendingSince.set(c, this.now());
+  }
+
+  /** Publishes the pending rows readers can read now (or all that waited longer than `before`). */
+  private flushPending(stream: NotifiedStream, before = -Infinity): void {
+    const q = this.pending.get(stream);
+    if (!q?.length) return;
+    const upTo = this.publishable(stream);
+    const ready = q.filter((c) => c.position <= upTo || (this.pendingSince.get(c) ?? 0) < before);
+    if (!ready.length) return;
+    this.pending.set(stream, q.filter((c) => !ready.includes(c)));
+    for (const c of ready) this.publish(c);
+  }
+
+  /** Rows held too long (another events writer is slow or gone): published anyway; readers hold them. */
+  private publishStale(): void {
+    const before = this.now() - PUBLISH_ANYWAY_MS;
+    for (const stream of this.pending.keys()) this.flushPending(stream as NotifiedStream, before);
+    // An idle writer tells everyone where it stands now and then (readers
+    // learn it from the other writers' rows first; this is the backstop).
+    const e = this.d.streams.events;
+    if (e instanceof MultiWriterEventsStream && this.writes('events') && this.otherEventsWriters().length && !this.pending.get('events')?.length) {
+      if (this.ownPosition('events') > (this.announced.get('events') ?? 0) && this.now() - this.lastIdleAnnounce >= IDLE_ANNOUNCE_MS) {
+        this.lastIdleAnnounce = this.now();
+        this.announce('events');
+      }
+    }
   }
 
   private onOwnAdvance(stream: NotifiedStream): void {
-    const own = this.ownPosition(stream);
-    const q = this.pending.get(stream);
-    if (q?.length) {
-      const ready = q.filter((c) => c.position <= own);
-      if (ready.length) {
-        this.pending.set(stream, q.filter((c) => c.position > own));
-        for (const c of ready) this.publish(c);
-      }
-    }
+    this.flushPending(stream);
     const g = this.d.streams[stream];
     if (g && !(g instanceof MultiWriterEventsStream)) void this.persist(stream, g.getCurrent());
-    // A position reached without a row of ours (an idle event persister): announce it.
+    // A position reached without a row of ours (an idle event persister following, an abandoned write): announce it.
     if (stream === 'events') this.schedulePositions();
   }
 
@@ -280,6 +351,11 @@ export class StreamReplicator {
     const prev = this.announced.get(c.stream) ?? 0;
     this.announced.set(c.stream, Math.max(prev, c.position));
     const row: StreamRow = { prev, ts: this.now() };
+    const g = this.d.streams[c.stream];
+    if (g instanceof MultiWriterEventsStream && this.otherEventsWriters().length) {
+      const all = g.multi.getWriterPositions();
+      row.positions = Object.fromEntries(this.otherEventsWriters().map((w) => [w, all[w] ?? 0]));
+    }
     if (c.rooms?.length) row.rooms = c.rooms;
     if (c.users?.length) row.users = c.users;
     if (c.stream === 'typing' && this.d.typing && c.rooms?.length) {
@@ -291,13 +367,31 @@ export class StreamReplicator {
 
   private schedulePositions(): void {
     if (this.positionTimer || this.stopped) return;
-    this.positionTimer = setTimeout(() => {
+    // Once this turn's advances are done (they coalesce into one command), not
+    // on a timer: a persister answering a write waits for the others to
+    // follow (read-after-write), so this is on the path of every write.
+    this.positionTimer = setImmediate(() => {
       this.positionTimer = undefined;
+      if (this.stopped) return;
       const own = this.ownPosition('events');
+      const others = this.otherEventsWriters();
+      if (others.length) {
+        // Only the other writers need to hear it at once (they wait for us to
+        // follow); readers learn it from their rows, or from publishStale.
+        if (own > this.toldWriters) {
+          const prev = this.toldWriters;
+          this.toldWriters = own;
+          const t = this.d.transport;
+          for (const w of others) {
+            const cmd = { name: 'POSITION' as const, stream: 'events', instance: this.me, prev, next: own };
+            void (t?.sendTo ? t.sendTo(w, cmd) : t?.send(cmd));
+          }
+        }
+        return;
+      }
       const prev = this.announced.get('events') ?? 0;
       if (own > prev && !this.pending.get('events')?.length) this.announce('events');
-      // Short: a persister answering a write waits for the others to follow (read-after-write).
-    }, 1);
+    });
     this.positionTimer.unref?.();
   }
 
@@ -305,6 +399,7 @@ export class StreamReplicator {
     const prev = this.announced.get(stream) ?? 0;
     const next = Math.max(prev, this.ownPosition(stream));
     this.announced.set(stream, next);
+    if (stream === 'events') this.toldWriters = Math.max(this.toldWriters, next);
     void this.d.transport?.send({ name: 'POSITION', stream, instance: this.me, prev, next });
   }
 
@@ -351,7 +446,8 @@ export class StreamReplicator {
 
   // ------------------------------------------------------------ applying
 
-  onCommand(cmd: Command): void {
+  /** `direct`: sent to this process alone (not part of the broadcast sequence that `prev` numbers). */
+  onCommand(cmd: Command, direct = false): void {
     if (this.stopped) return;
     switch (cmd.name) {
       case 'RDATA':
@@ -359,7 +455,7 @@ export class StreamReplicator {
         if (typeof cmd.token === 'number') this.applyRow(cmd.stream as NotifiedStream, cmd.instance, cmd.token, cmd.row as StreamRow);
         return;
       case 'POSITION':
-        return this.applyPosition(cmd.stream as NotifiedStream, cmd.instance, cmd.prev, cmd.next);
+        return this.applyPosition(cmd.stream as NotifiedStream, cmd.instance, direct ? 0 : cmd.prev, cmd.next);
       case 'REPLICATE':
         return this.announceAll();
       default:
@@ -388,6 +484,14 @@ export class StreamReplicator {
     const seen = this.seenOf(stream, instance);
     const gap = typeof row?.prev === 'number' && row.prev > seen;
     this.seen.set(key(stream, instance), Math.max(seen, token));
+    // The other events writers' positions the publisher relays (they followed it), first: the row is readable at once.
+    if (stream === 'events' && row?.positions && typeof row.positions === 'object') {
+      for (const [w, p] of Object.entries(row.positions)) {
+        if (typeof p !== 'number' || !Number.isSafeInteger(p) || !this.accepts(stream, w)) continue;
+        this.seen.set(key(stream, w), Math.max(this.seenOf(stream, w), p));
+        this.advance(g, stream, w, p);
+      }
+    }
     this.d.metrics?.applied?.(stream, typeof row?.ts === 'number' ? this.now() - row.ts : undefined);
     if (stream === 'typing' && row.typing && this.d.typing) {
       for (const [roomId, users] of Object.entries(row.typing)) if (Array.isArray(users)) this.d.typing.apply(roomId, users.map(String), token);
@@ -515,7 +619,10 @@ export class StreamReplicator {
     const ok = await this.waitCovers(g, target, SETTLE_MS, () => this.requestCatchUp('write-settle', false));
     if (!ok) this.d.logger?.warn(`replication: ${stream} did not reach ${target} within ${SETTLE_MS} ms (at ${g.getCurrent()}); answering anyway`);
     if (multi) {
-      await this.persistEventsPositions();
+      // Our own position is recorded by the generator (already under way since
+      // the write finished); the others' positions as we know them, alongside.
+      const own = multi.persist().catch((e: unknown) => this.d.logger?.warn({ err: e }, 'replication: could not record the events position'));
+      await Promise.all([own, this.persistEventsPositions()]);
       return multi.getWriterPositions();
     }
     // Typing is not read from the database (readers ask its writer).
@@ -524,10 +631,12 @@ export class StreamReplicator {
   }
 
   /**
-   * Records every events writer's position as this process knows it (they
-   * came from those writers: true, and only ever moved upwards), so that a
-   * fresh read anywhere sees the minimum that covers our write even when an
-   * idle persister has not recorded that it followed. Coalesced.
+   * Records the other events writers' positions as this process knows them
+   * (they came from those writers: true, and only ever moved upwards), so
+   * that a fresh read anywhere sees the minimum that covers our write even
+   * when an idle persister has not recorded that it followed. Our own
+   * position is the generator's to record (one statement less per write, and
+   * no two statements racing for our row). Coalesced.
    */
   private persistEventsPositions(): Promise<void> {
     const g = this.d.streams.events;
@@ -535,7 +644,7 @@ export class StreamReplicator {
     const st = this.eventsPersist;
     if (st.running) {
       st.again = true; // the running loop writes once more, with the positions of then
-      const wanted = Object.entries(g.multi.getWriterPositions());
+      const wanted = Object.entries(g.multi.getWriterPositions()).filter(([w]) => w !== this.me);
       return st.running.then(() => (wanted.every(([w, p]) => (st.done.get(w) ?? -1) >= p) ? undefined : this.persistEventsPositions()));
     }
     st.running = (async () => {
@@ -543,7 +652,7 @@ export class StreamReplicator {
         do {
           st.again = false;
           const changed: Record<string, number> = {};
-          for (const [w, p] of Object.entries(g.multi.getWriterPositions())) if (p > (st.done.get(w) ?? -1)) changed[w] = p;
+          for (const [w, p] of Object.entries(g.multi.getWriterPositions())) if (w !== this.me && p > (st.done.get(w) ?? -1)) changed[w] = p;
           if (!Object.keys(changed).length) continue;
           if (this.d.persistPositions) await this.d.persistPositions('events', changed);
           else for (const [w, p] of Object.entries(changed)) await this.d.persistPosition('events', w, p);

@@ -150,7 +150,12 @@ function wirePresence(services: Services, me: string, presenceWriter: string): v
   // The first sync (or a change of set_presence) goes over HTTP, so the
   // state is written before the sync answers; later ones only touch.
   const refreshMs = Math.max(1000, Math.min(30_000, Math.floor(presence.opts.offlineMs / 3)));
-  const recent = new Map<string, { at: number; state: PresenceState }>();
+  // The touches only keep the user from timing out (offlineMs, a minute by
+  // default): one every few seconds is plenty. Not one per /sync: a message
+  // fanned out to many users would cost the presence writer a Redis message
+  // per long-poll that comes back.
+  const touchMs = Math.max(250, Math.min(5_000, Math.floor(presence.opts.offlineMs / 12)));
+  const recent = new Map<string, { at: number; state: PresenceState; touched: number }>();
   presence.setPresence = async (userId, state, statusMsg) => {
     recent.delete(userId);
     await call({ op: 'set', userId, state, ...(statusMsg !== undefined ? { statusMsg } : {}) });
@@ -165,12 +170,15 @@ function wirePresence(services: Services, me: string, presenceWriter: string): v
     const now = Date.now();
     const r = recent.get(userId);
     if (r && r.state === wanted && now - r.at < refreshMs) {
-      void transport.sendTo(presenceWriter, { name: 'USER_SYNC', instance: me, userId, syncing: true, lastSyncMs: now });
+      if (now - r.touched >= touchMs) {
+        r.touched = now;
+        void transport.sendTo(presenceWriter, { name: 'USER_SYNC', instance: me, userId, syncing: true, lastSyncMs: now });
+      }
       return;
     }
     await call({ op: 'sync', userId, ...(setPresence ? { state: setPresence } : {}) });
     if (recent.size > 100_000) recent.clear();
-    recent.set(userId, { at: now, state: wanted });
+    recent.set(userId, { at: now, state: wanted, touched: now });
   };
   // This process's syncing users are gone with it (the writer's timeouts take over).
   services.onShutdown.unshift(async () => {

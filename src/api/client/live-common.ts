@@ -2,6 +2,7 @@
 import type { Services } from '../../app/services.js';
 import type { LiveServices } from '../../app/wire-live.js';
 import type { Router } from '../types.js';
+import { isValidRoomId } from '../../matrix/identifiers.js';
 import { Errors } from '../../util/errors.js';
 
 export function live(s: Services): LiveServices {
@@ -14,7 +15,7 @@ export function requireSelf(requester: string, userId: string, what: string): vo
 }
 
 export function requireRoomId(roomId: string): void {
-  if (!roomId.startsWith('!') || !roomId.includes(':')) throw Errors.invalidParam(`Invalid room ID: ${roomId}`);
+  if (!isValidRoomId(roomId)) throw Errors.invalidParam(`Invalid room ID: ${roomId}`);
 }
 
 type Adder = Router['get'];

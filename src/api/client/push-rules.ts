@@ -1,6 +1,7 @@
 /** The /pushrules API (scope `global` only). */
 import type { Services } from '../../app/services.js';
 import { isRuleKind, validateActions, validateConditions, type PushRule, type RuleKind } from '../../matrix/push-rules.js';
+import { isValidRoomId } from '../../matrix/identifiers.js';
 import { Errors } from '../../util/errors.js';
 import { clientPaths, type MatrixRequest, type Router } from '../types.js';
 import { live, authed } from './live-common.js';
@@ -40,7 +41,7 @@ function parseRule(kind: RuleKind, ruleId: string, body: Record<string, any>): O
       rule.pattern = body.pattern;
       break;
     case 'room':
-      if (!ruleId.startsWith('!') || !ruleId.includes(':')) throw Errors.invalidParam('The rule id of a room rule must be a room ID');
+      if (!isValidRoomId(ruleId)) throw Errors.invalidParam('The rule id of a room rule must be a room ID');
       break;
     case 'sender':
       if (!ruleId.startsWith('@') || !ruleId.includes(':')) throw Errors.invalidParam('The rule id of a sender rule must be a user ID');

@@ -1,6 +1,7 @@
 /**
- * Reporting content: POST /rooms/{roomId}/report/{eventId} (reason, score)
- * and POST /rooms/{roomId}/report (spec v1.13, reason required).
+ * Reporting content: POST /rooms/{roomId}/report/{eventId} (reason, score),
+ * POST /rooms/{roomId}/report (spec v1.13, reason required) and
+ * POST /users/{userId}/report (spec v1.14, reason required, may be blank).
  */
 import type { Services } from '../../app/services.js';
 import { clientPaths, type Router } from '../types.js';
@@ -16,6 +17,12 @@ export function reportRoutes(r: Router, s: Services): void {
   r.post(clientPaths('/rooms/:roomId/report', ['v3']), async (req) => {
     const reason = requireString(req.json(), 'reason');
     await s.reports.reportRoom(req.requester.userId, req.params.roomId!, reason);
+    return {};
+  }, { auth: 'required' });
+
+  r.post(clientPaths('/users/:userId/report', ['v3']), async (req) => {
+    const reason = requireString(req.json(), 'reason');
+    await s.reports.reportUser(req.requester.userId, req.params.userId!, reason);
     return {};
   }, { auth: 'required' });
 }

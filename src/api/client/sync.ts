@@ -1,6 +1,6 @@
 /** GET /sync (client-server API "Syncing"). */
 import type { Services } from '../../app/services.js';
-import { validateFilter } from '../../matrix/filter.js';
+import { parseFilterParam } from '../../matrix/filter.js';
 import type { SyncFilter } from '../../matrix/filter-apply.js';
 import type { PresenceState } from '../../streams/sync-sources.js';
 import { Errors } from '../../util/errors.js';
@@ -13,17 +13,10 @@ export const MAX_SYNC_TIMEOUT_MS = 10 * 60_000;
 /** The `filter` query parameter: inline JSON or the id of a stored filter. */
 export async function loadFilter(s: Services, userId: string, param: string | undefined): Promise<SyncFilter> {
   if (param === undefined || param === '') return {};
-  if (param.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(param);
-    } catch {
-      throw Errors.badJson('filter is not valid JSON');
-    }
-    return validateFilter(parsed) as SyncFilter;
-  }
-  const stored = await s.filters.get(userId, param);
-  if (!stored) throw Errors.invalidParam(`No such filter: ${param}`);
+  const parsed = parseFilterParam(param);
+  if ('filter' in parsed) return parsed.filter as SyncFilter;
+  const stored = await s.filters.get(userId, parsed.filterId);
+  if (!stored) throw Errors.invalidParam(`No such filter: ${parsed.filterId}`);
   return stored as SyncFilter;
 }
 

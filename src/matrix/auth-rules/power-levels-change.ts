@@ -7,7 +7,7 @@
  * reject other values that cannot be read as a level at all (e.g. "abc" or an
  * object), because such an event has no meaningful levels to compare.
  */
-import { LEVEL_NAMES, parsePowerLevelValue, POWER_LEVELS_KEY, userPowerLevel } from '../power-levels.js';
+import { CREATE_KEY, LEVEL_NAMES, parsePowerLevelValue, POWER_LEVELS_KEY, roomCreators, userPowerLevel } from '../power-levels.js';
 import type { RoomVersion } from '../room-versions.js';
 import type { RoomEvent, StateMap } from '../types.js';
 import { ALLOW, deny, isObject, looksLikeUserId, type AuthResult } from './util.js';
@@ -50,6 +50,12 @@ export function checkPowerLevelsEvent(event: RoomEvent, state: StateMap, rv: Roo
   const content = isObject(event.content) ? event.content : {};
   const invalid = validateContent(content, rv);
   if (invalid) return deny(invalid);
+  // v12 rule 10.4: room creators cannot be given a level (theirs is infinite).
+  if (rv.privilegedCreators && isObject(content.users)) {
+    for (const u of roomCreators(state.get(CREATE_KEY), rv)) {
+      if (Object.prototype.hasOwnProperty.call(content.users, u)) return deny(`room creator ${u} cannot be listed in "users"`);
+    }
+  }
 
   const previous = state.get(POWER_LEVELS_KEY);
   if (!previous) return ALLOW;

@@ -14,7 +14,8 @@ export interface StatePair {
 
 /**
  * The (type, state_key) pairs an event's auth_events must be drawn from.
- * Empty for m.room.create. Rooms v1–v11 always select the create event.
+ * Empty for m.room.create. Rooms v1–v11 always select the create event;
+ * from v12 it MUST NOT be selected (the room id names it).
  */
 export function authEventsSelection(
   eventType: string,
@@ -33,7 +34,7 @@ export function authEventsSelection(
       out.push({ type, stateKey: sk });
     }
   };
-  add('m.room.create', '');
+  if (!roomVersion.roomIdFromCreateEvent) add('m.room.create', '');
   add('m.room.power_levels', '');
   add('m.room.member', sender);
   if (eventType === 'm.room.member' && typeof eventStateKey === 'string') {
@@ -66,9 +67,21 @@ export function authEventsSelectionKeys(ev: RoomEvent, roomVersion: RoomVersion)
 }
 
 /**
- * Rule 2 of every room version: the event's auth_events (already fetched, in
- * any order) must have no duplicate (type, state_key), only selected pairs,
- * no rejected events, include the create event, and all be in the same room.
+ * The state keys the rules consult for an event: the auth events selection,
+ * plus (v12+) the create event, which the selection leaves out but the rules
+ * still read (found through the room id).
+ */
+export function authRuleStateKeys(ev: RoomEvent, roomVersion: RoomVersion): string[] {
+  const keys = authEventsSelectionKeys(ev, roomVersion);
+  if (roomVersion.roomIdFromCreateEvent && ev.type !== 'm.room.create') keys.unshift(stateKey('m.room.create', ''));
+  return keys;
+}
+
+/**
+ * Rule 2 (v12: rule 3) of every room version: the event's auth_events
+ * (already fetched, in any order) must have no duplicate (type, state_key),
+ * only selected pairs, no rejected events, include the create event (before
+ * v12; from v12 it must not be there), and all be in the same room.
  * `isRejected` tells whether an auth event was itself rejected.
  */
 export function checkAuthEventsList(
@@ -93,7 +106,7 @@ export function checkAuthEventsList(
     if (a.room_id !== event.room_id) return deny(`auth event ${a.event_id} belongs to another room`);
     if (a.type === 'm.room.create') hasCreate = true;
   }
-  if (!hasCreate) return deny('no m.room.create event among the auth events');
+  if (!hasCreate && !roomVersion.roomIdFromCreateEvent) return deny('no m.room.create event among the auth events');
   return ALLOW;
 }
 
@@ -118,7 +131,7 @@ export function selectAuthState(
   fallback?: StateMap,
 ): StateMap {
   const out: StateMap = new Map();
-  for (const k of authEventsSelectionKeys(event, roomVersion)) {
+  for (const k of authRuleStateKeys(event, roomVersion)) {
     const e = state.get(k) ?? fallback?.get(k);
     if (e) out.set(k, e);
   }

@@ -129,6 +129,11 @@ export class AccountDataService implements AccountDataSource {
     return { global, rooms };
   }
 
+  /** The ignored users when cached (no await on the push evaluation path), else undefined. */
+  cachedIgnoredUsers(userId: string): Set<string> | undefined {
+    return this.ignoredCache.get(userId);
+  }
+
   async getIgnoredUsers(userId: string): Promise<Set<string>> {
     let s = this.ignoredCache.get(userId);
     if (s) return s;

@@ -11,6 +11,7 @@ import type { MembershipChange } from '../../storage/e2ee/sharing-store.js';
 import type { E2eeSyncSource } from '../../streams/sync-sources.js';
 import { Errors, MatrixError } from '../../util/errors.js';
 import type { DeviceListChanges, DeviceListTracker } from './device-lists.js';
+import { KeyCountCache, type KeyCounts } from './key-count-cache.js';
 import {
   invalidSignature,
   isObject,
@@ -47,6 +48,13 @@ export interface KeysServiceDeps {
   write?: (op: E2eeWriteOp) => Promise<unknown>;
   /** Device ids of a local user (the cross-signing public keys must not collide with them). */
   listDeviceIds(userId: string): Promise<string[]>;
+  /**
+   * A device's one-time or fallback keys changed: drop its cached key counts
+   * here and in every other process (worker mode: the caches stream, whose
+   * handler calls `dropKeyCounts`). Without it only this process's cache is
+   * dropped.
+   */
+  keyCountsChanged?: (devices: Array<[userId: string, deviceId: string]>) => void;
 }
 
 const failure = (e: MatrixError) => ({ errcode: e.errcode, error: e.message });
@@ -55,7 +63,12 @@ const failure = (e: MatrixError) => ({ errcode: e.errcode, error: e.message });
 const isUserIdLike = (id: string): boolean => /^@[^:]*:.+$/.test(id);
 
 export class KeysService implements E2eeSyncSource {
-  constructor(private readonly d: KeysServiceDeps) {}
+  /** Key counts per device, read by every /sync response (key-count-cache.ts). */
+  private readonly counts: KeyCountCache;
+
+  constructor(private readonly d: KeysServiceDeps) {
+    this.counts = new KeyCountCache((userId, deviceId) => this.readKeyCounts(userId, deviceId));
+  }
 
   private isLocal(userId: string): boolean {
     return parseUserId(userId)?.domain === this.d.serverName || userId.endsWith(`:${this.d.serverName}`);
@@ -75,6 +88,8 @@ export class KeysService implements E2eeSyncSource {
     parseKeyMap('one_time_keys', body.one_time_keys, userId, deviceId, dk?.keys?.[`ed25519:${deviceId}`]);
     parseKeyMap('fallback_keys', body.fallback_keys, userId, deviceId, dk?.keys?.[`ed25519:${deviceId}`]);
     await this.write({ op: 'upload', userId, deviceId, body });
+    // The writer may be another process whose invalidation is still on its way.
+    this.counts.invalidate(userId, deviceId);
     return { one_time_key_counts: await this.getOneTimeKeyCounts(userId, deviceId) };
   }
 
@@ -86,7 +101,11 @@ export class KeysService implements E2eeSyncSource {
   async runWrite(op: E2eeWriteOp): Promise<Record<string, never>> {
     switch (op.op) {
       case 'upload':
-        await this.uploadLocal(op.userId, op.deviceId, op.body);
+        try {
+          await this.uploadLocal(op.userId, op.deviceId, op.body);
+        } finally {
+          this.keyCountsChanged([op.userId, op.deviceId]);
+        }
         break;
       case 'cross_signing':
         await this.storeCrossSigningLocal(op.userId, op.keys);
@@ -102,6 +121,7 @@ export class KeysService implements E2eeSyncSource {
           await this.d.store.deleteDeviceKeys(tx, op.userId, op.deviceId);
           return { value: undefined, changed: [op.userId] };
         });
+        this.keyCountsChanged([op.userId, op.deviceId]);
         break;
       case 'mark_changed':
         await this.d.tracker.markChanged(op.userIds);
@@ -236,10 +256,15 @@ export class KeysService implements E2eeSyncSource {
     // Duplicate requests for one device and algorithm get one key.
     const unique = [...new Map(wanted.map((w) => [claimKey(w.userId, w.deviceId, w.algorithm), w])).values()];
     const claimed = await this.d.store.claimOneTimeKeys(unique);
-    for (const w of unique) {
-      // A one-time key if one is left, else the fallback key (which stays, marked used).
-      const k = claimed.get(claimKey(w.userId, w.deviceId, w.algorithm)) ?? (await this.d.store.claimFallbackKey(w.userId, w.deviceId, w.algorithm));
-      if (k) ((result[w.userId] ??= {})[w.deviceId] ??= {})[`${w.algorithm}:${k.keyId}`] = k.key;
+    try {
+      for (const w of unique) {
+        // A one-time key if one is left, else the fallback key (which stays, marked used).
+        const k = claimed.get(claimKey(w.userId, w.deviceId, w.algorithm)) ?? (await this.d.store.claimFallbackKey(w.userId, w.deviceId, w.algorithm));
+        if (k) ((result[w.userId] ??= {})[w.deviceId] ??= {})[`${w.algorithm}:${k.keyId}`] = k.key;
+      }
+    } finally {
+      // Every device asked for: its counts or fallback keys may have changed.
+      this.keyCountsChanged(...unique.map((w) => [w.userId, w.deviceId] as [string, string]));
     }
     return { one_time_keys: result, failures };
   }
@@ -395,10 +420,36 @@ export class KeysService implements E2eeSyncSource {
   }
 
   async getOneTimeKeyCounts(userId: string, deviceId: string): Promise<Record<string, number>> {
-    return { [SIGNED_CURVE25519]: 0, ...(await this.d.store.countOneTimeKeys(userId, deviceId)) };
+    return { ...(await this.counts.get(userId, deviceId)).oneTimeKeys };
   }
 
-  getUnusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]> {
-    return this.d.store.unusedFallbackKeyTypes(userId, deviceId);
+  async getUnusedFallbackKeyTypes(userId: string, deviceId: string): Promise<string[]> {
+    return [...(await this.counts.get(userId, deviceId)).unusedFallbackTypes];
+  }
+
+  /** Drops this process's cached key counts of a device (the caches stream handler). */
+  dropKeyCounts(userId: string, deviceId: string): void {
+    this.counts.invalidate(userId, deviceId);
+  }
+
+  /** Drops every cached key count (a process that may have missed invalidations). */
+  dropAllKeyCounts(): void {
+    this.counts.clear();
+  }
+
+  private keyCountsChanged(...devices: Array<[string, string]>): void {
+    const unique = [...new Map(devices.map((d) => [`${d[0]}\u0000${d[1]}`, d])).values()];
+    if (!unique.length) return;
+    for (const [u, d] of unique) this.counts.invalidate(u, d);
+    try {
+      this.d.keyCountsChanged?.(unique);
+    } catch {
+      /* an invalidation must never fail the write */
+    }
+  }
+
+  private async readKeyCounts(userId: string, deviceId: string): Promise<KeyCounts> {
+    const [otk, fallback] = await Promise.all([this.d.store.countOneTimeKeys(userId, deviceId), this.d.store.unusedFallbackKeyTypes(userId, deviceId)]);
+    return { oneTimeKeys: { [SIGNED_CURVE25519]: 0, ...otk }, unusedFallbackTypes: fallback };
   }
 }

@@ -138,6 +138,11 @@ export class PushRulesService implements PushRulesSource {
     this.cache.clear();
   }
 
+  /** The ruleset when cached (no await on the push evaluation path), else undefined. */
+  cachedRuleset(userId: string): Ruleset | undefined {
+    return this.cache.get(userId);
+  }
+
   async getRuleset(userId: string): Promise<Ruleset> {
     const cached = this.cache.get(userId);
     if (cached) return cached;

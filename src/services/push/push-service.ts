@@ -2,26 +2,34 @@
  * Push evaluation when events are persisted, unread counts for /sync and
  * GET /notifications.
  *
- * For every new event, the push rules of each local joined member (except
- * the sender, and those who ignore the sender) are evaluated; notifying
- * results are stored in event_push_actions with the event's thread. Unread
- * counts are the stored actions after the user's latest read receipt
- * (m.read or m.read.private, whichever is further), per thread when the
- * user sent threaded receipts.
+ * The event persister asks `prepareBatch` for the push rows of a batch of
+ * events before it commits them, and writes them in the same transaction
+ * (one durable commit; an event never commits without its rows). Each
+ * event is evaluated for every local joined member except the sender: the
+ * outcome of a member with the server-default rules who is not mentioned
+ * (the *default* outcome, the same for all of them) is stored once per
+ * notifying event; members whose outcome differs (mentions, display name or
+ * localpart, their own rules, ignoring the sender, invites) get an
+ * *exception* row. Unread counts and notifications are defaults ⊕
+ * exceptions: a default row counts for a user who joined before the event,
+ * did not send it and has no exception for it. Counts start after the
+ * user's latest read receipt (m.read or m.read.private, whichever is
+ * further), per thread where the user sent threaded receipts.
  */
 import type { Logger } from 'pino';
-import { DefaultRulesEvaluator, evaluate, type EvalContext } from '../../matrix/push-rules.js';
+import { DefaultRulesEvaluator, evaluate, sameOutcome, type EvalContext, type EvalResult } from '../../matrix/push-rules.js';
 import { notificationPowerLevel, userPowerLevel } from '../../matrix/power-levels.js';
 import { getRoomVersion } from '../../matrix/room-versions.js';
 import { stateKey, type RoomEvent, type StateMap } from '../../matrix/types.js';
-import type { PushActionRow, PushStore } from '../../storage/live/push-store.js';
-import type { JoinedMember, RoomQueries } from '../../storage/live/room-queries.js';
+import type { PushRow, PushStore, UnreadRange } from '../../storage/live/push-store.js';
+import type { RoomQueries } from '../../storage/live/room-queries.js';
+import type { ExtraRows } from '../../storage/rooms/store.js';
 import type { PushSource, UnreadCounts } from '../../streams/sync-sources.js';
 import type { AccountDataService } from '../account-data/account-data-service.js';
 import type { ReceiptsService } from '../receipts/receipts-service.js';
 import type { PushRulesService } from './push-rules-service.js';
 
-/** What the event persister hands over after commit. */
+/** An event of a batch about to be persisted. */
 export interface PersistedEventLike {
   event_id: string;
   room_id: string;
@@ -30,24 +38,31 @@ export interface PersistedEventLike {
   content: Record<string, any>;
   state_key?: string;
   origin_server_ts?: number;
-  streamOrdering?: number;
   [k: string]: unknown;
 }
 
+/** What push evaluation needs of a room: its joined members and the state that decides power levels. */
 interface RoomPushInfo {
-  members: JoinedMember[];
-  joinedCount: number;
+  /** Every joined member (local and remote) -> room display name. */
+  joined: Map<string, string | null>;
+  /** The local ones among them (derived from `joined`, rebuilt after a membership change). */
+  local?: Array<[string, string | null]>;
   state: StateMap;
   roomVersion?: string;
 }
 
-const STATE_TYPES_THAT_MATTER = new Set(['m.room.member', 'm.room.power_levels', 'm.room.create']);
+const NOTHING: EvalResult = { actions: [], notify: false, highlight: false };
 
 export class PushService implements PushSource {
-  /** Per-room member list and power levels, dropped when those change. */
+  /**
+   * Per-room members and power levels as of the last evaluated event. Kept
+   * up to date from the events themselves (only this process writes the
+   * room's events); dropped when a batch does not commit.
+   */
   private readonly roomCache = new Map<string, RoomPushInfo>();
-  /** Push action rows waiting for the next coalesced write. */
-  private pendingActions: Array<{ rows: PushActionRow[]; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private readonly localSuffix: string;
+  /** The store's write function, handed to the event persister with the rows. */
+  private readonly writeRows = (tx: Parameters<ExtraRows['write']>[0], rows: PushRow[]) => this.store.insertPushRows(tx, rows);
 
   constructor(
     private readonly store: PushStore,
@@ -57,13 +72,15 @@ export class PushService implements PushSource {
     private readonly accountData: AccountDataService,
     private readonly serverName: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.localSuffix = `:${serverName}`;
+  }
 
   private async roomInfo(roomId: string): Promise<RoomPushInfo> {
     const cached = this.roomCache.get(roomId);
     if (cached) return cached;
-    const [{ members, joinedCount }, pl, create, roomVersion] = await Promise.all([
-      this.rooms.joinedLocalMembers(roomId, this.serverName),
+    const [members, pl, create, roomVersion] = await Promise.all([
+      this.store.joinedMembers(roomId),
       this.rooms.currentState(roomId, 'm.room.power_levels'),
       this.rooms.currentState(roomId, 'm.room.create'),
       this.rooms.roomVersion(roomId),
@@ -71,98 +88,116 @@ export class PushService implements PushSource {
     const state: StateMap = new Map();
     if (pl) state.set(stateKey('m.room.power_levels', ''), { type: 'm.room.power_levels', state_key: '', content: pl.content, sender: pl.sender } as RoomEvent);
     if (create) state.set(stateKey('m.room.create', ''), { type: 'm.room.create', state_key: '', content: create.content, sender: create.sender } as RoomEvent);
-    const info: RoomPushInfo = { members, joinedCount, state, roomVersion };
+    const info: RoomPushInfo = { joined: new Map(members.map((m) => [m.userId, m.displayName])), state, roomVersion };
     if (this.roomCache.size > 5000) this.roomCache.clear();
     this.roomCache.set(roomId, info);
     return info;
   }
 
+  /** Applies a state event that matters for push (membership, power levels, create) to the room's info. */
+  private apply(info: RoomPushInfo, event: PersistedEventLike): void {
+    if (typeof event.state_key !== 'string') return;
+    if (event.type === 'm.room.member') {
+      info.local = undefined;
+      if (event.content?.membership === 'join') {
+        info.joined.set(event.state_key, typeof event.content.displayname === 'string' ? event.content.displayname : null);
+      } else {
+        info.joined.delete(event.state_key);
+      }
+    } else if ((event.type === 'm.room.power_levels' || event.type === 'm.room.create') && event.state_key === '') {
+      info.state.set(stateKey(event.type, ''), { type: event.type, state_key: '', content: event.content ?? {}, sender: event.sender } as RoomEvent);
+      if (event.type === 'm.room.create') info.roomVersion = typeof event.content?.room_version === 'string' ? event.content.room_version : '1';
+    }
+  }
+
   /** The thread an event belongs to: the root of an m.thread relation (one hop further at most), else "main". */
-  private async threadOf(event: PersistedEventLike): Promise<string> {
+  private async threadOf(event: PersistedEventLike, batch: ReadonlyMap<string, PersistedEventLike>): Promise<string> {
     const rel = event.content?.['m.relates_to'];
     if (!rel || typeof rel !== 'object' || typeof rel.event_id !== 'string') return 'main';
     if (rel.rel_type === 'm.thread') return rel.event_id;
-    // e.g. a reaction to or an edit of a threaded message.
+    // e.g. a reaction to or an edit of a threaded message (perhaps of the same batch).
+    const inBatch = batch.get(rel.event_id);
+    if (inBatch) {
+      const prel = inBatch.content?.['m.relates_to'];
+      return prel && typeof prel === 'object' && prel.rel_type === 'm.thread' && typeof prel.event_id === 'string' ? prel.event_id : 'main';
+    }
     const parent = await this.rooms.getEvent(rel.event_id);
     if (parent?.relType === 'm.thread' && parent.relatesToId) return parent.relatesToId;
     return 'main';
   }
 
-  /** Called by the event persister after commit (before the notifier wakes /sync). */
-  async onEventPersisted(event: PersistedEventLike, streamOrdering?: number): Promise<void> {
-    try {
-      const ordering = streamOrdering ?? event.streamOrdering;
-      if (ordering === undefined || !event.room_id) return;
-      if (event.state_key !== undefined && STATE_TYPES_THAT_MATTER.has(event.type)) this.roomCache.delete(event.room_id);
-      const info = await this.roomInfo(event.room_id);
-      const recipients = info.members.filter((m) => m.userId !== event.sender);
-      // A local user invited to the room gets .m.rule.invite_for_me.
-      if (event.type === 'm.room.member' && event.content?.membership === 'invite' && typeof event.state_key === 'string' &&
-          event.state_key.endsWith(`:${this.serverName}`) && !recipients.some((m) => m.userId === event.state_key)) {
-        recipients.push({ userId: event.state_key, displayName: null });
+  /**
+   * The push rows of a batch of one room's events, evaluated against the
+   * room's members and power levels at each event; the event persister
+   * writes them in the events' transaction. Throws if evaluation fails (the
+   * batch then fails: no event without its push rows).
+   */
+  async prepareBatch(roomId: string, events: ReadonlyArray<{ event: PersistedEventLike; streamOrdering: number }>): Promise<ExtraRows<PushRow>[] | undefined> {
+    const info = await this.roomInfo(roomId);
+    const byId = new Map(events.map((e) => [e.event.event_id, e.event]));
+    const rows: PushRow[] = [];
+    const now = Date.now();
+    for (const { event, streamOrdering } of events) {
+      try {
+        await this.evaluateEvent(info, roomId, event, streamOrdering, byId, now, rows);
+      } catch (e) {
+        // A fault in evaluating one event (a bug, an odd rule) costs its
+        // notifications, never the message itself.
+        this.logger.error({ err: e, roomId, eventId: event.event_id }, 'push evaluation failed; event persisted without push actions');
       }
-      if (!recipients.length) return;
-      const version = info.roomVersion ? getRoomVersion(info.roomVersion) : undefined;
-      const senderPowerLevel = userPowerLevel(info.state, event.sender, version);
-      const threadId = await this.threadOf(event);
-      const rows: PushActionRow[] = [];
-      const now = Date.now();
-      const notificationLevel = (key: string) => notificationPowerLevel(info.state, key);
-      // Members with the default rules share the user-independent part of the evaluation.
-      const defaults = new DefaultRulesEvaluator(event);
-      for (const m of recipients) {
-        if ((await this.accountData.getIgnoredUsers(m.userId)).has(event.sender)) continue;
-        const ctx: EvalContext = {
-          userId: m.userId,
-          displayName: m.displayName ?? undefined,
-          memberCount: info.joinedCount,
-          senderPowerLevel,
-          notificationLevel,
-        };
-        const ruleset = await this.rules.getRuleset(m.userId);
-        const result = this.rules.isDefaultRuleset(ruleset) ? defaults.evaluate(ruleset, ctx) : evaluate(ruleset, event, ctx);
-        if (!result.notify) continue;
-        rows.push({
-          userId: m.userId,
-          eventId: event.event_id,
-          roomId: event.room_id,
-          streamOrdering: ordering,
-          threadId,
-          notif: true,
-          highlight: result.highlight,
-          actions: result.actions,
-          receivedTs: now,
-        });
-      }
-      await this.writeActions(rows);
-    } catch (err) {
-      // Counts are best effort: never fail the send because of them.
-      this.logger.error({ err, eventId: event.event_id }, 'push evaluation failed');
+      this.apply(info, event);
     }
+    return rows.length ? [{ write: this.writeRows, rows }] : undefined;
   }
 
-  /**
-   * Stores push actions, coalescing the rows of every event evaluated in the
-   * same turn of the event loop into one transaction (one durable commit for
-   * a whole group of sent events, instead of one per event). Resolves once
-   * the rows are committed, so /sync woken afterwards counts them.
-   */
-  private writeActions(rows: PushActionRow[]): Promise<void> {
-    if (!rows.length) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.pendingActions.push({ rows, resolve, reject });
-      if (this.pendingActions.length === 1) {
-        setImmediate(() => {
-          const group = this.pendingActions.splice(0);
-          // Sorted by user: consecutive rows land in the same index pages.
-          const rows = group.flatMap((g) => g.rows).sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.streamOrdering - b.streamOrdering));
-          this.store.insertActions(rows).then(
-            () => group.forEach((g) => g.resolve()),
-            (e) => group.forEach((g) => g.reject(e)),
-          );
-        });
+  /** A prepared batch did not commit: the cached room info ran ahead of the database. */
+  batchAborted(roomId: string): void {
+    this.roomCache.delete(roomId);
+  }
+
+  private async evaluateEvent(
+    info: RoomPushInfo,
+    roomId: string,
+    event: PersistedEventLike,
+    streamOrdering: number,
+    batch: ReadonlyMap<string, PersistedEventLike>,
+    now: number,
+    rows: PushRow[],
+  ): Promise<void> {
+    info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix));
+    let recipients = info.local;
+    // A local user invited to the room gets .m.rule.invite_for_me.
+    if (event.type === 'm.room.member' && event.content?.membership === 'invite' && typeof event.state_key === 'string' &&
+        event.state_key.endsWith(this.localSuffix) && event.state_key !== event.sender && !info.joined.has(event.state_key)) {
+      recipients = [...recipients, [event.state_key, null]];
+    }
+    if (!recipients.length || (recipients.length === 1 && recipients[0]![0] === event.sender)) return;
+    const version = info.roomVersion ? getRoomVersion(info.roomVersion) : undefined;
+    const notificationLevel = (key: string) => notificationPowerLevel(info.state, key);
+    // One context, its user fields set per recipient (evaluation does not keep it).
+    const ctx: EvalContext = { userId: '', memberCount: info.joined.size, senderPowerLevel: userPowerLevel(info.state, event.sender, version), notificationLevel };
+    // Members with the default rules share the user-independent part of the evaluation.
+    const defaults = new DefaultRulesEvaluator(event);
+    const outcome = defaults.defaultOutcome(ctx);
+    const threadId = await this.threadOf(event, batch);
+    const base = { eventId: event.event_id, roomId, streamOrdering, threadId, receivedTs: now };
+    if (outcome.notify) rows.push({ kind: 'default', ...base, sender: event.sender, highlight: outcome.highlight, actions: outcome.actions });
+    for (const [userId, displayName] of recipients) {
+      if (userId === event.sender) continue; // never notified of their own events
+      // Cached nearly always: no await per recipient.
+      const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
+      let result: EvalResult;
+      if (ignored.has(event.sender)) {
+        result = NOTHING;
+      } else {
+        ctx.userId = userId;
+        ctx.displayName = displayName ?? undefined;
+        const ruleset = this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId));
+        result = this.rules.isDefaultRuleset(ruleset) ? defaults.evaluateDefaultMember(ruleset, ctx) : evaluate(ruleset, event, ctx);
       }
-    });
+      if (sameOutcome(result, outcome)) continue;
+      rows.push({ kind: 'exception', ...base, userId, notif: result.notify, highlight: result.notify && result.highlight, actions: result.notify ? result.actions : [] });
+    }
   }
 
   async getUnreadCounts(userId: string, roomId: string): Promise<UnreadCounts> {
@@ -171,9 +206,12 @@ export class PushService implements PushSource {
 
   async getUnreadCountsForRooms(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>> {
     const out = new Map<string, UnreadCounts>();
+    for (const roomId of roomIds) out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
+    if (!roomIds.length) return out;
+    const [receipts, joinedSince] = await Promise.all([this.receipts.readReceipts(userId, roomIds), this.store.joinedSince(userId, roomIds)]);
     const unthreaded = new Map<string, number>();
     const threaded = new Map<string, Map<string, number>>();
-    for (const r of await this.receipts.readReceipts(userId, roomIds)) {
+    for (const r of receipts) {
       if (!r.threadId) {
         unthreaded.set(r.roomId, Math.max(unthreaded.get(r.roomId) ?? 0, r.eventStreamOrdering));
       } else {
@@ -182,44 +220,30 @@ export class PushService implements PushSource {
         m.set(r.threadId, Math.max(m.get(r.threadId) ?? 0, r.eventStreamOrdering));
       }
     }
+    // Each room counts after the later of its unthreaded receipt and the
+    // user's join; threads with a threaded receipt further on, after it.
+    const ranges: UnreadRange[] = [];
+    for (const roomId of out.keys()) {
+      const since = joinedSince.get(roomId);
+      if (since === undefined) continue; // not joined: nothing counts
+      ranges.push({ roomId, after: Math.max(since, unthreaded.get(roomId) ?? 0), threads: [...(threaded.get(roomId) ?? [])] });
+    }
     // notification/highlight_count: the main timeline (and unthreaded
     // relations); `threads`: every other thread. /sync adds the threads in
     // when the client did not ask for unread_thread_notifications.
-    const after = new Map<string, number>();
-    for (const roomId of roomIds) {
-      out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
-      after.set(roomId, unthreaded.get(roomId) ?? 0);
-    }
-    // Rooms without threaded receipts are counted in the database; the
-    // others need each action's position against its thread's receipt.
-    const counted = new Map<string, number>();
-    const perRow = new Map<string, number>();
-    for (const [roomId, pos] of after) (threaded.has(roomId) ? perRow : counted).set(roomId, pos);
-    if (counted.size) {
-      for (const c of await this.store.countsAfterPerRoom(userId, counted)) {
-        const counts = out.get(c.roomId);
-        if (!counts) continue;
-        const bucket = c.threadId === 'main' ? counts : (counts.threads[c.threadId] ??= { notification_count: 0, highlight_count: 0 });
-        bucket.notification_count += c.notif;
-        bucket.highlight_count += c.highlight;
-      }
-    }
-    // One query for all the other rooms, each after its own unthreaded receipt.
-    if (perRow.size) for (const a of await this.store.actionsAfterPerRoom(userId, perRow)) {
-      const counts = out.get(a.roomId);
+    for (const c of await this.store.countUnread(userId, ranges)) {
+      const counts = out.get(c.roomId);
       if (!counts) continue;
-      const perThread = threaded.get(a.roomId);
-      if (perThread && a.streamOrdering <= (perThread.get(a.threadId) ?? 0)) continue;
-      const bucket = a.threadId === 'main' ? counts : (counts.threads[a.threadId] ??= { notification_count: 0, highlight_count: 0 });
-      if (a.notif) bucket.notification_count++;
-      if (a.highlight) bucket.highlight_count++;
+      const bucket = c.threadId === 'main' ? counts : (counts.threads[c.threadId] ??= { notification_count: 0, highlight_count: 0 });
+      bucket.notification_count += c.notif;
+      bucket.highlight_count += c.highlight;
     }
     return out;
   }
 
   /** GET /notifications: most recent first; `from` is the token returned as next_token. */
   async getNotifications(userId: string, from: number | undefined, limit: number, onlyHighlight: boolean) {
-    const rows = await this.store.listNotifications(userId, from, limit, onlyHighlight);
+    const rows = await this.store.listNotifications(userId, await this.store.joinedSince(userId), from, limit, onlyHighlight);
     const events = await this.rooms.getEventJson(rows.map((r) => r.eventId));
     const roomIds = [...new Set(rows.map((r) => r.roomId))];
     const readUpTo = new Map<string, { base: number; threads: Map<string, number> }>();

@@ -9,20 +9,30 @@
  *     are first sent with the upgrader raised to the highest level any of
  *     that state needs, then restored to the old room's levels;
  *  4. local aliases (and the canonical alias) move to the new room, and so
- *     does the room's public-directory listing;
+ *     does the room's public-directory listing; the old room's canonical
+ *     alias stops naming the moved aliases;
  *  5. m.room.tombstone goes to the old room;
  *  6. the old room's power levels are restricted: events_default and invite
  *     become max(50, users_default + 1) (when the upgrader may do so).
  * The tombstone is sent before the new room is created (its event id is the
  * predecessor's event_id), but only after every check has passed.
+ *
+ * To room version 12: the new room id is derived from its create event, which
+ * is therefore fixed first and names its predecessor without `event_id` (the
+ * spec lets it be omitted; the tombstone needs the new room id). The upgrader
+ * is a room creator with infinite power, so is left out of the power levels'
+ * `users` and needs no temporary raise.
  */
+import type { Logger } from 'pino';
 import { randomOpaqueId } from '../../matrix/event-ids.js';
 import { canSend, parsePowerLevelValue } from '../../matrix/power-levels.js';
+import { hashRoomId, nextCreateTimestamp } from '../rooms/create-room.js';
 import { getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
 import { stateKey } from '../../matrix/types.js';
 import type { RoomStore } from '../../storage/rooms/store.js';
 import { Errors } from '../../util/errors.js';
 import type { Actor, ProfileLookup } from '../rooms/context.js';
+import { dropCanonicalAliases } from '../rooms/directory-service.js';
 import type { EventCreator, EventSpec } from '../rooms/event-creator.js';
 import type { RoomService } from '../rooms/room-service.js';
 import { membershipIn } from '../rooms/room-service.js';
@@ -78,17 +88,19 @@ export interface UpgradeDeps {
   roomStore: RoomStore;
   rooms: RoomService;
   profiles?: ProfileLookup;
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** What the API calls: the service itself, or a router to the old room's events writer. */
 export interface RoomUpgrader {
-  upgrade(actor: Actor, roomId: string, newVersion: string): Promise<string>;
+  /** `additionalCreators`: v12+ only (ignored for other versions), not copied from the old room. */
+  upgrade(actor: Actor, roomId: string, newVersion: string, additionalCreators?: string[]): Promise<string>;
 }
 
 export class RoomUpgradeService implements RoomUpgrader {
   constructor(private readonly d: UpgradeDeps) {}
 
-  async upgrade(actor: Actor, roomId: string, newVersion: string): Promise<string> {
+  async upgrade(actor: Actor, roomId: string, newVersion: string, additionalCreators?: string[]): Promise<string> {
     const rv = getRoomVersion(newVersion);
     if (!rv) throw Errors.unsupportedRoomVersion(newVersion);
     const old = await this.d.rooms.requireRoom(roomId);
@@ -97,8 +109,23 @@ export class RoomUpgradeService implements RoomUpgrader {
       throw Errors.forbidden('You cannot upgrade this room (no permission to send m.room.tombstone)');
     }
     const c = (type: string) => old.state.get(stateKey(type, ''))?.content as Record<string, any> | undefined;
-    const newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
     const user = actor.userId;
+    const oldType = c('m.room.create')?.type;
+    let newRoomId: string;
+    let hashCreate: { content: Record<string, any>; ts: number } | undefined;
+    const creators = new Set<string>([user]);
+    if (rv.privilegedCreators) for (const u of additionalCreators ?? []) creators.add(u);
+    if (rv.roomIdFromCreateEvent) {
+      const content: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId } };
+      if (typeof oldType === 'string') content.type = oldType;
+      const extra = [...creators].filter((u) => u !== user);
+      if (extra.length) content.additional_creators = extra;
+      const ts = nextCreateTimestamp();
+      newRoomId = hashRoomId(user, content, ts, rv);
+      hashCreate = { content, ts };
+    } else {
+      newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
+    }
 
     // 5. Tombstone first: the new room names it as its predecessor event.
     const tombstone = await this.d.creator.create({
@@ -112,11 +139,14 @@ export class RoomUpgradeService implements RoomUpgrader {
     // 2 + 3. The replacement room.
     const specs: EventSpec[] = [];
     const state = (type: string, content: Record<string, any>, sk = '') => specs.push({ roomId: newRoomId, type, stateKey: sk, sender: user, content });
-    const createContent: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId, event_id: tombstone.eventId } };
-    const oldType = c('m.room.create')?.type;
-    if (typeof oldType === 'string') createContent.type = oldType;
-    if (!rv.implicitRoomCreator) createContent.creator = user;
-    specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content: createContent, roomVersion: rv.id });
+    if (hashCreate) {
+      specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content: hashCreate.content, roomVersion: rv.id, originServerTs: hashCreate.ts });
+    } else {
+      const createContent: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId, event_id: tombstone.eventId } };
+      if (typeof oldType === 'string') createContent.type = oldType;
+      if (!rv.implicitRoomCreator) createContent.creator = user;
+      specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content: createContent, roomVersion: rv.id });
+    }
 
     const profile = await this.d.profiles?.getProfile(user);
     const join: Record<string, any> = { membership: 'join' };
@@ -126,9 +156,14 @@ export class RoomUpgradeService implements RoomUpgrader {
 
     const oldPl = c('m.room.power_levels');
     const pl = normalisePowerLevels(oldPl ?? { users: { [user]: 100 } }, rv);
+    if (rv.privilegedCreators && pl.users) {
+      // The creators (the upgrader and any additional ones) have infinite
+      // power in the new room and may not be listed.
+      pl.users = Object.fromEntries(Object.entries(pl.users as Record<string, number>).filter(([u]) => !creators.has(u)));
+    }
     const needed = highestStateLevel(pl);
     const users = { ...(pl.users ?? {}) } as Record<string, number>;
-    const raised = (users[user] ?? Number(pl.users_default ?? 0)) < needed;
+    const raised = !rv.privilegedCreators && (users[user] ?? Number(pl.users_default ?? 0)) < needed;
     state('m.room.power_levels', raised ? { ...pl, users: { ...users, [user]: needed } } : pl);
     for (const type of TRANSFERRED) {
       const content = c(type);
@@ -175,10 +210,13 @@ export class RoomUpgradeService implements RoomUpgrader {
           /* "if possible": the upgrade itself has succeeded */
         }
       }
-      // The canonical alias now lives in the new room.
-      if (canonical && Object.keys(canonical).length && aliases.length) {
-        await this.d.creator.create({ roomId, type: 'm.room.canonical_alias', stateKey: '', sender: user, content: {} }).catch(() => {});
-      }
+    }
+    // 4 (cont.). The moved aliases now point at the new room: the old room's
+    // canonical alias stops naming them (sent as the upgrader, or as another
+    // local member who may when the upgrader may not).
+    if (aliases.length) {
+      const { serverName, roomStore: store, creator, rooms, logger } = this.d;
+      await dropCanonicalAliases({ serverName, store, creator, rooms, logger }, roomId, aliases, user);
     }
     return newRoomId;
   }

@@ -78,11 +78,11 @@ export class ClientEventSerializer {
       const rv = this.versions.get(se.roomId);
       const redaction = se.redactedBy ? redactions.get(se.redactedBy) : undefined;
       if (redaction && rv) {
-        const out = toClient(redactEvent(se.event, rv) as RoomEvent, rv, now);
+        const out = toClient(redactEvent(se.event, rv) as RoomEvent, rv, now, se.roomId);
         out.unsigned = { ...(out.unsigned ?? {}), redacted_because: toClient(redaction.event, rv, now) };
         return out;
       }
-      const out = toClient(se.event, rv, now);
+      const out = toClient(se.event, rv, now, se.roomId);
       const txn = txnIds.get(se.event.event_id);
       if (txn) out.unsigned!.transaction_id = txn;
       if (se.unsignedExtra) {
@@ -99,13 +99,17 @@ export class ClientEventSerializer {
   }
 }
 
-/** The client format of one event (no unsigned extras). */
-export function toClient(ev: RoomEvent, _rv: RoomVersion | undefined, now = Date.now()): ClientEvent {
+/**
+ * The client format of one event (no unsigned extras). `roomId` fills in
+ * `room_id` for events that carry none (the m.room.create event of room
+ * version 12+, whose room id is derived from it).
+ */
+export function toClient(ev: RoomEvent, _rv: RoomVersion | undefined, now = Date.now(), roomId?: string): ClientEvent {
   const out: ClientEvent = {
     content: (ev.content ?? {}) as Record<string, any>,
     event_id: ev.event_id,
     origin_server_ts: ev.origin_server_ts,
-    room_id: ev.room_id,
+    room_id: ev.room_id ?? roomId,
     sender: ev.sender,
     type: ev.type,
     unsigned: { age: Math.max(0, now - ev.origin_server_ts) },

@@ -10,10 +10,18 @@
  *   7. m.room.name, m.room.topic
  *   8. invites (is_direct carried on the member event)
  * All are queued at once so the creation path commits them in one batch.
+ *
+ * Room version 12: the room id is derived from the create event (computed
+ * here first, with the timestamp the event is then built with); the creator
+ * and `creation_content.additional_creators` (plus the invitees of
+ * `trusted_private_chat`) are room creators with infinite power, so they are
+ * not listed in the power levels' `users`, and m.room.tombstone needs 150.
  */
 import { randomOpaqueId } from '../../matrix/event-ids.js';
 import { isValidRoomAlias, isValidUserId } from '../../matrix/identifiers.js';
-import { DEFAULT_ROOM_VERSION, getRoomVersion } from '../../matrix/room-versions.js';
+import { roomIdForCreateEvent } from '../../matrix/room-ids.js';
+import { isStrictCanonical } from '../../matrix/canonical-json.js';
+import { DEFAULT_ROOM_VERSION, getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
 import { stateKey } from '../../matrix/types.js';
 import { Errors, MatrixError } from '../../util/errors.js';
 import type { Actor, RoomsContext } from './context.js';
@@ -73,11 +81,64 @@ export function validateCreateRoom(body: Record<string, any>): CreateRoomRequest
   return body as CreateRoomRequest;
 }
 
+let lastCreateTs = 0;
+
+/**
+ * The origin_server_ts of a new v12+ create event: strictly increasing in this
+ * process, so that two rooms created by one user with the same content in the
+ * same millisecond still get different room ids.
+ */
+export function nextCreateTimestamp(): number {
+  lastCreateTs = Math.max(Date.now(), lastCreateTs + 1);
+  return lastCreateTs;
+}
+
+/**
+ * The room id of a v12+ room whose create event the event creator will build
+ * from these values (spec `originServerTs: ts`, no prev/auth events).
+ */
+export function hashRoomId(sender: string, content: Record<string, any>, ts: number, rv: RoomVersion): string {
+  if (!isStrictCanonical(content)) {
+    throw Errors.badJson('Event content must be canonical JSON: integers in [-(2**53)+1, (2**53)-1], no floats');
+  }
+  return roomIdForCreateEvent(
+    { type: 'm.room.create', state_key: '', sender, content, origin_server_ts: ts, depth: 1, prev_events: [], auth_events: [] },
+    rv,
+  );
+}
+
 export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
   const rv = getRoomVersion(req.room_version ?? DEFAULT_ROOM_VERSION)!;
-  const roomId = `!${randomOpaqueId(18)}:${ctx.serverName}`;
   const creator = actor.userId;
   const preset: Preset = req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat');
+
+  // 1 (content). The create event's content; in v12 it also fixes the room id.
+  const createContent: Record<string, any> = { ...(req.creation_content ?? {}), room_version: rv.id };
+  if (rv.implicitRoomCreator) delete createContent.creator;
+  else createContent.creator = creator;
+  const creators = new Set<string>([creator]);
+  if (rv.privilegedCreators) {
+    const extra = createContent.additional_creators;
+    if (extra !== undefined && (!Array.isArray(extra) || extra.some((u: unknown) => typeof u !== 'string'))) {
+      throw Errors.badJson("'creation_content.additional_creators' must be a list of user ids");
+    }
+    const merged: string[] = [...((extra as string[] | undefined) ?? [])];
+    if (preset === 'trusted_private_chat') merged.push(...(req.invite ?? []));
+    for (const u of merged) {
+      if (!isValidUserId(u)) throw Errors.invalidParam(`Invalid user id in 'additional_creators': ${u}`);
+    }
+    const unique = [...new Set(merged)].filter((u) => u !== creator);
+    if (extra !== undefined || unique.length) createContent.additional_creators = unique;
+    for (const u of unique) creators.add(u);
+  }
+  let roomId: string;
+  let createTs: number | undefined;
+  if (rv.roomIdFromCreateEvent) {
+    createTs = nextCreateTimestamp();
+    roomId = hashRoomId(creator, createContent, createTs, rv);
+  } else {
+    roomId = `!${randomOpaqueId(18)}:${ctx.serverName}`;
+  }
 
   let alias: string | undefined;
   if (req.room_alias_name !== undefined) {
@@ -94,10 +155,15 @@ export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoo
   };
 
   // 1. create
-  const createContent: Record<string, any> = { ...(req.creation_content ?? {}), room_version: rv.id };
-  if (rv.implicitRoomCreator) delete createContent.creator;
-  else createContent.creator = creator;
-  specs.push({ roomId, type: 'm.room.create', stateKey: '', sender: creator, content: createContent, roomVersion: rv.id });
+  specs.push({
+    roomId,
+    type: 'm.room.create',
+    stateKey: '',
+    sender: creator,
+    content: createContent,
+    roomVersion: rv.id,
+    ...(createTs !== undefined ? { originServerTs: createTs } : {}),
+  });
 
   // 2. creator joins
   const profile = await ctx.profiles?.getProfile(creator);
@@ -107,8 +173,9 @@ export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoo
   state('m.room.member', join, creator);
 
   // 3. power levels
-  const users: Record<string, number> = { [creator]: 100 };
-  if (preset === 'trusted_private_chat') for (const u of req.invite ?? []) users[u] = 100;
+  // v12: creators have infinite power and may not be listed.
+  const users: Record<string, number> = rv.privilegedCreators ? {} : { [creator]: 100 };
+  if (preset === 'trusted_private_chat' && !rv.privilegedCreators) for (const u of req.invite ?? []) users[u] = 100;
   const pl: Record<string, any> = {
     users,
     users_default: 0,
@@ -118,7 +185,8 @@ export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoo
       'm.room.history_visibility': 100,
       'm.room.canonical_alias': 50,
       'm.room.avatar': 50,
-      'm.room.tombstone': 100,
+      // v12: explicitly above state_default and the admins' 100.
+      'm.room.tombstone': rv.privilegedCreators ? 150 : 100,
       'm.room.server_acl': 100,
       'm.room.encryption': 100,
     },
@@ -131,6 +199,14 @@ export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoo
   };
   const initialPl = req.initial_state?.find((e) => e.type === 'm.room.power_levels' && (e.state_key ?? '') === '');
   Object.assign(pl, initialPl?.content ?? {}, req.power_level_content_override ?? {});
+  if (rv.privilegedCreators && pl.users && typeof pl.users === 'object') {
+    for (const u of creators) {
+      if (Object.prototype.hasOwnProperty.call(pl.users, u)) {
+        if (alias) await ctx.store.deleteAlias(alias);
+        throw Errors.invalidParam(`Room creator ${u} cannot be given a power level in room version ${rv.id}`);
+      }
+    }
+  }
   state('m.room.power_levels', pl);
 
   // 4. canonical alias

@@ -5,13 +5,101 @@
  * Alias rules: only aliases of this server can be created here; creating
  * needs membership of the room; an alias can be deleted by its creator, a
  * server admin, or a member allowed to send m.room.canonical_alias.
+ *
+ * Deleting an alias that the room's m.room.canonical_alias names (as `alias`
+ * or in `alt_aliases`) sends a new m.room.canonical_alias without it
+ * (dropCanonicalAliases below, also used by room upgrades).
  */
-import { canSend } from '../../matrix/power-levels.js';
+import type { Logger } from 'pino';
+import { canSend, userPowerLevel } from '../../matrix/power-levels.js';
 import { isValidRoomAlias, isValidRoomId } from '../../matrix/identifiers.js';
-import { stateKey } from '../../matrix/types.js';
+import { splitStateKey, stateKey } from '../../matrix/types.js';
+import type { RoomStore } from '../../storage/rooms/store.js';
 import { Errors, MatrixError } from '../../util/errors.js';
 import type { Actor, RoomsContext } from './context.js';
+import type { CachedRoom, EventCreator } from './event-creator.js';
 import { membershipIn } from './room-service.js';
+
+/** Sends a state event as a user (RoomService.sendState: routed to the room's events writer). */
+export interface StateSender {
+  sendState(actor: Actor, roomId: string, type: string, sk: string, content: Record<string, any>): Promise<string>;
+}
+
+export interface CanonicalAliasDeps {
+  serverName: string;
+  store: Pick<RoomStore, 'getAlias'>;
+  creator: Pick<EventCreator, 'getRoomState'>;
+  rooms: StateSender;
+  logger?: Pick<Logger, 'warn'> | undefined;
+}
+
+/**
+ * The local member who may change the room's canonical alias: `preferred`
+ * when they are joined and have the power to, otherwise the joined local
+ * member with the highest power level that suffices (ties: the smallest user
+ * id). Undefined when no local member can.
+ */
+export function canonicalAliasSender(room: CachedRoom, serverName: string, preferred: string): string | undefined {
+  const able = (u: string) => membershipIn(room, u) === 'join' && canSend(room.state, u, 'm.room.canonical_alias', true, room.rv);
+  if (preferred.endsWith(':' + serverName) && able(preferred)) return preferred;
+  let best: { user: string; level: number } | undefined;
+  for (const key of room.state.keys()) {
+    const [type, user] = splitStateKey(key);
+    if (type !== 'm.room.member' || !user.endsWith(':' + serverName) || !able(user)) continue;
+    const level = userPowerLevel(room.state, user, room.rv);
+    if (!best || level > best.level || (level === best.level && user < best.user)) best = { user, level };
+  }
+  return best?.user;
+}
+
+/**
+ * Takes `aliases` (which no longer point at the room: deleted, or moved by
+ * an upgrade) out of the room's m.room.canonical_alias. Nothing is sent when
+ * the event names none of them. The new content also leaves out entries that
+ * could not be sent again: malformed ones, and other local aliases that no
+ * longer point at the room. Sent as `preferredSender` when they may,
+ * otherwise as a local member who may (canonicalAliasSender); when nobody
+ * can, or the send fails, it is logged and skipped: the caller's own change
+ * has already happened. Returns the new event's id, if one was sent.
+ */
+export async function dropCanonicalAliases(
+  d: CanonicalAliasDeps,
+  roomId: string,
+  aliases: readonly string[],
+  preferredSender: string,
+): Promise<string | undefined> {
+  const room = await d.creator.getRoomState(roomId);
+  const content = room?.state.get(stateKey('m.room.canonical_alias', ''))?.content as Record<string, unknown> | undefined;
+  if (!room || !content) return undefined;
+  const gone = new Set(aliases);
+  const alt = Array.isArray(content.alt_aliases) ? (content.alt_aliases as unknown[]) : [];
+  if (![content.alias, ...alt].some((a) => typeof a === 'string' && gone.has(a))) return undefined;
+
+  const keep = async (a: unknown): Promise<boolean> => {
+    if (typeof a !== 'string' || gone.has(a) || !isValidRoomAlias(a)) return false;
+    if (!a.endsWith(':' + d.serverName)) return true;
+    return (await d.store.getAlias(a))?.roomId === roomId;
+  };
+  const next: Record<string, unknown> = { ...content };
+  delete next.alias;
+  delete next.alt_aliases;
+  if (await keep(content.alias)) next.alias = content.alias;
+  const keptAlt: string[] = [];
+  for (const a of alt) if (!keptAlt.includes(a as string) && (await keep(a))) keptAlt.push(a as string);
+  if (keptAlt.length) next.alt_aliases = keptAlt;
+
+  const sender = canonicalAliasSender(room, d.serverName, preferredSender);
+  if (!sender) {
+    d.logger?.warn({ roomId, aliases }, 'canonical alias names removed aliases, but no local member may change it; left as is');
+    return undefined;
+  }
+  try {
+    return await d.rooms.sendState({ userId: sender }, roomId, 'm.room.canonical_alias', '', next);
+  } catch (err) {
+    d.logger?.warn({ err, roomId, aliases, sender }, 'could not update the canonical alias after removing aliases');
+    return undefined;
+  }
+}
 
 export interface PublicRoomEntry {
   room_id: string;
@@ -27,7 +115,12 @@ export interface PublicRoomEntry {
 }
 
 export class DirectoryService {
-  constructor(private readonly ctx: RoomsContext) {}
+  constructor(
+    private readonly ctx: RoomsContext,
+    /** Where the canonical alias update after a deletion is sent (the routed room service). */
+    private readonly rooms?: StateSender,
+    private readonly logger?: Pick<Logger, 'warn'>,
+  ) {}
 
   private checkAlias(alias: string): void {
     if (!isValidRoomAlias(alias)) throw Errors.invalidParam(`Invalid room alias: ${alias}`);
@@ -63,6 +156,10 @@ export class DirectoryService {
     }
     if (!allowed) throw Errors.forbidden('You may not delete this alias (not its creator, nor allowed to change the canonical alias)');
     await this.ctx.store.deleteAlias(alias);
+    if (this.rooms) {
+      const { serverName, store, creator } = this.ctx;
+      await dropCanonicalAliases({ serverName, store, creator, rooms: this.rooms, logger: this.logger }, row.roomId, [alias], actor.userId);
+    }
   }
 
   async roomAliases(actor: Actor, roomId: string): Promise<string[]> {

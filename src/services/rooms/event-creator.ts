@@ -20,7 +20,7 @@ import { redactEvent, redactsOf } from '../../matrix/redaction.js';
 import { getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
 import type { SigningKey } from '../../matrix/signing.js';
 import { stateKey, type EventReference, type Pdu, type RoomEvent, type StateIds, type StateMap } from '../../matrix/types.js';
-import type { EventToPersist, NewStateGroup, PersistBatch, RoomStore, UnsignedExtra } from '../../storage/rooms/store.js';
+import type { EventToPersist, ExtraRows, NewStateGroup, PersistBatch, RoomStore, UnsignedExtra } from '../../storage/rooms/store.js';
 import type { StreamIdGenerator } from '../../streams/id-generator.js';
 import type { StreamNotifier } from '../../streams/notifier-types.js';
 import { Errors, MatrixError } from '../../util/errors.js';
@@ -49,6 +49,11 @@ export interface EventSpec {
   txn?: { deviceId: string; txnId: string };
   /** Only for m.room.create: the room version of the new room. */
   roomVersion?: string;
+  /**
+   * Only for m.room.create in v12+ rooms: the origin_server_ts the room id
+   * was derived with (`roomIdForCreateEvent`); the built event must match it.
+   */
+  originServerTs?: number;
   /** Checked against the state right before the event (after queueing). */
   precheck?: (state: CachedRoom) => void;
 }
@@ -92,8 +97,19 @@ export interface EventCreatorDeps {
   nextStateGroup: () => number;
   /** Called after each committed batch (e.g. derived caches, listeners). */
   onPersisted?: (roomId: string, events: CreatedEvent[]) => void;
-  /** Awaited after commit and before the notifier wakes /sync (push evaluation: unread counts arrive with the event). */
+  /** Awaited after commit and before the notifier wakes /sync. */
   beforeNotify?: (roomId: string, events: CreatedEvent[]) => Promise<void>;
+  /**
+   * Rows other capabilities write in the same transaction as a batch's
+   * events (push actions: an event never commits without them). `prepare`
+   * runs after the batch is built and numbered, before the commit; when it
+   * throws, the batch fails. `aborted` tells it that a prepared batch did not
+   * commit (drop what it derived in memory).
+   */
+  batchRows?: {
+    prepare(roomId: string, events: CreatedEvent[]): Promise<ExtraRows[] | undefined>;
+    aborted?(roomId: string): void;
+  };
   /**
    * Keep room state cached between calls (default true). A process that does
    * not write events (a worker) sees other processes' writes only in the
@@ -195,24 +211,31 @@ export class EventCreator {
       return;
     }
     const toPersist: EventToPersist[] = built.map((b, i) => ({ ...b.persist, streamOrdering: positions[i]! }));
+    const created = built.map((b, i) => ({ eventId: b.event.event_id, event: b.event, streamOrdering: positions[i]! }));
     try {
+      const extraRows = this.deps.batchRows ? await this.deps.batchRows.prepare(roomId, created) : undefined;
       await this.commit({
         roomId,
         events: toPersist,
         forwardExtremities: room.extremities.map((e) => e.event_id),
+        ...(extraRows?.length ? { extraRows } : {}),
       });
     } catch (e) {
       // The in-memory state ran ahead of the database: reload next time.
       this.rooms.delete(roomId);
+      try {
+        this.deps.batchRows?.aborted?.(roomId);
+      } catch {
+        /* nothing more to undo */
+      }
       for (const b of built) b.p.reject(e);
       return;
     } finally {
       for (const pos of positions) this.deps.stream.finish(pos);
     }
-    const created = built.map((b, i) => ({ eventId: b.event.event_id, event: b.event, streamOrdering: positions[i]! }));
     const users = new Set<string>();
     for (const c of created) if (c.event.type === 'm.room.member' && typeof c.event.state_key === 'string') users.add(c.event.state_key);
-    await this.deps.beforeNotify?.(roomId, created).catch(() => {}); // live-streams: push evaluation
+    if (this.deps.beforeNotify) await this.deps.beforeNotify(roomId, created).catch(() => {});
     this.deps.notifier.notify({
       stream: 'events',
       position: positions[positions.length - 1]!,
@@ -300,16 +323,19 @@ export class EventCreator {
     const ref = (e: RoomEvent): EventReference =>
       rv.eventIdFormat === 'v1' ? [e.event_id, { sha256: encodeBase64(computeReferenceHash(e, rv)) }] : e.event_id;
 
+    // v12+: the create event has no room_id (the room id is derived from it).
+    const hashRoomCreate = rv.roomIdFromCreateEvent && spec.type === 'm.room.create';
     const pdu: Pdu = {
       room_id: room.roomId,
       sender: spec.sender,
       type: spec.type,
       content: spec.content,
-      origin_server_ts: Date.now(),
+      origin_server_ts: hashRoomCreate && spec.originServerTs !== undefined ? spec.originServerTs : Date.now(),
       depth,
       prev_events: prevs.map(ref),
       auth_events: authIds.map(ref),
     };
+    if (hashRoomCreate) delete (pdu as Partial<Pdu>).room_id;
     if (isState) pdu.state_key = spec.stateKey;
     if (spec.redacts !== undefined) {
       if (rv.redactsInContent) pdu.content = { ...spec.content, redacts: spec.redacts };
@@ -329,6 +355,9 @@ export class EventCreator {
       throw e;
     }
     const event = { ...signed, event_id: eventId } as RoomEvent;
+    if (hashRoomCreate && '!' + eventId.slice(1) !== room.roomId) {
+      throw new Error(`create event ${eventId} does not match the room id ${room.roomId}`);
+    }
 
     // Size: canonical JSON of the federation form, signatures included.
     const approx = JSON.stringify(signed);

@@ -6,6 +6,7 @@
  * (`s1_...`, streams/tokens.ts) are accepted too: their events position N
  * maps to the position after the newest room event with stream_ordering <= N.
  */
+import { decodeFilterJson } from '../../matrix/filter.js';
 import { decodeSyncToken, eventsUpperBound } from '../../streams/tokens.js';
 import type { EventQueryFilter, TopoPosition } from '../../storage/rooms/store.js';
 import { Errors } from '../../util/errors.js';
@@ -72,14 +73,8 @@ export function parseRoomEventFilter(raw: unknown): RoomEventFilter {
   return f;
 }
 
-/** Parses the `filter` query parameter (JSON-encoded RoomEventFilter). */
+/** Parses the `filter` query parameter (JSON-encoded RoomEventFilter); M_BAD_JSON when it is not one. */
 export function parseFilterParam(value: string | undefined): RoomEventFilter {
   if (value === undefined || value === '') return {};
-  let raw: unknown;
-  try {
-    raw = JSON.parse(value);
-  } catch {
-    throw Errors.invalidParam('filter must be a JSON-encoded RoomEventFilter');
-  }
-  return parseRoomEventFilter(raw);
+  return parseRoomEventFilter(decodeFilterJson(value));
 }

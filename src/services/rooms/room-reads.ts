@@ -29,6 +29,9 @@ export interface MessagesResult {
 }
 
 const MAX_LIMIT = 1000;
+/** timestamp_to_event: candidates read per batch (doubling up to the max). */
+const TS_BATCH_FIRST = 20;
+const TS_BATCH_MAX = 500;
 
 function cmp(a: TopoPosition, b: TopoPosition): number {
   return a.topo - b.topo || a.stream - b.stream;
@@ -241,12 +244,24 @@ export class RoomReadService {
     return (await this.ctx.store.getRoomsForUser(userId, ['join'])).map((r) => r.roomId);
   }
 
-  /** GET /v1/rooms/{roomId}/timestamp_to_event. */
+  /**
+   * GET /v1/rooms/{roomId}/timestamp_to_event: the closest event the user may
+   * see. Candidates are read in timestamp order a batch at a time (batches
+   * grow), each batch filtered by history visibility in one go; the walk goes
+   * on while a whole batch is hidden.
+   */
   async timestampToEvent(viewer: Viewer, roomId: string, ts: number, dir: 'f' | 'b'): Promise<{ event_id: string; origin_server_ts: number }> {
     await this.access(viewer.userId, roomId);
-    const r = await this.ctx.store.eventAtTimestamp(roomId, ts, dir);
-    if (!r) throw Errors.notFound(`No event found ${dir === 'f' ? 'after' : 'before'} ${ts}`);
-    return { event_id: r.eventId, origin_server_ts: r.originServerTs };
+    let after: { ts: number; stream: number } | undefined;
+    for (let batch = TS_BATCH_FIRST; ; batch = Math.min(batch * 2, TS_BATCH_MAX)) {
+      const candidates = await this.ctx.store.eventsAtTimestamp(roomId, ts, dir, batch, after);
+      const [first] = await this.ctx.visibility.filter(viewer.userId, roomId, candidates);
+      if (first) return { event_id: first.event.event_id, origin_server_ts: Number(first.event.origin_server_ts) };
+      if (candidates.length < batch) break;
+      const last = candidates[candidates.length - 1]!;
+      after = { ts: Number(last.event.origin_server_ts), stream: last.streamOrdering };
+    }
+    throw Errors.notFound(`No visible event found ${dir === 'f' ? 'after' : 'before'} ${ts}`);
   }
 
   // --------------------------------------------------------------- helpers

@@ -32,7 +32,7 @@ export class LegacyEventsService {
     const deadline = Date.now() + Math.max(0, timeoutMs);
     for (;;) {
       const to = this.notifier.currentToken();
-      const joined = await this.store.joinedRoomIds(userId);
+      const { joined } = await this.sync.memberships.get(userId, to.events.min);
       const changes = await this.store.membershipChanges(userId, from.events.min, to.events.min);
       const rooms = [...new Set([...joined, ...changes.map((c) => c.roomId)])];
       const stored = await this.store.eventsAcrossRooms(rooms, from.events.min, to.events.min, EVENTS_LIMIT);

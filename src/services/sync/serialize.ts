@@ -21,6 +21,12 @@ export interface SerializeOptions {
   federationFormat?: boolean;
   /** The rooms capability's serializer: used when wired, so /sync and /messages serve events alike. */
   shared?: ClientEventSerializer;
+  /**
+   * The cheap check before the serializer's decorators (bundled
+   * aggregations of relations, rooms-extra): when no event relates to any
+   * of the batch, they are skipped.
+   */
+  mayHaveRelations?: (eventIds: string[]) => Promise<boolean>;
 }
 
 /** Top-level keys a client sees (the rest of a PDU is federation detail). */
@@ -30,7 +36,11 @@ export async function serializeEvents(store: SyncStore, events: StoredEvent[], o
   if (!events.length) return [];
   if (o.federationFormat) return events.map((e) => e.event as unknown as ClientRoomEvent);
   if (o.shared) {
-    const out = (await o.shared.serialize(events, { userId: o.userId, deviceId: o.deviceId })) as unknown as ClientRoomEvent[];
+    const viewer = { userId: o.userId, deviceId: o.deviceId };
+    // Aggregations are only bundled on events that are neither redacted nor state.
+    const bundled = events.filter((e) => !e.redactedBy && typeof e.event.state_key !== 'string').map((e) => e.event.event_id);
+    const decorate = !o.mayHaveRelations || (bundled.length > 0 && (await o.mayHaveRelations(bundled)));
+    const out = (await (decorate ? o.shared.serialize(events, viewer) : o.shared.serializePlain(events, viewer))) as unknown as ClientRoomEvent[];
     if (!o.withRoomId) {
       for (const e of out) {
         delete e.room_id;
@@ -65,6 +75,7 @@ function toClient(e: StoredEvent, o: SerializeOptions, now: number, txnId: strin
   const src = e.event as Record<string, any>;
   const out: Record<string, any> = {};
   for (const k of CLIENT_KEYS) if (src[k] !== undefined) out[k] = src[k];
+  if (out.room_id === undefined) out.room_id = e.roomId; // v12+ create events carry none
   // v11 moved `redacts` into content; clients still read the top-level copy.
   if (src.type === 'm.room.redaction' && out.redacts === undefined && typeof src.content?.redacts === 'string') out.redacts = src.content.redacts;
   if (!o.withRoomId) delete out.room_id;

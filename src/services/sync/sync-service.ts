@@ -15,12 +15,14 @@
 import type { Services } from '../../app/services.js';
 import { eventMatches, projectEventFields, roomAllowed, type RoomEventFilter, type SyncFilter } from '../../matrix/filter-apply.js';
 import type { StoredEvent } from '../../storage/rooms/store.js';
-import type { MembershipAt, SyncStore, TimelineFilterSql } from '../../storage/sync/sync-store.js';
+import type { MembershipAt, SyncStore, TimelineFilterSql, TimelineRange } from '../../storage/sync/sync-store.js';
 import type { Notifier } from '../../streams/notifier.js';
 import type { ClientEvent, PresenceState, UnreadCounts } from '../../streams/sync-sources.js';
 import { decodeSyncToken, encodeSyncToken, SYNC_STREAMS, type SyncStreamName, type SyncToken } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import type { TypingService } from '../typing/typing-service.js';
+import type { MembershipCache } from './membership-cache.js';
+import { PositionMemo, type RecentEvents } from './recent-events.js';
 import { serializeEvents, strippedState, type ClientRoomEvent } from './serialize.js';
 import { filterVisible } from './visibility.js';
 
@@ -60,16 +62,41 @@ interface RoomPlan {
 
 const sk = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
 
+/** Timeline reads shared between responses: at most this many rooms per read (incremental syncs). */
+const SHARED_TIMELINE_ROOMS = 8;
+
 export class SyncService {
   /** Member events sent to each device (lazy-loading without redundant members). */
   private readonly sentMembers = new Map<string, Map<string, Set<string>>>();
+  /**
+   * Per device: a to_device position at or below which its inbox is known
+   * to be empty (deleted up to it, and nothing found above). A sync whose
+   * `since` is not above it has nothing to acknowledge: no delete (in worker
+   * mode an HTTP call to the to_device writer). Positions only grow and
+   * everything at or below the current one has committed, so the knowledge
+   * holds whichever process writes or deletes.
+   */
+  private readonly inboxEmptyThrough = new Map<string, number>();
+  /** Identical timeline reads at one events position (every member of a room woken by its message). */
+  private readonly sharedTimelines: PositionMemo<Map<string, StoredEvent[]>>;
+  /** Whether events have relations, at one events position (a new relation moves the stream). */
+  private readonly sharedRelations: PositionMemo<boolean>;
 
   constructor(
     private readonly services: Services,
     private readonly store: SyncStore,
     private readonly notifier: Notifier,
     private readonly typing: TypingService,
-  ) {}
+    /** The per-user membership cache (membership-cache.ts). */
+    readonly memberships: MembershipCache,
+    /** The window of recent events shared by all responses (recent-events.ts). */
+    private readonly recent: RecentEvents,
+    /** The events stream's current position. */
+    position: () => number,
+  ) {
+    this.sharedTimelines = new PositionMemo(position, 64);
+    this.sharedRelations = new PositionMemo(position, 256);
+  }
 
   /** Parses a `since` token and refuses tokens from the future (never a hang). */
   parseSince(since: string): SyncToken {
@@ -92,7 +119,10 @@ export class SyncService {
     const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
     const s = this.services;
     if (s.presence) await s.presence.userSyncing(req.userId, req.setPresence).catch((e) => s.logger.warn({ err: e }, 'presence userSyncing failed'));
-    if (since && s.toDevice && req.deviceId && since.to_device > 0) await s.toDevice.deleteUpTo(req.userId, req.deviceId, since.to_device);
+    if (since && s.toDevice && req.deviceId && since.to_device > (this.inboxEmptyThrough.get(`${req.userId}|${req.deviceId}`) ?? 0)) {
+      await s.toDevice.deleteUpTo(req.userId, req.deviceId, since.to_device);
+      this.noteInboxEmpty(req.userId, req.deviceId, since.to_device);
+    }
 
     const deadline = Date.now() + Math.max(0, req.timeoutMs);
     let from = since;
@@ -104,7 +134,10 @@ export class SyncService {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || req.signal?.aborted) return this.emptyResponse(req, to);
-      const rooms = await this.store.joinedRoomIds(req.userId);
+      const { joined } = await this.memberships.get(req.userId, to.events.min);
+      // Rooms the filter leaves out of every section cannot change the answer.
+      const rf = req.filter.room;
+      const rooms = rf?.rooms || rf?.not_rooms ? joined.filter((r) => roomAllowed(rf, r)) : joined;
       const why = await this.notifier.waitForChange(req.userId, rooms, to, remaining, req.signal);
       if (why !== 'change') return this.emptyResponse(req, to);
       // Nothing concerning us in (from, to]: continue from `to`.
@@ -146,11 +179,24 @@ export class SyncService {
     const body: Json = {};
     let empty = true;
 
-    // ---- non-room streams (in parallel)
+    // ---- non-room streams (in parallel); a stream that did not move since
+    // `since`, or whose section the filter empties, is not read at all.
+    const moved = (name: SyncStreamName) => !since || since[name] < to[name];
+    const rf = f.room ?? {};
+    const globalAccountData = !excludesAll(f.account_data);
+    const wantAccountData = globalAccountData || !excludesAll(rf.account_data);
     const ignoredP = s.accountData ? s.accountData.getIgnoredUsers(userId) : Promise.resolve(new Set<string>());
-    const accountDataP = s.accountData ? s.accountData.getUpdates(userId, since?.account_data ?? 0, to.account_data) : undefined;
-    const pushRulesP = s.pushRules ? s.pushRules.getUpdates(userId, since?.push_rules ?? 0, to.push_rules) : undefined;
-    const presenceP = s.presence ? s.presence.getUpdates(userId, since?.presence ?? 0, to.presence) : undefined;
+    const accountDataP = !s.accountData
+      ? undefined
+      : moved('account_data') && wantAccountData
+        ? s.accountData.getUpdates(userId, since?.account_data ?? 0, to.account_data)
+        : Promise.resolve({ global: [], rooms: new Map<string, ClientEvent[]>() });
+    const pushRulesP = s.pushRules && moved('push_rules') && globalAccountData ? s.pushRules.getUpdates(userId, since?.push_rules ?? 0, to.push_rules) : undefined;
+    const presenceP = !s.presence
+      ? undefined
+      : moved('presence') && !excludesAll(f.presence)
+        ? s.presence.getUpdates(userId, since?.presence ?? 0, to.presence)
+        : Promise.resolve([] as ClientEvent[]);
     const toDeviceP =
       s.toDevice && req.deviceId ? s.toDevice.getMessages(userId, req.deviceId, since?.to_device ?? 0, to.to_device, TO_DEVICE_LIMIT) : undefined;
     const e2eeP = this.addE2ee(body, req, since, to);
@@ -182,6 +228,9 @@ export class SyncService {
       if (toDevice.events.length) {
         empty = false;
         next.to_device = Math.min(to.to_device, Math.max(toDevice.lastPosition, since?.to_device ?? 0));
+      } else if ((since?.to_device ?? 0) <= (this.inboxEmptyThrough.get(`${userId}|${req.deviceId}`) ?? 0)) {
+        // Nothing at or below `since` (deleted), nothing in (since, to]: nothing at or below `to`.
+        this.noteInboxEmpty(userId, req.deviceId!, to.to_device);
       }
     }
 
@@ -211,8 +260,13 @@ export class SyncService {
     const toPos = to.events.min;
     const includeLeave = rf.include_leave === true;
 
-    // Membership of the user in every room as of `to`.
-    const current = await this.store.currentMemberships(userId);
+    // Membership of the user in every room as of `to`. An incremental sync
+    // takes them from the cache; when one moved since `since` (or for an
+    // initial or full-state sync, which list left rooms) they are read
+    // fresh: forgetting a room is invisible to the cache (membership-cache.ts).
+    let mine = initial || req.fullState ? await this.memberships.fresh(userId) : await this.memberships.get(userId, toPos);
+    if (!initial && !req.fullState && mine.maxStreamOrdering > fromPos) mine = await this.memberships.fresh(userId);
+    const current = mine.rows;
     const memberships = new Map<string, MembershipAt>();
     const beyond: string[] = [];
     for (const m of current) {
@@ -265,7 +319,9 @@ export class SyncService {
     const typingFrom = since?.typing ?? 0;
     const typingUpdates = this.typing.getUpdates(joinIds, typingFrom, to.typing);
     const receiptsP = s.receipts && joinIds.length ? s.receipts.getReceiptsForRooms(joinIds, since?.receipts ?? 0, to.receipts, userId) : undefined;
-    const withEvents = initial ? undefined : await this.store.roomsWithEvents(joinIds, fromPos, toPos);
+    const withEvents = initial
+      ? undefined
+      : ((await this.recent.roomsWithEvents(joinIds, fromPos, toPos)) ?? (await this.store.roomsWithEvents(joinIds, fromPos, toPos)));
     const receipts = (await receiptsP) ?? new Map<string, ClientEvent>();
     const activePlans = plans.filter(
       (p) =>
@@ -290,7 +346,7 @@ export class SyncService {
       ignoredSenders: ignored.size ? [...ignored] : undefined,
     };
     const timelinePlans = activePlans.filter((p) => roomAllowed(tf, p.roomId) && (p.from < p.to || p.fullState));
-    const raw = await this.store.timelines(
+    const raw = await this.timelines(
       timelinePlans.filter((p) => p.from < p.to).map((p) => ({ roomId: p.roomId, from: p.from, to: p.to })),
       limit + 1,
       sqlFilter,
@@ -420,6 +476,7 @@ export class SyncService {
       withRoomId: req.withRoomId === true,
       federationFormat: f.event_format === 'federation',
       shared: s.clientEvents,
+      mayHaveRelations: (ids) => (ids.length > 20 ? this.store.anyRelations(ids) : this.sharedRelations.get(ids.join(' '), () => this.store.anyRelations(ids))),
     });
     const byId = new Map<string, ClientRoomEvent>();
     allEvents.forEach((e, i) => byId.set(e.event.event_id, serialized[i]!));
@@ -497,6 +554,30 @@ export class SyncService {
 
     const [invite, knock] = await Promise.all([this.strippedRooms(invites, ignored, 'invite'), this.strippedRooms(knocks, ignored, 'knock')]);
     return { join, invite, leave, knock };
+  }
+
+  private noteInboxEmpty(userId: string, deviceId: string, position: number): void {
+    const k = `${userId}|${deviceId}`;
+    const before = this.inboxEmptyThrough.get(k) ?? 0;
+    if (position <= before) return;
+    this.inboxEmptyThrough.delete(k);
+    if (this.inboxEmptyThrough.size >= 100_000) this.inboxEmptyThrough.delete(this.inboxEmptyThrough.keys().next().value!);
+    this.inboxEmptyThrough.set(k, position);
+  }
+
+  /**
+   * Timelines of the ranges (SyncStore.timelines). A small incremental read
+   * is shared with the identical reads of other responses at the same
+   * events position (the members of a room woken by its message).
+   */
+  private async timelines(ranges: TimelineRange[], limit: number, filter: TimelineFilterSql): Promise<Map<string, StoredEvent[]>> {
+    if (!ranges.length || ranges.length > SHARED_TIMELINE_ROOMS || ranges.some((r) => r.from <= 0)) {
+      return this.store.timelines(ranges, limit, filter);
+    }
+    const key = JSON.stringify([ranges, limit, filter]);
+    const shared = await this.sharedTimelines.get(key, () => this.store.timelines(ranges, limit, filter));
+    // The events are shared (never modified); the lists are the caller's.
+    return new Map([...shared].map(([r, list]) => [r, list.slice()]));
   }
 
   private async unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts> | undefined> {
@@ -591,6 +672,12 @@ function stateAllowedByKey(f: RoomEventFilter | undefined, type: string): boolea
 function stateEventAllowed(f: RoomEventFilter | undefined, e: StoredEvent): boolean {
   if (!f) return true;
   return eventMatches({ senders: f.senders, not_senders: f.not_senders, contains_url: f.contains_url }, e.event);
+}
+
+/** Whether a filter keeps no event at all (then its source need not be read). */
+function excludesAll(f: { types?: string[]; not_types?: string[]; senders?: string[]; limit?: number } | undefined): boolean {
+  if (!f) return false;
+  return f.limit === 0 || f.types?.length === 0 || f.senders?.length === 0 || f.not_types?.includes('*') === true;
 }
 
 function limitList<T>(xs: T[], limit: number | undefined): T[] {

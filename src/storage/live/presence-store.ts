@@ -22,6 +22,9 @@ function toRow(r: any): PresenceRow {
   };
 }
 
+/** Presence positions in a range up to which rows are checked one by one (see changedVisibleTo). */
+const SHORT_RANGE = 256;
+
 export class PresenceStore {
   constructor(private readonly db: Db) {}
 
@@ -39,13 +42,22 @@ export class PresenceStore {
     );
   }
 
-  /** Rows changed in (from, to] for users sharing a joined room with `viewer`, and the viewer's own. */
+  /**
+   * Rows changed in (from, to] for users sharing a joined room with `viewer`,
+   * and the viewer's own. A short range (an incremental /sync) checks each
+   * changed row for a shared room (a few index probes per row); a long one
+   * (an initial sync) builds the set of co-members once instead.
+   */
   async changedVisibleTo(viewer: string, from: number, to: number): Promise<PresenceRow[]> {
+    if (to <= from) return [];
+    const shared =
+      to - from <= SHORT_RANGE
+        ? `EXISTS (SELECT 1 FROM current_membership b JOIN current_membership a ON a.room_id = b.room_id AND a.user_id = ?
+             WHERE b.user_id = p.user_id AND b.membership = 'join' AND a.membership = 'join')`
+        : `p.user_id IN (SELECT b.user_id FROM current_membership a JOIN current_membership b ON b.room_id = a.room_id
+             WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join')`;
     const rows = await this.db.query(
-      `SELECT p.* FROM presence p WHERE p.stream_id > ? AND p.stream_id <= ? AND (p.user_id = ? OR p.user_id IN (
-          SELECT b.user_id FROM current_membership a JOIN current_membership b ON b.room_id = a.room_id
-           WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join'))
-        ORDER BY p.stream_id`,
+      `SELECT p.* FROM presence p WHERE p.stream_id > ? AND p.stream_id <= ? AND (p.user_id = ? OR ${shared}) ORDER BY p.stream_id`,
       [from, to, viewer, viewer],
     );
     return rows.map(toRow);

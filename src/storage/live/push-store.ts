@@ -1,5 +1,5 @@
 /** Push rules (user rules, changes to default rules) and per-event push actions. */
-import { placeholders, type Db, type Queryable } from '../db.js';
+import { chunks, placeholders, type Db, type Queryable } from '../db.js';
 import type { DefaultRuleOverride, PushAction, PushCondition, PushRule, RuleKind } from '../../matrix/push-rules.js';
 
 export interface UserRuleRow {
@@ -8,7 +8,24 @@ export interface UserRuleRow {
   priority: number;
 }
 
-export interface PushActionRow {
+/**
+ * A notifying event's outcome for every member with the default outcome
+ * (server-default rules, not mentioned): one row per event. Members whose
+ * outcome differs have a PushExceptionRow instead; the sender never counts.
+ */
+export interface PushDefaultRow {
+  eventId: string;
+  roomId: string;
+  streamOrdering: number;
+  threadId: string;
+  sender: string;
+  highlight: boolean;
+  actions: PushAction[];
+  receivedTs: number;
+}
+
+/** One member's outcome where it differs from the event's default (notif false: suppressed for them). */
+export interface PushExceptionRow {
   userId: string;
   eventId: string;
   roomId: string;
@@ -18,6 +35,57 @@ export interface PushActionRow {
   highlight: boolean;
   actions: PushAction[];
   receivedTs: number;
+}
+
+export type PushRow = ({ kind: 'default' } & PushDefaultRow) | ({ kind: 'exception' } & PushExceptionRow);
+
+/** Where unread events of a room start for a user, and its threads read further (threaded receipts). */
+export interface UnreadRange {
+  roomId: string;
+  /** Events with a higher stream ordering count (the later of the unthreaded receipt and the user's join). */
+  after: number;
+  /** Per thread id: events of the thread up to this position are read. */
+  threads: ReadonlyArray<readonly [string, number]>;
+}
+
+export interface NotificationRow {
+  eventId: string;
+  roomId: string;
+  streamOrdering: number;
+  threadId: string;
+  highlight: boolean;
+  actions: PushAction[];
+  receivedTs: number;
+}
+
+/** `(p.room_id = ? AND p.stream_ordering > ? AND NOT (p.thread_id = ? AND p.stream_ordering <= ?) ...)` for each range. */
+function rangeSql(p: string, ranges: readonly UnreadRange[], params: unknown[], userId?: string): string {
+  // With a user, each clause starts with it: every clause is then an index range of its own.
+  return ranges
+    .map((r) => {
+      if (userId !== undefined) params.push(userId);
+      params.push(r.roomId, r.after);
+      let c = `(${userId !== undefined ? `${p}.user_id = ? AND ` : ''}${p}.room_id = ? AND ${p}.stream_ordering > ?`;
+      for (const [thread, upTo] of r.threads) {
+        if (upTo <= r.after) continue;
+        params.push(thread, upTo);
+        c += ` AND NOT (${p}.thread_id = ? AND ${p}.stream_ordering <= ?)`;
+      }
+      return c + ')';
+    })
+    .join(' OR ');
+}
+
+function notificationFromRow(r: any): NotificationRow {
+  return {
+    eventId: r.event_id,
+    roomId: r.room_id,
+    streamOrdering: Number(r.stream_ordering),
+    threadId: r.thread_id,
+    highlight: !!Number(r.highlight),
+    actions: JSON.parse(r.actions),
+    receivedTs: Number(r.received_ts),
+  };
 }
 
 export class PushStore {
@@ -99,109 +167,158 @@ export class PushStore {
     return r ? Number(r.stream_id) : undefined;
   }
 
-  // --- push actions
+  // --- push actions: one default row per notifying event, exception rows per member whose outcome differs
 
   /**
-   * Stores push actions; several chunks go into one transaction (one durable
-   * commit), or into the caller's transaction when `q` is given.
+   * Writes push rows, in the caller's transaction (the event persister's:
+   * the rows commit with their events). Multi-row INSERTs, sorted so that
+   * consecutive rows land in the same index pages.
    */
-  async insertActions(rows: PushActionRow[], q?: Queryable): Promise<void> {
-    if (!rows.length) return;
-    if (!q) {
-      await this.db.transaction((tx) => this.insertActions(rows, tx));
-      return;
-    }
-    for (let i = 0; i < rows.length; i += 100) {
-      const chunk = rows.slice(i, i + 100);
-      const params: unknown[] = [];
-      for (const r of chunk) {
-        params.push(r.userId, r.eventId, r.roomId, r.streamOrdering, r.threadId, r.notif ? 1 : 0, r.highlight ? 1 : 0, JSON.stringify(r.actions), r.receivedTs);
+  async insertPushRows(q: Queryable, rows: readonly PushRow[]): Promise<void> {
+    const defaults: unknown[][] = [];
+    const exceptions: unknown[][] = [];
+    for (const r of rows) {
+      if (r.kind === 'default') {
+        defaults.push([r.roomId, r.streamOrdering, r.eventId, r.sender, r.threadId, r.highlight ? 1 : 0, JSON.stringify(r.actions), r.receivedTs]);
+      } else {
+        exceptions.push([r.userId, r.roomId, r.streamOrdering, r.eventId, r.threadId, r.notif ? 1 : 0, r.notif && r.highlight ? 1 : 0, JSON.stringify(r.actions), r.receivedTs]);
       }
+    }
+    for (const part of chunks(defaults, 200)) {
       await q.execute(
-        `INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, notif, highlight, actions, received_ts)
-         VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-         ON CONFLICT (user_id, event_id) DO NOTHING`,
-        params,
+        `INSERT INTO event_push_defaults (room_id, stream_ordering, event_id, sender, thread_id, highlight, actions, received_ts)
+         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+        part.flat(),
+      );
+    }
+    exceptions.sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
+    for (const part of chunks(exceptions, 200)) {
+      await q.execute(
+        `INSERT INTO event_push_exceptions (user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts)
+         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
+        part.flat(),
       );
     }
   }
 
-  /** Actions in the rooms after a stream ordering (per-thread thresholds applied by the caller). */
-  async actionsAfter(userId: string, roomIds: string[], after: number): Promise<Array<{ roomId: string; threadId: string; streamOrdering: number; notif: boolean; highlight: boolean }>> {
-    const out: Array<{ roomId: string; threadId: string; streamOrdering: number; notif: boolean; highlight: boolean }> = [];
-    for (let i = 0; i < roomIds.length; i += 500) {
-      const chunk = roomIds.slice(i, i + 500);
+  /**
+   * For each room, the stream ordering of the join that started the user's
+   * current membership span (the first join after their last leave, invite,
+   * ban...; later joins are profile changes). Rooms the user is not joined to
+   * are absent. Without `roomIds`: every room the user is joined to now.
+   */
+  async joinedSince(userId: string, roomIds?: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    // Linear in the user's membership rows of these rooms (no correlated subquery).
+    const run = async (roomCond: string, roomParams: unknown[]) => {
       const rows = await this.db.query<any>(
-        `SELECT room_id, thread_id, stream_ordering, notif, highlight FROM event_push_actions
-          WHERE user_id = ? AND room_id IN (${placeholders(chunk.length)}) AND stream_ordering > ?`,
-        [userId, ...chunk, after],
+        `SELECT rm.room_id, MIN(rm.stream_ordering) AS since FROM room_memberships rm
+           JOIN (SELECT room_id, MAX(CASE WHEN membership <> 'join' THEN stream_ordering ELSE -1 END) AS out_at
+                   FROM room_memberships WHERE user_id = ? AND ${roomCond} GROUP BY room_id) o ON o.room_id = rm.room_id
+          WHERE rm.user_id = ? AND rm.membership = 'join' AND rm.stream_ordering > o.out_at
+          GROUP BY rm.room_id`,
+        [userId, ...roomParams, userId],
       );
-      for (const r of rows) {
-        out.push({ roomId: r.room_id, threadId: r.thread_id, streamOrdering: Number(r.stream_ordering), notif: !!Number(r.notif), highlight: !!Number(r.highlight) });
-      }
+      for (const r of rows) out.set(r.room_id, Number(r.since));
+    };
+    if (!roomIds) {
+      await run(`room_id IN (SELECT room_id FROM current_membership WHERE user_id = ? AND membership = 'join')`, [userId]);
+      return out;
     }
+    for (const part of chunks([...new Set(roomIds)], 500)) await run(`room_id IN (${placeholders(part.length)})`, part);
     return out;
   }
 
   /**
-   * Actions of several rooms, each after its own stream ordering, in one
-   * query per 200 rooms (no query per room on /sync).
+   * Notification and highlight counts per room and thread for the user over
+   * the given ranges: the default rows (not sent by the user, not replaced
+   * by an exception of theirs) plus their notifying exception rows, counted
+   * by the database in one query per 200 rooms.
    */
-  async actionsAfterPerRoom(userId: string, after: ReadonlyMap<string, number>): Promise<Array<{ roomId: string; threadId: string; streamOrdering: number; notif: boolean; highlight: boolean }>> {
-    const out: Array<{ roomId: string; threadId: string; streamOrdering: number; notif: boolean; highlight: boolean }> = [];
-    const entries = [...after];
-    for (let i = 0; i < entries.length; i += 200) {
-      const chunk = entries.slice(i, i + 200);
-      const rows = await this.db.query<any>(
-        `SELECT room_id, thread_id, stream_ordering, notif, highlight FROM event_push_actions
-          WHERE user_id = ? AND (${chunk.map(() => '(room_id = ? AND stream_ordering > ?)').join(' OR ')})`,
-        [userId, ...chunk.flat()],
-      );
-      for (const r of rows) {
-        out.push({ roomId: r.room_id, threadId: r.thread_id, streamOrdering: Number(r.stream_ordering), notif: !!Number(r.notif), highlight: !!Number(r.highlight) });
-      }
-    }
-    return out;
-  }
-
-  /**
-   * Notification and highlight counts per room and thread, each room after
-   * its own stream ordering: the same rows as actionsAfterPerRoom, counted
-   * in the database (no row per unread event reaches JavaScript).
-   */
-  async countsAfterPerRoom(userId: string, after: ReadonlyMap<string, number>): Promise<Array<{ roomId: string; threadId: string; notif: number; highlight: number }>> {
+  async countUnread(userId: string, ranges: readonly UnreadRange[]): Promise<Array<{ roomId: string; threadId: string; notif: number; highlight: number }>> {
     const out: Array<{ roomId: string; threadId: string; notif: number; highlight: number }> = [];
-    const entries = [...after];
-    for (let i = 0; i < entries.length; i += 200) {
-      const chunk = entries.slice(i, i + 200);
+    for (const part of chunks(ranges, 200)) {
+      const params: unknown[] = [];
+      const dRange = rangeSql('d', part, params);
+      params.push(userId, userId);
+      const xRange = rangeSql('x', part, params, userId);
       const rows = await this.db.query<any>(
-        `SELECT room_id, thread_id, SUM(notif) AS n, SUM(highlight) AS h FROM event_push_actions
-          WHERE user_id = ? AND (${chunk.map(() => '(room_id = ? AND stream_ordering > ?)').join(' OR ')})
-          GROUP BY room_id, thread_id`,
-        [userId, ...chunk.flat()],
+        `SELECT room_id, thread_id, SUM(n) AS n, SUM(h) AS h FROM (
+           SELECT d.room_id, d.thread_id, 1 AS n, d.highlight AS h FROM event_push_defaults d
+            WHERE (${dRange}) AND d.sender <> ?
+              AND NOT EXISTS (SELECT 1 FROM event_push_exceptions e
+                               WHERE e.user_id = ? AND e.room_id = d.room_id AND e.stream_ordering = d.stream_ordering)
+           UNION ALL
+           SELECT x.room_id, x.thread_id, 1 AS n, x.highlight AS h FROM event_push_exceptions x
+            WHERE x.notif = 1 AND (${xRange})
+         ) t GROUP BY room_id, thread_id`,
+        params,
       );
       for (const r of rows) out.push({ roomId: r.room_id, threadId: r.thread_id, notif: Number(r.n ?? 0), highlight: Number(r.h ?? 0) });
     }
     return out;
   }
 
-  /** Most recent first, before `before` (a stream ordering), for GET /notifications. */
-  async listNotifications(userId: string, before: number | undefined, limit: number, onlyHighlight: boolean): Promise<PushActionRow[]> {
+  /**
+   * The user's notifications, most recent first, before `before` (a stream
+   * ordering): default rows of the rooms in `joinedSince` after the user
+   * joined, and their notifying exception rows anywhere.
+   */
+  async listNotifications(
+    userId: string,
+    joinedSince: ReadonlyMap<string, number>,
+    before: number | undefined,
+    limit: number,
+    onlyHighlight: boolean,
+  ): Promise<NotificationRow[]> {
+    const filters = (p: string, params: unknown[]) => {
+      let f = '';
+      if (before !== undefined) {
+        f += ` AND ${p}.stream_ordering < ?`;
+        params.push(before);
+      }
+      if (onlyHighlight) f += ` AND ${p}.highlight = 1`;
+      return f;
+    };
+    const out: NotificationRow[] = [];
+    const xParams: unknown[] = [userId];
+    const xf = filters('x', xParams);
+    xParams.push(limit);
     const rows = await this.db.query<any>(
-      `SELECT * FROM event_push_actions WHERE user_id = ?${before !== undefined ? ' AND stream_ordering < ?' : ''}${onlyHighlight ? ' AND highlight = 1' : ''}
-        ORDER BY stream_ordering DESC LIMIT ?`,
-      [userId, ...(before !== undefined ? [before] : []), limit],
+      `SELECT x.event_id, x.room_id, x.stream_ordering, x.thread_id, x.highlight, x.actions, x.received_ts FROM event_push_exceptions x
+        WHERE x.user_id = ? AND x.notif = 1${xf} ORDER BY x.stream_ordering DESC LIMIT ?`,
+      xParams,
     );
-    return rows.map((r) => ({
-      userId: r.user_id,
-      eventId: r.event_id,
-      roomId: r.room_id,
-      streamOrdering: Number(r.stream_ordering),
-      threadId: r.thread_id,
-      notif: !!Number(r.notif),
-      highlight: !!Number(r.highlight),
-      actions: JSON.parse(r.actions),
-      receivedTs: Number(r.received_ts),
-    }));
+    out.push(...rows.map(notificationFromRow));
+    // Per room its newest `limit` rows (the primary key read backwards, stopping early), all rooms in one statement per 100.
+    for (const part of chunks([...joinedSince], 100)) {
+      const params: unknown[] = [];
+      const perRoom = part.map(([roomId, since]) => {
+        params.push(roomId, since, userId, userId);
+        const f = filters('d', params);
+        params.push(limit);
+        return `SELECT * FROM (SELECT d.event_id, d.room_id, d.stream_ordering, d.thread_id, d.highlight, d.actions, d.received_ts FROM event_push_defaults d
+          WHERE d.room_id = ? AND d.stream_ordering > ? AND d.sender <> ?
+            AND NOT EXISTS (SELECT 1 FROM event_push_exceptions e
+                             WHERE e.user_id = ? AND e.room_id = d.room_id AND e.stream_ordering = d.stream_ordering)${f}
+          ORDER BY d.stream_ordering DESC LIMIT ?) r`;
+      });
+      params.push(limit);
+      const rows = await this.db.query<any>(`SELECT * FROM (${perRoom.join(' UNION ALL ')}) u ORDER BY stream_ordering DESC LIMIT ?`, params);
+      out.push(...rows.map(notificationFromRow));
+    }
+    out.sort((a, b) => b.streamOrdering - a.streamOrdering);
+    return out.slice(0, limit);
+  }
+
+  /** Joined members of a room (local and remote) with their room display names. */
+  async joinedMembers(roomId: string): Promise<Array<{ userId: string; displayName: string | null }>> {
+    const rows = await this.db.query<{ user_id: string; display_name: string | null }>(
+      `SELECT cm.user_id, rm.display_name FROM current_membership cm
+         LEFT JOIN room_memberships rm ON rm.event_id = cm.event_id
+        WHERE cm.room_id = ? AND cm.membership = 'join'`,
+      [roomId],
+    );
+    return rows.map((r) => ({ userId: r.user_id, displayName: r.display_name ?? null }));
   }
 }

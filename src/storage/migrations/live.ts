@@ -124,4 +124,72 @@ export const liveMigrations: Migration[] = [
       CREATE INDEX event_push_actions_user ON event_push_actions (user_id, stream_ordering);
     `,
   },
+  {
+    // Push outcomes as one row per notifying event (its default outcome)
+    // plus rows only for members whose outcome differs, instead of one row
+    // per recipient. The old per-recipient rows become exception rows, so
+    // they keep counting exactly as before.
+    name: 'live/002_push_defaults_exceptions',
+    sql: {
+      sqlite: `
+        CREATE TABLE event_push_defaults (
+          room_id TEXT NOT NULL,
+          stream_ordering BIGINT NOT NULL,
+          event_id TEXT NOT NULL,
+          sender TEXT NOT NULL,
+          thread_id TEXT NOT NULL,
+          highlight INTEGER NOT NULL,
+          actions TEXT NOT NULL,
+          received_ts BIGINT NOT NULL,
+          PRIMARY KEY (room_id, stream_ordering)
+        ) WITHOUT ROWID;
+        CREATE TABLE event_push_exceptions (
+          user_id TEXT NOT NULL,
+          room_id TEXT NOT NULL,
+          stream_ordering BIGINT NOT NULL,
+          event_id TEXT NOT NULL,
+          thread_id TEXT NOT NULL,
+          notif INTEGER NOT NULL,
+          highlight INTEGER NOT NULL,
+          actions TEXT NOT NULL,
+          received_ts BIGINT NOT NULL,
+          PRIMARY KEY (user_id, room_id, stream_ordering)
+        ) WITHOUT ROWID;
+        CREATE INDEX event_push_exceptions_user ON event_push_exceptions (user_id, stream_ordering);
+        INSERT OR IGNORE INTO event_push_exceptions (user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts)
+          SELECT user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts FROM event_push_actions;
+        DROP TABLE event_push_actions;
+      `,
+      postgres: `
+        CREATE TABLE event_push_defaults (
+          room_id TEXT NOT NULL,
+          stream_ordering BIGINT NOT NULL,
+          event_id TEXT NOT NULL,
+          sender TEXT NOT NULL,
+          thread_id TEXT NOT NULL,
+          highlight INTEGER NOT NULL,
+          actions TEXT NOT NULL,
+          received_ts BIGINT NOT NULL,
+          PRIMARY KEY (room_id, stream_ordering)
+        );
+        CREATE TABLE event_push_exceptions (
+          user_id TEXT NOT NULL,
+          room_id TEXT NOT NULL,
+          stream_ordering BIGINT NOT NULL,
+          event_id TEXT NOT NULL,
+          thread_id TEXT NOT NULL,
+          notif INTEGER NOT NULL,
+          highlight INTEGER NOT NULL,
+          actions TEXT NOT NULL,
+          received_ts BIGINT NOT NULL,
+          PRIMARY KEY (user_id, room_id, stream_ordering)
+        );
+        CREATE INDEX event_push_exceptions_user ON event_push_exceptions (user_id, stream_ordering);
+        INSERT INTO event_push_exceptions (user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts)
+          SELECT user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts FROM event_push_actions
+          ON CONFLICT DO NOTHING;
+        DROP TABLE event_push_actions;
+      `,
+    },
+  },
 ];

@@ -1,5 +1,5 @@
 /**
- * rooms-extra: server-side search index, event reports.
+ * rooms-extra: server-side search index, event reports, user reports.
  *
  * event_search is filled lazily from `events` in stream order by the search
  * service (services/search): `event_search_position` records how far the
@@ -69,5 +69,20 @@ export const roomsExtraMigrations: Migration[] = [
         CREATE INDEX event_reports_room ON event_reports (room_id);
       `,
     },
+  },
+  {
+    // POST /users/{userId}/report (Matrix 1.14): reports of users, apart
+    // from event/room reports because they name no room.
+    name: 'rooms-extra/002_user_reports',
+    sql: `
+      CREATE TABLE user_reports (
+        id BIGINT PRIMARY KEY,
+        received_ts BIGINT NOT NULL,
+        target_user_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        reason TEXT NOT NULL
+      );
+      CREATE INDEX user_reports_target ON user_reports (target_user_id);
+    `,
   },
 ];

@@ -1,8 +1,9 @@
 /**
  * Storage for the rooms-extra capability: relation queries (relations,
- * threads, bundled aggregations), the search index, event reports and the
- * user directory. Reads the rooms capability's tables (events,
- * current_membership, ...) and owns event_search / event_reports.
+ * threads, bundled aggregations), the search index, event and user reports
+ * and the user directory. Reads the rooms capability's tables (events,
+ * current_membership, ...) and owns event_search / event_reports /
+ * user_reports.
  * One implementation on the shared Db interface, both engines.
  */
 import { chunks, placeholders, type Db } from '../db.js';
@@ -279,14 +280,39 @@ export class RoomsExtraStore {
   // -------------------------------------------------------------- reports
 
   async addReport(r: { roomId: string; eventId: string | null; userId: string; reason: string | null; score: number | null; content: Record<string, unknown> }): Promise<number> {
+    return this.insertNumbered(
+      'event_reports',
+      'INSERT INTO event_reports (id, received_ts, room_id, event_id, user_id, reason, score, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      (id) => [id, Date.now(), r.roomId, r.eventId, r.userId, r.reason, r.score, JSON.stringify(r.content)],
+    );
+  }
+
+  async reportsForRoom(roomId: string): Promise<Array<{ id: number; eventId: string | null; userId: string; reason: string | null; score: number | null }>> {
+    const rows = await this.db.query('SELECT id, event_id, user_id, reason, score FROM event_reports WHERE room_id = ? ORDER BY id', [roomId]);
+    return rows.map((r) => ({ id: Number(r.id), eventId: r.event_id ?? null, userId: r.user_id, reason: r.reason ?? null, score: r.score == null ? null : Number(r.score) }));
+  }
+
+  /** A report of a user (`userId` reports `targetUserId`). */
+  async addUserReport(r: { targetUserId: string; userId: string; reason: string }): Promise<number> {
+    return this.insertNumbered(
+      'user_reports',
+      'INSERT INTO user_reports (id, received_ts, target_user_id, user_id, reason) VALUES (?, ?, ?, ?, ?)',
+      (id) => [id, Date.now(), r.targetUserId, r.userId, r.reason],
+    );
+  }
+
+  async reportsForUser(targetUserId: string): Promise<Array<{ id: number; receivedTs: number; userId: string; reason: string }>> {
+    const rows = await this.db.query('SELECT id, received_ts, user_id, reason FROM user_reports WHERE target_user_id = ? ORDER BY id', [targetUserId]);
+    return rows.map((r) => ({ id: Number(r.id), receivedTs: Number(r.received_ts), userId: r.user_id, reason: r.reason }));
+  }
+
+  /** Inserts a row whose id is the table's next (MAX + 1), retrying on an id race. */
+  private async insertNumbered(table: 'event_reports' | 'user_reports', sql: string, params: (id: number) => unknown[]): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.db.transaction(async (tx) => {
-          const id = Number((await tx.queryOne('SELECT MAX(id) AS m FROM event_reports'))?.m ?? 0) + 1;
-          await tx.execute(
-            'INSERT INTO event_reports (id, received_ts, room_id, event_id, user_id, reason, score, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-            [id, Date.now(), r.roomId, r.eventId, r.userId, r.reason, r.score, JSON.stringify(r.content)],
-          );
+          const id = Number((await tx.queryOne(`SELECT MAX(id) AS m FROM ${table}`))?.m ?? 0) + 1;
+          await tx.execute(sql, params(id));
           return id;
         });
       } catch (e: any) {
@@ -297,11 +323,6 @@ export class RoomsExtraStore {
         await new Promise((res) => setTimeout(res, Math.random() * 5 * (attempt + 1)));
       }
     }
-  }
-
-  async reportsForRoom(roomId: string): Promise<Array<{ id: number; eventId: string | null; userId: string; reason: string | null; score: number | null }>> {
-    const rows = await this.db.query('SELECT id, event_id, user_id, reason, score FROM event_reports WHERE room_id = ? ORDER BY id', [roomId]);
-    return rows.map((r) => ({ id: Number(r.id), eventId: r.event_id ?? null, userId: r.user_id, reason: r.reason ?? null, score: r.score == null ? null : Number(r.score) }));
   }
 
   // ------------------------------------------------------- user directory

@@ -9,6 +9,7 @@ import { chunks, placeholders, type Db, type Queryable, type Row } from '../db.j
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
 import type {
   EventQueryFilter,
+  ExtraRows,
   MemberRow,
   MembershipChange,
   PersistBatch,
@@ -77,9 +78,15 @@ export class SqlRoomStore implements RoomStore {
     const roomRows: unknown[][] = [];
     const extremityRows: unknown[][] = [];
     const extremityRooms = new Set<string>();
+    const extra = new Map<ExtraRows['write'], unknown[]>();
 
     for (const batch of batches) {
       const { roomId } = batch;
+      for (const x of batch.extraRows ?? []) {
+        const rows = extra.get(x.write);
+        if (rows) rows.push(...x.rows);
+        else extra.set(x.write, [...x.rows]);
+      }
       extremityRooms.add(roomId);
       for (const e of batch.forwardExtremities) extremityRows.push([roomId, e]);
       for (const p of batch.events) {
@@ -188,6 +195,8 @@ export class SqlRoomStore implements RoomStore {
         await tx.execute(`DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(part.length)})`, part);
       }
       if (extremityRows.length) await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, extremityRows);
+      // Other capabilities' rows (push actions): committed with their events or not at all.
+      for (const [write, rows] of extra) if (rows.length) await write(tx, rows);
     });
   }
 
@@ -243,16 +252,23 @@ export class SqlRoomStore implements RoomStore {
     return r ? { topo: Number(r.topological_ordering), stream } : null;
   }
 
-  async eventAtTimestamp(roomId: string, ts: number, dir: 'f' | 'b') {
-    const r = await this.db.queryOne(
-      dir === 'f'
-        ? `SELECT event_id, origin_server_ts FROM events WHERE room_id = ? AND origin_server_ts >= ? AND ${TIMELINE}
-           ORDER BY origin_server_ts ASC, stream_ordering ASC LIMIT 1`
-        : `SELECT event_id, origin_server_ts FROM events WHERE room_id = ? AND origin_server_ts <= ? AND ${TIMELINE}
-           ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1`,
-      [roomId, ts],
+  async eventsAtTimestamp(roomId: string, ts: number, dir: 'f' | 'b', limit: number, after?: { ts: number; stream: number }) {
+    // dir f: origin_server_ts >= ts, oldest first; dir b: <= ts, newest first.
+    // `after` continues past the last event of the previous batch (keyset).
+    const [cmp, order] = dir === 'f' ? ['>', 'ASC'] : ['<', 'DESC'];
+    const params: unknown[] = [roomId, ts];
+    let next = '';
+    if (after) {
+      next = ` AND (origin_server_ts ${cmp} ? OR (origin_server_ts = ? AND stream_ordering ${cmp} ?))`;
+      params.push(after.ts, after.ts, after.stream);
+    }
+    params.push(limit);
+    const rows = await this.db.query(
+      `SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND origin_server_ts ${cmp}= ? AND ${TIMELINE}${next}
+       ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT ?`,
+      params,
     );
-    return r ? { eventId: r.event_id as string, originServerTs: Number(r.origin_server_ts) } : undefined;
+    return rows.map(eventFromRow);
   }
 
   async getForwardExtremities(roomId: string): Promise<string[]> {

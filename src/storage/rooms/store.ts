@@ -7,6 +7,7 @@
  * table in step inside the same transaction as the event rows.
  */
 import type { Membership, RoomEvent, StateIds } from '../../matrix/types.js';
+import type { Queryable } from '../db.js';
 
 /** Unsigned keys computed when a state event is persisted. */
 export interface UnsignedExtra {
@@ -67,6 +68,18 @@ export interface PersistBatch {
   events: EventToPersist[];
   /** The room's forward extremities after the batch. */
   forwardExtremities: string[];
+  /** Rows of other capabilities (push actions) written in the same transaction as the events. */
+  extraRows?: ExtraRows[];
+}
+
+/**
+ * Rows another capability writes in the transaction of a batch of events.
+ * In a group commit the rows of every batch with the same `write` are
+ * handed to it in one call.
+ */
+export interface ExtraRows<T = any> {
+  write: (tx: Queryable, rows: T[]) => Promise<void>;
+  rows: T[];
 }
 
 export interface RoomRow {
@@ -141,8 +154,13 @@ export interface RoomStore {
   paginate(roomId: string, opts: { from: TopoPosition | null; to?: TopoPosition | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter }): Promise<StoredEvent[]>;
   /** Topological position of the newest event with stream_ordering <= stream (null if none). */
   topoPositionAtStream(roomId: string, stream: number): Promise<TopoPosition | null>;
-  /** Closest event to a timestamp in the given direction. */
-  eventAtTimestamp(roomId: string, ts: number, dir: 'f' | 'b'): Promise<{ eventId: string; originServerTs: number } | undefined>;
+  /**
+   * Timeline events closest to a timestamp in the given direction, in order
+   * (f: origin_server_ts >= ts ascending; b: <= ts descending; ties by
+   * stream_ordering), up to `limit`; `after` (the last event of the previous
+   * batch) continues the walk.
+   */
+  eventsAtTimestamp(roomId: string, ts: number, dir: 'f' | 'b', limit: number, after?: { ts: number; stream: number }): Promise<StoredEvent[]>;
   getForwardExtremities(roomId: string): Promise<string[]>;
   maxStreamOrdering(): Promise<number>;
 

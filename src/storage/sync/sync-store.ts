@@ -123,6 +123,40 @@ export class SyncStore {
     return rows.map((r) => ({ roomId: r.room_id, membership: r.membership, eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
   }
 
+  /**
+   * Whether any membership event about the user has a stream ordering above
+   * `after` (one probe of the room_memberships (user_id, stream_ordering)
+   * index): the check that keeps the /sync membership cache exact.
+   */
+  async membershipChangedAfter(userId: string, after: number): Promise<boolean> {
+    const r = await this.db.queryOne('SELECT 1 AS x FROM room_memberships WHERE user_id = ? AND stream_ordering > ? LIMIT 1', [userId, after]);
+    return r !== undefined;
+  }
+
+  /** Whether any event relates to (m.relates_to) one of these events: the check before bundling aggregations. */
+  async anyRelations(eventIds: string[]): Promise<boolean> {
+    for (const part of chunks(eventIds, 500)) {
+      const r = await this.db.queryOne(`SELECT 1 AS x FROM events WHERE relates_to_id IN (${placeholders(part.length)}) LIMIT 1`, part);
+      if (r) return true;
+    }
+    return false;
+  }
+
+  /** Events stream rows in (from, to], by position, at most `limit` (the /sync window of recent events). */
+  async eventsInRange(from: number, to: number, limit: number): Promise<Array<{ pos: number; roomId: string; member: string | null; outlier: boolean }>> {
+    if (from >= to) return [];
+    const rows = await this.db.query(
+      'SELECT stream_ordering, room_id, type, state_key, outlier FROM events WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?',
+      [from, to, limit],
+    );
+    return rows.map((r) => ({
+      pos: Number(r.stream_ordering),
+      roomId: r.room_id,
+      member: r.type === 'm.room.member' && typeof r.state_key === 'string' ? r.state_key : null,
+      outlier: !!Number(r.outlier),
+    }));
+  }
+
   /** The user's current membership in one room ('leave' style strings), undefined when none. */
   async membership(roomId: string, userId: string): Promise<string | undefined> {
     const r = await this.db.queryOne('SELECT membership FROM current_membership WHERE room_id = ? AND user_id = ?', [roomId, userId]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseFilterParam, validateFilter } from '../../../src/matrix/filter.js';
+import { decodeFilterJson, parseFilterParam, validateFilter } from '../../../src/matrix/filter.js';
 import { MatrixError } from '../../../src/util/errors.js';
 
 function errcodeOf(f: () => unknown): string | undefined {
@@ -72,7 +72,9 @@ describe('filter validation', () => {
   it('tells inline filters from filter ids', () => {
     expect(parseFilterParam('12')).toEqual({ filterId: '12' });
     expect(parseFilterParam('{"room":{"timeline":{"limit":1}}}')).toEqual({ filter: { room: { timeline: { limit: 1 } } } });
-    expect(errcodeOf(() => parseFilterParam('{nope'))).toBe('M_NOT_JSON');
+    // Not JSON at all: M_BAD_JSON as well (the spec names no code for a query parameter).
+    expect(errcodeOf(() => parseFilterParam('{nope'))).toBe('M_BAD_JSON');
+    expect(errcodeOf(() => decodeFilterJson('nope'))).toBe('M_BAD_JSON');
     expect(errcodeOf(() => parseFilterParam('{"room":[]}'))).toBe('M_BAD_JSON');
   });
 });

@@ -8,6 +8,7 @@ import {
   globMatchesWords,
   memberCountMatches,
   RULE_KINDS,
+  sameOutcome,
   splitPropertyPath,
   type EvalContext,
   type PushRule,
@@ -228,12 +229,19 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
     { userId: BOB, displayName: 'Bob' },
     { userId: '@carol:example.org', displayName: undefined },
     { userId: '@dave:example.org', displayName: 'Dave' },
+    { userId: '@zoe:example.org', displayName: 'Zoë' },
+    { userId: '@sam:example.org', displayName: 'Sam' },
   ];
   const events: Array<Record<string, any>> = [
     msg('hello everyone'),
     msg('hi alice, how are you'),
     msg('ping Bob'),
     msg('carol: lunch?'),
+    msg('HI ALICE LIDDELL!'),
+    msg('Davenport is not dave-less'),
+    msg('zoË here'),
+    msg('ſam, with a long s'),
+    msg('CAROL'),
     msg('@room look', {}),
     msg('quiet', { msgtype: 'm.notice' }),
     msg('with mentions', { 'm.mentions': { user_ids: ['@dave:example.org'] } }),
@@ -254,7 +262,19 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
             const rs = buildRuleset(u.userId, noUserRules(), new Map());
             const c = ctx({ userId: u.userId, displayName: u.displayName, memberCount, senderPowerLevel });
             expect(shared.evaluate(rs, c), `${ev.event_id} ${ev.content?.body} for ${u.userId}`).toEqual(evaluate(rs, ev, c));
+            expect(shared.evaluateDefaultMember(rs, c), `fast: ${ev.event_id} ${ev.content?.body} for ${u.userId}`).toEqual(evaluate(rs, ev, c));
           }
+        }
+      });
+      it(`gives the default outcome of an unmentioned member (members ${memberCount}, sender level ${senderPowerLevel})`, () => {
+        const nobody = '@nobody:example.org';
+        for (const ev of events) {
+          const shared = new DefaultRulesEvaluator(ev);
+          const rs = buildRuleset(nobody, noUserRules(), new Map());
+          const c = ctx({ userId: nobody, displayName: undefined, memberCount, senderPowerLevel });
+          expect(shared.defaultOutcome(c), `${ev.event_id} ${ev.content?.body}`).toEqual(evaluate(rs, ev, c));
+          // An unmentioned member gets the very same object: no exception row for them.
+          expect(shared.evaluateDefaultMember(rs, c)).toBe(shared.defaultOutcome(c));
         }
       });
     }
@@ -266,5 +286,18 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
     const d = shared.evaluate(buildRuleset('@dave:example.org', noUserRules(), new Map()), ctx({ userId: '@dave:example.org', displayName: 'Dave' }));
     expect(a.highlight).toBe(true);
     expect(d).toMatchObject({ notify: true, highlight: false });
+    const fast = new DefaultRulesEvaluator(ev);
+    expect(sameOutcome(fast.evaluateDefaultMember(buildRuleset(ALICE, noUserRules(), new Map()), ctx()), fast.defaultOutcome(ctx()))).toBe(false);
+    const dave = fast.evaluateDefaultMember(buildRuleset('@dave:example.org', noUserRules(), new Map()), ctx({ userId: '@dave:example.org', displayName: 'Dave' }));
+    expect(dave).toBe(fast.defaultOutcome(ctx()));
+  });
+
+  it('compares outcomes by notify, highlight and actions', () => {
+    const n = { actions: ['notify'], notify: true, highlight: false };
+    expect(sameOutcome(n, { ...n, actions: ['notify'] })).toBe(true);
+    expect(sameOutcome(n, { ...n, actions: ['notify', { set_tweak: 'sound', value: 'default' }] })).toBe(false);
+    expect(sameOutcome(n, { ...n, highlight: true })).toBe(false);
+    expect(sameOutcome({ actions: [], notify: false, highlight: false }, { actions: [{ set_tweak: 'sound' }], notify: false, highlight: false })).toBe(true);
+    expect(sameOutcome(n, { actions: [], notify: false, highlight: false })).toBe(false);
   });
 });

@@ -7,11 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPgDatabase } from '../../helpers/homeserver.js';
-import type { Db } from '../../../src/storage/db.js';
-import { openDatabase } from '../../../src/storage/open.js';
-import { workersMigrations } from '../../../src/storage/migrations/workers.js';
-import { migrate } from '../../../src/storage/migrate.js';
+import { WorkersPgDatabase } from '../../helpers/workers-pg.js';
 import { Notifier } from '../../../src/streams/notifier.js';
 import type { Command } from '../../../src/workers/commands.js';
 import { MultiWriterEventsStream } from '../../../src/workers/events-stream.js';
@@ -37,25 +33,13 @@ class Bus {
 const WRITERS = ['ep1', 'ep2'];
 
 describe('events stream with two persisters', () => {
-  let drop: () => Promise<void>;
-  let args: Record<string, unknown>;
-  const dbs: Db[] = [];
-  const open = () => {
-    const db = openDatabase({ name: 'psycopg2', args: args as any } as any, 'ev-test');
-    dbs.push(db);
-    return db;
-  };
+  let pg: WorkersPgDatabase;
+  const open = () => pg.open();
   beforeAll(async () => {
-    const pg = await createPgDatabase('myelin_evrep');
-    drop = pg.drop;
-    args = pg.args;
-    const db = open();
-    await migrate(db, workersMigrations);
-    await db.exec('CREATE TABLE events (stream_ordering BIGINT NOT NULL)');
+    pg = await WorkersPgDatabase.create('myelin_evrep', 'ev-test');
   });
   afterAll(async () => {
-    for (const db of dbs) await db.close();
-    await drop?.();
+    await pg?.close();
   });
 
   async function proc(bus: Bus, me: string) {

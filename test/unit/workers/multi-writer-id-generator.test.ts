@@ -124,4 +124,20 @@ describe('MultiWriterIdGenerator on SQLite (single process)', () => {
     expect(await db.queryOne('SELECT stream_id FROM stream_positions WHERE stream_name = ? AND instance_name = ?', ['events', 'master'])).toEqual({ stream_id: 5 });
     await db.close();
   });
+
+  it('keeps recording after a persist() that had nothing to write', async () => {
+    const db = openDatabase({ name: 'sqlite3', args: { database: ':memory:' } } as any);
+    await migrate(db, workersMigrations);
+    const g = await MultiWriterIdGenerator.create(db, { streamName: 'events', instanceName: 'master', writers: ['master'], sequenceName: 'events_stream_seq' });
+    const recorded = async () => Number((await db.queryOne<{ stream_id: number }>('SELECT stream_id FROM stream_positions WHERE stream_name = ?', ['events']))?.stream_id);
+    await g.persist(); // nothing new: ends at once (it once left a settled promise behind that swallowed every later call)
+    await g.withNext(async () => {});
+    await g.persist();
+    expect(await recorded()).toBe(g.getCurrent());
+    await g.persist();
+    await g.withNext(async () => {});
+    await g.persist();
+    expect(await recorded()).toBe(g.getCurrent());
+    await db.close();
+  });
 });

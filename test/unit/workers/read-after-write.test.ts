@@ -8,11 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPgDatabase } from '../../helpers/homeserver.js';
-import type { Db } from '../../../src/storage/db.js';
-import { openDatabase } from '../../../src/storage/open.js';
-import { workersMigrations } from '../../../src/storage/migrations/workers.js';
-import { migrate } from '../../../src/storage/migrate.js';
+import { WorkersPgDatabase } from '../../helpers/workers-pg.js';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
 import { Notifier } from '../../../src/streams/notifier.js';
 import type { NotifiedStream } from '../../../src/streams/notifier-types.js';
@@ -196,27 +192,15 @@ describe('read-after-write, single-writer streams', () => {
 
 describe('read-after-write, events with two persisters (PostgreSQL)', () => {
   const WRITERS = ['ep1', 'ep2'];
-  let drop: () => Promise<void>;
-  let args: Record<string, unknown>;
-  const dbs: Db[] = [];
-  const open = () => {
-    const db = openDatabase({ name: 'psycopg2', args: args as any } as any, 'raw-test');
-    dbs.push(db);
-    return db;
-  };
+  let pg: WorkersPgDatabase;
+  const open = () => pg.open();
   const reps: StreamReplicator[] = [];
   beforeAll(async () => {
-    const pg = await createPgDatabase('myelin_raw');
-    drop = pg.drop;
-    args = pg.args;
-    const db = open();
-    await migrate(db, workersMigrations);
-    await db.exec('CREATE TABLE events (stream_ordering BIGINT NOT NULL)');
+    pg = await WorkersPgDatabase.create('myelin_raw', 'raw-test');
   });
   afterAll(async () => {
     for (const r of reps) r.stop();
-    for (const db of dbs) await db.close();
-    await drop?.();
+    await pg?.close();
   });
 
   async function proc(bus: Bus, me: string) {
@@ -264,7 +248,7 @@ describe('read-after-write, events with two persisters (PostgreSQL)', () => {
     expect(Math.min(...Object.values(positions!))).toBeGreaterThanOrEqual(pos);
     expect(ep2.events.getCurrent()).toBeGreaterThanOrEqual(pos);
     // Both positions are recorded by the time the write is answered.
-    const rows = await dbs[0]!.query<{ instance_name: string; stream_id: string }>("SELECT instance_name, stream_id FROM stream_positions WHERE stream_name = 'events'");
+    const rows = await pg.dbs[0]!.query<{ instance_name: string; stream_id: string }>("SELECT instance_name, stream_id FROM stream_positions WHERE stream_name = 'events'");
     for (const w of WRITERS) expect(Number(rows.find((r) => r.instance_name === w)?.stream_id)).toBeGreaterThanOrEqual(pos);
     // A process that heard nothing on Redis reads them before a read.
     expect(reader.events.getCurrent()).toBeLessThan(pos);

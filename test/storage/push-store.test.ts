@@ -1,0 +1,146 @@
+/**
+ * Push rows: the migration of per-recipient rows, rows written in the
+ * events' own transaction (never an event without them), and counting
+ * defaults ⊕ exceptions in the database.
+ */
+import { expect, it } from 'vitest';
+import { generateSigningKey } from '../../src/matrix/signing.js';
+import { EventCreator } from '../../src/services/rooms/event-creator.js';
+import { migrate } from '../../src/storage/migrate.js';
+import { allMigrations } from '../../src/storage/migrations/index.js';
+import { PushStore, type PushRow } from '../../src/storage/live/push-store.js';
+import { SqlRoomStore } from '../../src/storage/rooms/sql-store.js';
+import type { ExtraRows } from '../../src/storage/rooms/store.js';
+import { StreamIdGenerator } from '../../src/streams/id-generator.js';
+import { describeEngines } from './engines.js';
+
+const SERVER = 'push.test';
+const alice = `@alice:${SERVER}`;
+const bob = `@bob:${SERVER}`;
+const carol = `@carol:${SERVER}`;
+const dan = `@dan:${SERVER}`;
+
+describeEngines(
+  'push store',
+  (db) => {
+    it('migrates per-recipient rows to exception rows that keep counting', async () => {
+      const upTo = allMigrations.findIndex((m) => m.name === 'live/001_streams');
+      await migrate(db(), allMigrations.slice(0, upTo + 1));
+      await db().execute(
+        `INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, notif, highlight, actions, received_ts)
+         VALUES (?, '$old1', '!old:push.test', 5, 'main', 1, 0, '["notify"]', 1), (?, '$old2', '!old:push.test', 6, 'main', 1, 1, '["notify",{"set_tweak":"highlight"}]', 2)`,
+        [dan, dan],
+      );
+      await migrate(db());
+      const store = new PushStore(db());
+      const counts = await store.countUnread(dan, [{ roomId: '!old:push.test', after: 0, threads: [] }]);
+      expect(counts).toEqual([{ roomId: '!old:push.test', threadId: 'main', notif: 2, highlight: 1 }]);
+      const list = await store.listNotifications(dan, new Map(), undefined, 10, false);
+      expect(list.map((n) => n.eventId)).toEqual(['$old2', '$old1']);
+      expect(await db().query("SELECT name FROM schema_migrations WHERE name = 'live/002_push_defaults_exceptions'")).toHaveLength(1);
+    });
+
+    it('writes push rows in the events transaction: a failed write fails the batch and commits no event', async () => {
+      const store = new SqlRoomStore(db());
+      const push = new PushStore(db());
+      const stream = await StreamIdGenerator.fromTables(db(), [{ table: 'events', column: 'stream_ordering' }]);
+      let group = await store.maxStateGroupId();
+      let fail = false;
+      const aborted: string[] = [];
+      const write: ExtraRows<PushRow>['write'] = async (tx, rows) => {
+        await push.insertPushRows(tx, rows);
+        if (fail) throw new Error('push rows failed');
+      };
+      const creator = new EventCreator({
+        store,
+        serverName: SERVER,
+        signingKey: generateSigningKey('t1'),
+        stream,
+        notifier: { notify: () => {} },
+        nextStateGroup: () => ++group,
+        batchRows: {
+          prepare: async (roomId, events) => [
+            {
+              write,
+              rows: events.map((e) => ({
+                kind: 'default' as const,
+                eventId: e.eventId,
+                roomId,
+                streamOrdering: e.streamOrdering,
+                threadId: 'main',
+                sender: e.event.sender,
+                highlight: false,
+                actions: ['notify'],
+                receivedTs: 1,
+              })),
+            },
+          ],
+          aborted: (roomId) => aborted.push(roomId),
+        },
+      });
+      const roomId = `!atomic:${SERVER}`;
+      await creator.create({ roomId, type: 'm.room.create', stateKey: '', sender: alice, content: { creator: alice, room_version: '10' }, roomVersion: '10' });
+      await creator.create({ roomId, type: 'm.room.member', stateKey: alice, sender: alice, content: { membership: 'join' } });
+      const ok = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'kept' } });
+      const rows = await db().query('SELECT event_id FROM event_push_defaults WHERE room_id = ? ORDER BY stream_ordering', [roomId]);
+      expect(rows.map((r) => r.event_id)).toContain(ok.eventId);
+      fail = true;
+      await expect(creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'lost' } })).rejects.toThrow('push rows failed');
+      expect(aborted).toEqual([roomId]);
+      const lost = await db().query("SELECT event_id FROM events WHERE room_id = ? AND json LIKE '%\"lost\"%'", [roomId]);
+      expect(lost).toEqual([]);
+      const lostRows = await db().query('SELECT COUNT(*) AS n FROM event_push_defaults WHERE room_id = ?', [roomId]);
+      expect(Number(lostRows[0]!.n)).toBe(rows.length);
+      fail = false;
+      const again = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'after' } });
+      expect((await store.getEvent(again.eventId))?.event.prev_events).toEqual([ok.eventId]);
+    });
+
+    it('counts defaults after the join, without the sender, replaced by exceptions', async () => {
+      const push = new PushStore(db());
+      const roomId = `!count:${SERVER}`;
+      // Bob joined at 100, left at 103 and came back at 105 (a profile change at 107); Carol joined at 101.
+      const member = (eventId: string, userId: string, membership: string, so: number) =>
+        db().execute(
+          `INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering) VALUES (?, ?, ?, ?, ?, ?)`,
+          [eventId, roomId, userId, userId, membership, so],
+        );
+      await member('$bj', bob, 'join', 100);
+      await member('$cj', carol, 'join', 101);
+      await member('$bl', bob, 'leave', 103);
+      await member('$bj2', bob, 'join', 105);
+      await member('$bp', bob, 'join', 107);
+      await db().execute(`INSERT INTO current_membership (room_id, user_id, membership, event_id, stream_ordering) VALUES (?, ?, 'join', ?, ?), (?, ?, 'join', ?, ?)`, [
+        roomId, bob, '$bp', 107, roomId, carol, '$cj', 101,
+      ]);
+      expect(await push.joinedSince(bob, [roomId, '!other:x'])).toEqual(new Map([[roomId, 105]]));
+      expect(await push.joinedSince(carol)).toEqual(new Map([[roomId, 101]]));
+      const d = (so: number, sender = alice, threadId = 'main', highlight = false): PushRow => ({
+        kind: 'default', eventId: `$e${so}`, roomId, streamOrdering: so, threadId, sender, highlight, actions: ['notify'], receivedTs: so,
+      });
+      const x = (userId: string, so: number, notif: boolean, highlight = false): PushRow => ({
+        kind: 'exception', userId, eventId: `$e${so}`, roomId, streamOrdering: so, threadId: 'main', notif, highlight, actions: notif ? ['notify'] : [], receivedTs: so,
+      });
+      await db().transaction((tx) =>
+        push.insertPushRows(tx, [d(102), d(104), d(106), d(108, bob), d(109), x(bob, 109, false), d(110, alice, '$root'), d(111, alice, 'main', true), x(carol, 112, true, true)]),
+      );
+      const bobCounts = await push.countUnread(bob, [{ roomId, after: 105, threads: [] }]);
+      // 106 and 111 (highlight) in main, 110 in the thread; 108 is his own, 109 suppressed.
+      expect(bobCounts.sort((a, b) => a.threadId.localeCompare(b.threadId))).toEqual([
+        { roomId, threadId: '$root', notif: 1, highlight: 0 },
+        { roomId, threadId: 'main', notif: 2, highlight: 1 },
+      ]);
+      const carolCounts = await push.countUnread(carol, [{ roomId, after: 101, threads: [['$root', 110]] }]);
+      expect(carolCounts).toEqual([{ roomId, threadId: 'main', notif: 7, highlight: 2 }]);
+      const list = await push.listNotifications(carol, await push.joinedSince(carol), undefined, 3, false);
+      expect(list.map((n) => n.streamOrdering)).toEqual([112, 111, 110]);
+      const page2 = await push.listNotifications(carol, await push.joinedSince(carol), 110, 100, true);
+      expect(page2.map((n) => n.streamOrdering)).toEqual([]);
+      const hl = await push.listNotifications(carol, await push.joinedSince(carol), undefined, 100, true);
+      expect(hl.map((n) => n.streamOrdering)).toEqual([112, 111]);
+      const bobList = await push.listNotifications(bob, await push.joinedSince(bob), undefined, 100, false);
+      expect(bobList.map((n) => n.streamOrdering)).toEqual([111, 110, 106]);
+    });
+  },
+  { migrate: false },
+);

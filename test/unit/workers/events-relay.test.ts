@@ -1,0 +1,149 @@
+/**
+ * Two event persisters and a reader on a fake Redis (PostgreSQL for the
+ * shared sequence): the idle persister tells only the writers that it
+ * followed (a POSITION on their own channels), and the writing persister
+ * publishes its row once every writer has passed it, carrying their
+ * positions. A process that only follows gets one message per event, and
+ * that message is readable at once.
+ */
+import { EventEmitter } from 'node:events';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgDatabase } from '../../helpers/homeserver.js';
+import type { Db } from '../../../src/storage/db.js';
+import { openDatabase } from '../../../src/storage/open.js';
+import { migrate } from '../../../src/storage/migrate.js';
+import { workersMigrations } from '../../../src/storage/migrations/workers.js';
+import { Notifier } from '../../../src/streams/notifier.js';
+import { emptyToken } from '../../../src/streams/tokens.js';
+import type { Command } from '../../../src/workers/commands.js';
+import { MultiWriterEventsStream } from '../../../src/workers/events-stream.js';
+import { StreamReplicator } from '../../../src/workers/stream-replication.js';
+
+const BROADCAST = 'server';
+
+class Bus {
+  readonly procs = new Map<string, FakeTransport>();
+  readonly log: Array<{ cmd: Command; to: string }> = [];
+}
+
+class FakeTransport extends EventEmitter {
+  readonly broadcast = BROADCAST;
+  constructor(
+    readonly bus: Bus,
+    readonly me: string,
+  ) {
+    super();
+    bus.procs.set(me, this);
+  }
+  async send(cmd: Command): Promise<boolean> {
+    this.bus.log.push({ cmd, to: '*' });
+    for (const [name, t] of this.bus.procs) if (name !== this.me) queueMicrotask(() => t.emit('command', cmd, BROADCAST));
+    return true;
+  }
+  async sendTo(instance: string, cmd: Command): Promise<boolean> {
+    this.bus.log.push({ cmd, to: instance });
+    const t = this.bus.procs.get(instance);
+    if (t) queueMicrotask(() => t.emit('command', cmd, `${BROADCAST}/${instance}`));
+    return true;
+  }
+}
+
+const WRITERS = ['p1', 'p2'];
+const until = async (cond: () => boolean, ms = 2000) => {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('events rows with several persisters', () => {
+  let drop: () => Promise<void>;
+  const dbs: Db[] = [];
+  const reps: StreamReplicator[] = [];
+  let args: Record<string, unknown>;
+  beforeAll(async () => {
+    const pg = await createPgDatabase('myelin_relay');
+    drop = pg.drop;
+    args = pg.args;
+    const db = openDatabase({ name: 'psycopg2', args } as any, 'relay-test');
+    dbs.push(db);
+    await migrate(db, workersMigrations);
+    await db.exec('CREATE TABLE events (stream_ordering BIGINT NOT NULL)'); // what the events stream starts above
+  });
+  afterAll(async () => {
+    for (const r of reps) r.stop();
+    for (const db of dbs) await db.close();
+    await drop?.();
+  });
+
+  async function proc(bus: Bus, me: string) {
+    const db = openDatabase({ name: 'psycopg2', args } as any, `relay-${me}`);
+    dbs.push(db);
+    const events = await MultiWriterEventsStream.open(db, me, WRITERS);
+    const streams = { events };
+    const notifier = new Notifier(streams);
+    const rep = new StreamReplicator({
+      instanceName: me,
+      writersOf: (s) => (s === 'events' ? WRITERS : ['master']),
+      streams,
+      notifier,
+      transport: new FakeTransport(bus, me),
+      readPositions: () => db.query('SELECT stream_name, instance_name, stream_id FROM stream_positions'),
+      persistPosition: async (stream, instance, position) => {
+        await db.execute(
+          `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES (?, ?, ?)
+           ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id WHERE stream_positions.stream_id < excluded.stream_id`,
+          [stream, instance, position],
+        );
+      },
+    });
+    reps.push(rep);
+    await rep.start();
+    return { events, notifier, rep };
+  }
+
+  it('a follower gets one message per event, readable at once; the writer settles', async () => {
+    const bus = new Bus();
+    const p1 = await proc(bus, 'p1');
+    const p2 = await proc(bus, 'p2');
+    const reader = await proc(bus, 'reader');
+    // Let the start-up announcements go round.
+    await until(() => reader.events.getCurrent() === p1.events.getCurrent() && p1.events.getCurrent() === p2.events.getCurrent());
+    bus.log.length = 0;
+
+    const since = { ...emptyToken(), events: { min: reader.events.getCurrent() } };
+    const woke = reader.notifier.waitForChange('@u:x', ['!r:x'], since, 5000);
+    const pos = await p1.events.withNext(async (id) => id);
+    p1.notifier.notify({ stream: 'events', position: pos, rooms: ['!r:x'] });
+    const settled = await p1.rep.settleWrite('events');
+
+    expect(await woke).toBe('change');
+    expect(reader.events.getCurrent()).toBeGreaterThanOrEqual(pos);
+    expect(settled).toMatchObject({ p1: pos });
+    expect(settled!.p2).toBeGreaterThanOrEqual(pos);
+    await until(() => bus.log.some((l) => l.cmd.name === 'RDATA'));
+    const broadcast = bus.log.filter((l) => l.to === '*' && l.cmd.name === 'POSITION' && l.cmd.stream === 'events');
+    expect(broadcast).toEqual([]); // the idle persister told p1 alone
+    const rows = bus.log.filter((l) => l.cmd.name === 'RDATA');
+    expect(rows).toHaveLength(1);
+    expect((rows[0]!.cmd as any).row.positions.p2).toBeGreaterThanOrEqual(pos);
+    expect(bus.log.some((l) => l.to === 'p1' && l.cmd.name === 'POSITION' && (l.cmd as any).instance === 'p2')).toBe(true);
+    expect(bus.log.some((l) => l.to === 'p2' && l.cmd.name === 'POSITION' && (l.cmd as any).instance === 'p1')).toBe(true);
+  });
+
+  it('writes on both persisters at once do not wait on each other for long', async () => {
+    const bus = new Bus();
+    const p1 = await proc(bus, 'p1');
+    const p2 = await proc(bus, 'p2');
+    const reader = await proc(bus, 'reader');
+    await until(() => reader.events.getCurrent() === p1.events.getCurrent() && p1.events.getCurrent() === p2.events.getCurrent());
+    const t0 = Date.now();
+    const [a, b] = await Promise.all([p1.events.withNext(async (id) => id), p2.events.withNext(async (id) => id)]);
+    p1.notifier.notify({ stream: 'events', position: a, rooms: ['!a:x'] });
+    p2.notifier.notify({ stream: 'events', position: b, rooms: ['!b:x'] });
+    await Promise.all([p1.rep.settleWrite('events'), p2.rep.settleWrite('events')]);
+    await until(() => reader.events.getCurrent() >= Math.max(a, b));
+    expect(Date.now() - t0).toBeLessThan(1000); // no fallback timer was needed
+  });
+});
