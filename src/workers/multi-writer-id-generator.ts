@@ -111,6 +111,35 @@ export class MultiWriterIdGenerator {
       for (let i = 0; i < n; i++) ids.push(++this.localCounter);
       return ids;
     }
+    if (q !== this.db) return this.drawIds(q, n);
+    // Requests of the same turn of the event loop (several rooms' batches)
+    // share one round trip to the sequence.
+    return new Promise<number[]>((resolve, reject) => {
+      this.idRequests.push({ n: Math.floor(n), resolve, reject });
+      this.idFlush ??= setImmediate(() => void this.flushIdRequests());
+    });
+  }
+
+  private idRequests: Array<{ n: number; resolve: (ids: number[]) => void; reject: (e: unknown) => void }> = [];
+  private idFlush: NodeJS.Immediate | undefined;
+
+  private async flushIdRequests(): Promise<void> {
+    const requests = this.idRequests;
+    this.idRequests = [];
+    this.idFlush = undefined;
+    try {
+      const ids = await this.drawIds(this.db, requests.reduce((a, r) => a + r.n, 0));
+      let i = 0;
+      for (const r of requests) {
+        r.resolve(ids.slice(i, i + r.n));
+        i += r.n;
+      }
+    } catch (e) {
+      for (const r of requests) r.reject(e);
+    }
+  }
+
+  private async drawIds(q: Queryable, n: number): Promise<number[]> {
     const rows = await q.query<{ id: string | number }>(`SELECT nextval('${this.opts.sequenceName}') AS id FROM generate_series(1, ${Math.floor(n)})`);
     return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
   }
