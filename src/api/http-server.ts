@@ -11,6 +11,13 @@ import type { Logger } from 'pino';
 import { MatrixError, Errors } from '../util/errors.js';
 import { HttpResponse, type Authenticator, type MatrixRequest, type Requester, type RouteDef } from './types.js';
 
+/**
+ * The reason a request's signal is aborted with (its response closed): one
+ * shared object, since `abort()` without a reason builds a DOMException
+ * (with a stack) for every long-poll that ends.
+ */
+const RESPONSE_CLOSED = Object.freeze({ name: 'AbortError', message: 'response closed' });
+
 export interface HttpServerOptions {
   logger: Logger;
   /** Process name, for the request log. */
@@ -250,8 +257,8 @@ async function toMatrixRequest(
       if (!controller) {
         const c = (controller = new AbortController());
         const res = reply.raw;
-        if (res.destroyed || res.writableFinished) c.abort();
-        else res.once('close', () => c.abort());
+        if (res.destroyed || res.writableFinished) c.abort(RESPONSE_CLOSED);
+        else res.once('close', () => c.abort(RESPONSE_CLOSED));
       }
       return controller.signal;
     },
