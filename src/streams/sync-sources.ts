@@ -49,7 +49,13 @@ export interface PresenceSource {
 export interface PushSource {
   getUnreadCounts(userId: string, roomId: string): Promise<UnreadCounts>;
   /** Optional batch form used by /sync when present. */
-  getUnreadCountsForRooms?(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>>;
+  /**
+   * `membershipAt`: the stream ordering of the user's current membership
+   * event in each room, when the caller knows it; the user's join point in a
+   * room can only change with a new membership event, so it may be cached
+   * against that position.
+   */
+  getUnreadCountsForRooms?(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts>>;
   /**
    * Called by the event persister after an event is committed and before the
    * notifier wakes /sync (so the new counts arrive with the event).

@@ -204,11 +204,47 @@ export class PushService implements PushSource {
     return (await this.getUnreadCountsForRooms(userId, [roomId])).get(roomId)!;
   }
 
-  async getUnreadCountsForRooms(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>> {
+  /**
+   * Where the user's current run of membership in each room began (the
+   * first join after their last leave), keyed by the stream ordering of the
+   * membership event it was computed at: any change needs a new membership
+   * event, so a different position means "read again".
+   */
+  private readonly joinCache = new Map<string, Map<string, { at: number; since: number }>>();
+
+  private async joinedSinceCached(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>): Promise<Map<string, number>> {
+    if (!membershipAt) return this.store.joinedSince(userId, roomIds);
+    let mine = this.joinCache.get(userId);
+    const out = new Map<string, number>();
+    const missing: string[] = [];
+    for (const roomId of roomIds) {
+      const hit = mine?.get(roomId);
+      if (hit && hit.at === membershipAt.get(roomId)) out.set(roomId, hit.since);
+      else missing.push(roomId);
+    }
+    if (!missing.length) return out;
+    const read = await this.store.joinedSince(userId, missing);
+    if (!mine) {
+      if (this.joinCache.size >= 20_000) this.joinCache.clear();
+      this.joinCache.set(userId, (mine = new Map()));
+    }
+    for (const roomId of missing) {
+      const since = read.get(roomId);
+      if (since === undefined) continue;
+      out.set(roomId, since);
+      const at = membershipAt.get(roomId);
+      // A join point past the caller's membership event came from a newer
+      // one (a race with a membership change): use it, do not keep it.
+      if (at !== undefined && since <= at) mine.set(roomId, { at, since });
+    }
+    return out;
+  }
+
+  async getUnreadCountsForRooms(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts>> {
     const out = new Map<string, UnreadCounts>();
     for (const roomId of roomIds) out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
     if (!roomIds.length) return out;
-    const [receipts, joinedSince] = await Promise.all([this.receipts.readReceipts(userId, roomIds), this.store.joinedSince(userId, roomIds)]);
+    const [receipts, joinedSince] = await Promise.all([this.receipts.readReceipts(userId, roomIds), this.joinedSinceCached(userId, roomIds, membershipAt)]);
     const unthreaded = new Map<string, number>();
     const threaded = new Map<string, Map<string, number>>();
     for (const r of receipts) {

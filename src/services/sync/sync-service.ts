@@ -491,7 +491,7 @@ export class SyncService {
     const [counts, heroes, unread] = await Promise.all([
       summaryRooms.length ? this.store.memberCounts(summaryRooms) : new Map<string, { joined: number; invited: number }>(),
       summaryRooms.length ? this.store.heroes(summaryRooms, userId) : new Map<string, string[]>(),
-      this.unreadCounts(userId, joinPlans.map((p) => p.roomId)),
+      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, memberships.get(p.roomId)?.streamOrdering ?? -1]))),
     ]);
 
     const ephemeralFilter = rf.ephemeral;
@@ -580,10 +580,10 @@ export class SyncService {
     return new Map([...shared].map(([r, list]) => [r, list.slice()]));
   }
 
-  private async unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts> | undefined> {
+  private async unreadCounts(userId: string, roomIds: string[], membershipAt: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts> | undefined> {
     const push = this.services.push;
     if (!push || !roomIds.length) return undefined;
-    if (push.getUnreadCountsForRooms) return push.getUnreadCountsForRooms(userId, roomIds);
+    if (push.getUnreadCountsForRooms) return push.getUnreadCountsForRooms(userId, roomIds, membershipAt);
     const all = await Promise.all(roomIds.map((r) => push.getUnreadCounts(userId, r)));
     return new Map(roomIds.map((r, i) => [r, all[i]!]));
   }
