@@ -56,14 +56,6 @@ export interface PushSource {
    * against that position.
    */
   getUnreadCountsForRooms?(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts>>;
-  /**
-   * Called by the event persister after an event is committed and before the
-   * notifier wakes /sync (so the new counts arrive with the event).
-   */
-  onEventPersisted?(
-    event: { event_id: string; room_id: string; sender: string; type: string; content: Record<string, any>; state_key?: string; [k: string]: unknown },
-    streamOrdering?: number,
-  ): Promise<void>;
 }
 
 export interface PushRulesSource {

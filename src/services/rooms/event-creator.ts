@@ -97,8 +97,6 @@ export interface EventCreatorDeps {
   nextStateGroup: () => number;
   /** Called after each committed batch (e.g. derived caches, listeners). */
   onPersisted?: (roomId: string, events: CreatedEvent[]) => void;
-  /** Awaited after commit and before the notifier wakes /sync. */
-  beforeNotify?: (roomId: string, events: CreatedEvent[]) => Promise<void>;
   /**
    * Rows other capabilities write in the same transaction as a batch's
    * events (push actions: an event never commits without them). `prepare`
@@ -235,7 +233,6 @@ export class EventCreator {
     }
     const users = new Set<string>();
     for (const c of created) if (c.event.type === 'm.room.member' && typeof c.event.state_key === 'string') users.add(c.event.state_key);
-    if (this.deps.beforeNotify) await this.deps.beforeNotify(roomId, created).catch(() => {});
     this.deps.notifier.notify({
       stream: 'events',
       position: positions[positions.length - 1]!,
