@@ -181,6 +181,32 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
 }
 
 /** Why the worker shapes cannot run here, or undefined when they can. */
+/**
+ * Writes a plan's config files into `dir`: `bench.yaml` (the shared
+ * overrides, after `base`) and `workers/<name>.yaml` per worker. Returns the
+ * shared files, each instance's `-c` list, and the worker files.
+ */
+export function writePlanFiles(plan: WorkerPlan, dir: string, base: string): { shared: string[]; configsOf: Map<string, string[]>; workerFiles: string[] } {
+  const overridePath = path.join(dir, 'bench.yaml');
+  writeFileSync(overridePath, stringifyYaml(plan.overrides));
+  const shared = [base, overridePath];
+  const workersDir = path.join(dir, 'workers');
+  mkdirSync(workersDir);
+  const configsOf = new Map<string, string[]>();
+  const workerFiles: string[] = [];
+  for (const i of plan.instances) {
+    if (!i.workerFile) {
+      configsOf.set(i.name, shared);
+      continue;
+    }
+    const f = path.join(workersDir, `${i.name}.yaml`);
+    writeFileSync(f, stringifyYaml(i.workerFile));
+    configsOf.set(i.name, [...shared, f]);
+    workerFiles.push(f);
+  }
+  return { shared, configsOf, workerFiles };
+}
+
 export async function workerShapeUnavailable(redis = redisAddress()): Promise<string | undefined> {
   try {
     execFileSync('nginx', ['-v'], { stdio: 'ignore' });
@@ -287,24 +313,9 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
       bcryptRounds: opts.bcryptRounds,
       followers: opts.followers ?? 0,
     });
-    const overridePath = path.join(dir, 'bench.yaml');
-    writeFileSync(overridePath, stringifyYaml(plan.overrides));
-    const shared = [base, overridePath];
-    const workersDir = path.join(dir, 'workers');
-    mkdirSync(workersDir);
-    const configsOf = new Map<string, string[]>();
-    for (const i of plan.instances) {
-      if (!i.workerFile) {
-        configsOf.set(i.name, shared);
-        continue;
-      }
-      const f = path.join(workersDir, `${i.name}.yaml`);
-      writeFileSync(f, stringifyYaml(i.workerFile));
-      configsOf.set(i.name, [...shared, f]);
-    }
+    const { shared, configsOf, workerFiles } = writePlanFiles(plan, dir, base);
 
     // Validate the deployment as a whole and write the proxy config before starting anything.
-    const workerFiles = plan.instances.filter((i) => i.workerFile).map((i) => configsOf.get(i.name)!.at(-1)!);
     const deployment = loadDeployment(shared, workerFiles);
     const nginxConf = path.join(dir, 'nginx.conf');
     writeFileSync(

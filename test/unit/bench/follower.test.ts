@@ -3,13 +3,13 @@
  * (generic workers that serve nothing: no client listener, not in
  * instance_map, not proxied) and its command line.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { FOLLOWER_DEFAULTS, parseFollowerArgs } from '../../../src/bench/follower.js';
-import { planWorkerDeployment, portsNeeded, type PlanInput } from '../../../src/bench/worker-shape.js';
+import { planWorkerDeployment, portsNeeded, writePlanFiles, type PlanInput } from '../../../src/bench/worker-shape.js';
 import { loadDeployment } from '../../../src/workers/deployment.js';
 import { generateNginxConfig } from '../../../src/workers/nginx.js';
 
@@ -55,17 +55,8 @@ describe('worker shape plan with followers', () => {
       const plan = planWorkerDeployment(input(2, 1));
       const base = path.join(dir, 'homeserver.yaml');
       writeFileSync(base, stringify({ server_name: 'bench.local', signing_key_path: path.join(dir, 'k.key'), report_stats: false }));
-      const over = path.join(dir, 'bench.yaml');
-      writeFileSync(over, stringify(plan.overrides));
-      mkdirSync(path.join(dir, 'workers'));
-      const files = plan.instances
-        .filter((i) => i.workerFile)
-        .map((i) => {
-          const file = path.join(dir, 'workers', `${i.name}.yaml`);
-          writeFileSync(file, stringify(i.workerFile));
-          return file;
-        });
-      const d = loadDeployment([base, over], files);
+      const { shared, workerFiles } = writePlanFiles(plan, dir, base);
+      const d = loadDeployment(shared, workerFiles);
       const conf = generateNginxConfig(d.shared, d.workers, { listen: '127.0.0.1:1' });
       const follower = plan.instances.find((i) => i.name === 'follower1')!;
       expect(conf).not.toContain(`:${follower.replPort}`);

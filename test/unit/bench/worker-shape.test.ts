@@ -1,11 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadDeployment } from '../../../src/workers/deployment.js';
 import { generateNginxConfig } from '../../../src/workers/nginx.js';
-import { planWorkerDeployment, portsNeeded, redisAddress, type PlanInput } from '../../../src/bench/worker-shape.js';
+import { planWorkerDeployment, portsNeeded, redisAddress, writePlanFiles, type PlanInput } from '../../../src/bench/worker-shape.js';
 
 const input = (persisters: number, ports = Array.from({ length: portsNeeded(persisters) }, (_, i) => 20000 + i)): PlanInput => ({
   persisters,
@@ -60,17 +60,8 @@ describe('worker shape plan', () => {
       const plan = planWorkerDeployment(input(2));
       const base = path.join(dir, 'homeserver.yaml');
       writeFileSync(base, stringify({ server_name: 'bench.local', signing_key_path: path.join(dir, 'k.key'), report_stats: false }));
-      const over = path.join(dir, 'bench.yaml');
-      writeFileSync(over, stringify(plan.overrides));
-      mkdirSync(path.join(dir, 'workers'));
-      const files = plan.instances
-        .filter((i) => i.workerFile)
-        .map((i) => {
-          const f = path.join(dir, 'workers', `${i.name}.yaml`);
-          writeFileSync(f, stringify(i.workerFile));
-          return f;
-        });
-      const d = loadDeployment([base, over], files);
+      const { shared, workerFiles } = writePlanFiles(plan, dir, base);
+      const d = loadDeployment(shared, workerFiles);
       expect(d.workers).toHaveLength(6);
       const conf = generateNginxConfig(d.shared, d.workers, { listen: `127.0.0.1:${plan.nginxPort}`, standalone: { prefix: dir } });
       expect(conf).toContain(`listen 127.0.0.1:${plan.nginxPort}`);

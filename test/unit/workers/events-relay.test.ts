@@ -8,11 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPgDatabase } from '../../helpers/homeserver.js';
-import type { Db } from '../../../src/storage/db.js';
-import { openDatabase } from '../../../src/storage/open.js';
-import { migrate } from '../../../src/storage/migrate.js';
-import { workersMigrations } from '../../../src/storage/migrations/workers.js';
+import { WorkersPgDatabase } from '../../helpers/workers-pg.js';
 import { Notifier } from '../../../src/streams/notifier.js';
 import { emptyToken } from '../../../src/streams/tokens.js';
 import type { Command } from '../../../src/workers/commands.js';
@@ -58,28 +54,18 @@ const until = async (cond: () => boolean, ms = 2000) => {
 };
 
 describe('events rows with several persisters', () => {
-  let drop: () => Promise<void>;
-  const dbs: Db[] = [];
+  let pg: WorkersPgDatabase;
   const reps: StreamReplicator[] = [];
-  let args: Record<string, unknown>;
   beforeAll(async () => {
-    const pg = await createPgDatabase('myelin_relay');
-    drop = pg.drop;
-    args = pg.args;
-    const db = openDatabase({ name: 'psycopg2', args } as any, 'relay-test');
-    dbs.push(db);
-    await migrate(db, workersMigrations);
-    await db.exec('CREATE TABLE events (stream_ordering BIGINT NOT NULL)'); // what the events stream starts above
+    pg = await WorkersPgDatabase.create('myelin_relay', 'relay-test');
   });
   afterAll(async () => {
     for (const r of reps) r.stop();
-    for (const db of dbs) await db.close();
-    await drop?.();
+    await pg?.close();
   });
 
   async function proc(bus: Bus, me: string) {
-    const db = openDatabase({ name: 'psycopg2', args } as any, `relay-${me}`);
-    dbs.push(db);
+    const db = pg.open();
     const events = await MultiWriterEventsStream.open(db, me, WRITERS);
     const streams = { events };
     const notifier = new Notifier(streams);
