@@ -56,8 +56,8 @@ const NOTHING: EvalResult = { actions: [], notify: false, highlight: false };
 export class PushService implements PushSource {
   /**
    * Per-room members and power levels as of the last evaluated event. Kept
-   * up to date from the events themselves (only this process writes the
-   * room's events); dropped when a batch does not commit.
+   * up to date from the events this process persists; dropped when a batch
+   * does not commit, and when another process persists an event of the room.
    */
   private readonly roomCache = new Map<string, RoomPushInfo>();
   private readonly localSuffix: string;
@@ -152,6 +152,11 @@ export class PushService implements PushSource {
 
   /** A prepared batch did not commit: the cached room info ran ahead of the database. */
   batchAborted(roomId: string): void {
+    this.roomCache.delete(roomId);
+  }
+
+  /** Another process persisted an event of the room: the cached room info may be behind. */
+  roomWrittenElsewhere(roomId: string): void {
     this.roomCache.delete(roomId);
   }
 
