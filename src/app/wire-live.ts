@@ -166,9 +166,11 @@ export async function wireLive(services: Services): Promise<void> {
   const push = new PushService(pushStore, rooms, pushRules, receipts, accountData, services.serverName, services.logger);
   // The push service keeps each room's members and power levels from the
   // events it persists; an event of the room persisted by another process
-  // (a profile change, room creation) makes that copy stale.
-  services.syncNotifier.observers.push((c) => {
-    if (c.stream === 'events') for (const roomId of c.rooms ?? []) push.roomWrittenElsewhere(roomId);
+  // (a profile change, room creation) makes that copy stale. Its own events
+  // keep the copy current (prepareBatch): dropping it on those would cost
+  // four reads per sent message.
+  services.syncNotifier.observers.push((c, local) => {
+    if (c.stream === 'events' && !local) for (const roomId of c.rooms ?? []) push.roomWrittenElsewhere(roomId);
   });
 
   services.receipts = receipts;

@@ -17,6 +17,7 @@ import { UserDirectoryService } from '../services/user-directory/user-directory-
 import { RoomsExtraStore } from '../storage/rooms-extra/store.js';
 import type { Actor } from '../services/rooms/context.js';
 import { makeWriter } from '../workers/runtime.js';
+import { shardFor, streamWriters } from '../workers/role.js';
 import type { Services } from './services.js';
 
 interface UpgradeRequest {
@@ -35,6 +36,7 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
 
   const info = new RoomInfoReader(creator, roomStore);
   const eventsStream = services.streams.events;
+  const eventWriters = streamWriters(services.config).events;
   services.roomsExtraStore = store;
   services.relations = new RelationsService({ store, roomStore, roomReads, serializer, visibility });
   // An upgrade writes to the old room and creates the new one: it runs in the
@@ -46,6 +48,8 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
     rooms,
     ...(services.profiles ? { profiles: services.profiles } : {}),
     logger: services.logger,
+    // Several event persisters: the new room on the old room's (every event of a room on its own persister).
+    ...(eventWriters.length > 1 ? { sameEventsWriter: (a: string, b: string) => shardFor(a, eventWriters) === shardFor(b, eventWriters) } : {}),
   });
   const routeUpgrade = makeWriter<UpgradeRequest, { roomId: string }>(services, {
     stream: 'events',

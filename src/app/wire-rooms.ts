@@ -14,7 +14,8 @@ import { SqlRoomStore } from '../storage/rooms/sql-store.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
 import { makeWriter } from '../workers/runtime.js';
 import { stateGroupAllocator } from '../workers/state-groups.js';
-import { streamWriters } from '../workers/role.js';
+import { shardFor, streamWriters } from '../workers/role.js';
+import { eventsPositionFor, eventsUpperBound, type EventsPosition } from '../streams/tokens.js';
 import type { Services } from './services.js';
 
 export async function wireRooms(services: Services): Promise<void> {
@@ -31,7 +32,14 @@ export async function wireRooms(services: Services): Promise<void> {
     signingKey: services.keys.signing,
     stream,
     // Read at call time: the sync capability installs its notifier later.
-    notifier: { notify: (c) => services.notifier.notify(c) },
+    // Several event persisters: the change names its writer (readable once
+    // this persister's own position covers it, whatever the others do).
+    notifier: {
+      notify:
+        services.workers && writesEvents && streamWriters(services.config).events.length > 1
+          ? (c) => services.notifier.notify({ ...c, instance: services.workers!.role.instanceName })
+          : (c) => services.notifier.notify(c),
+    },
     nextStateGroup: stateGroupAllocator(services, () => ++stateGroup, (n) => (stateGroup = n)),
     cacheState: writesEvents,
     // live-streams: push evaluated before the commit; its rows are written in
@@ -43,6 +51,14 @@ export async function wireRooms(services: Services): Promise<void> {
     onPersisted: (roomId, events) => {
       for (const l of services.roomEventListeners) l(roomId, events);
     },
+    // Several event persisters: only the room's own (see RoutedRoomService).
+    ...(services.workers && writesEvents && streamWriters(services.config).events.length > 1
+      ? {
+          ownsRoom: (roomId: string) => shardFor(roomId, streamWriters(services.config).events) === services.workers!.role.instanceName,
+          onForeignRoom: (roomId: string, type: string) =>
+            services.logger.error({ roomId, type }, 'an event of another event persister\'s room reached this one: refused (a write path does not route by room)'),
+        }
+      : {}),
   });
   const serializer = new ClientEventSerializer(store);
   const ctx: RoomsContext = {
@@ -58,7 +74,7 @@ export async function wireRooms(services: Services): Promise<void> {
   const route = makeWriter<RoomWriteRequest, unknown>(services, {
     stream: 'events',
     endpoint: 'rooms_write',
-    // No room yet (createRoom, profile updates): the first events writer.
+    // Every request names its room (createRoom: the id chosen by the caller; profile updates: one per room).
     shardKey: ((req: RoomWriteRequest) => req.roomId) as (req: RoomWriteRequest) => string,
     local: (req) => rooms.runLocal(req), // called only after `rooms` below exists
   });
@@ -67,7 +83,15 @@ export async function wireRooms(services: Services): Promise<void> {
   services.eventCreator = creator;
   services.rooms = rooms;
   const rt = services.workers;
-  services.roomReads = new RoomReadService(ctx, () => stream.getCurrent(), rt ? () => rt.freshPositions() : undefined);
+  // A room's events all come from its persister (RoutedRoomService): with
+  // several, a room is read up to that persister's own position (a slow
+  // persister holds back only its own rooms).
+  const eventWriters = streamWriters(services.config).events;
+  const roomStream =
+    eventWriters.length > 1
+      ? (roomId: string, at?: EventsPosition) => eventsPositionFor(at ?? stream.getPosition(), shardFor(roomId, eventWriters))
+      : (_roomId: string, at?: EventsPosition) => (at ? eventsUpperBound(at) : stream.getCurrent());
+  services.roomReads = new RoomReadService(ctx, roomStream, rt ? () => rt.freshPositions() : undefined);
   services.roomDirectory = new DirectoryService(ctx, rooms, services.logger);
   services.clientEvents = serializer;
   services.roomVisibility = ctx.visibility;

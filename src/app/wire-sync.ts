@@ -52,8 +52,10 @@ export async function wireSync(services: Services): Promise<void> {
   // cache of the caches stream, and everything when a process may have
   // missed rows (caches registry clearAll).
   const position = () => services.streams.events?.getCurrent() ?? 0;
+  // Every writer's position (several event persisters: streams/tokens.ts).
+  const writerPositions = () => services.streams.events?.getPosition() ?? { min: 0 };
   // One read per events stream advance, shared by every response (recent-events.ts).
-  const recent = new RecentEvents(store, position);
+  const recent = new RecentEvents(store, writerPositions);
   const memberships = new MembershipCache(
     {
       currentMemberships: (userId) => store.currentMemberships(userId),
@@ -66,6 +68,11 @@ export async function wireSync(services: Services): Promise<void> {
     if (c.stream === 'events' && c.users?.length) memberships.invalidate(c.users);
   });
   caches(services).register('sync_memberships', (users) => memberships.invalidate(users), () => memberships.clear());
-  services.sync = new SyncService(services, store, notifier, typing, memberships, recent, position);
+  // Shared reads are keyed by every writer's position (a writer moving alone, e.g. with a redaction, changes the key).
+  const positionKey = (): number | string => {
+    const p = writerPositions();
+    return p.writers ? JSON.stringify(p) : p.min;
+  };
+  services.sync = new SyncService(services, store, notifier, typing, memberships, recent, positionKey);
   services.legacyEvents = new LegacyEventsService(services, store, notifier, services.sync);
 }

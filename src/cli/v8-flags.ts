@@ -21,6 +21,19 @@
  * given a young-generation or optimize-for-size flag (command line or
  * NODE_OPTIONS, e.g. `NODE_OPTIONS=--max-semi-space-size=16`), that choice
  * wins and no default is set.
+ *
+ * Start-up without the JIT compilers (startupOnlyFlags): start-up
+ * code runs once, yet V8 compiled the hottest of it (module evaluation,
+ * YAML and config parsing, route tables) with TurboFan on its background
+ * threads. That left ≈ 12 MiB in an idle process: the compile jobs' memory
+ * in the threads' malloc arenas, the compiler's own pages of the node
+ * binary, and the optimised code. So every process starts with TurboFan and
+ * Sparkplug off and turns them on once it serves (serverStarted), or after
+ * STARTUP_JIT_DEADLINE_MS should start-up take that long: requests are
+ * compiled as before. This stands down when a compiler flag (`--opt`,
+ * `--no-opt`, `--sparkplug`, `--jitless`, …) is given in MYELIN_V8_FLAGS or
+ * to node, and with `MYELIN_V8_FLAGS=` (empty: all of V8's defaults).
+ * Figures: docs/benchmarks.md, "Idle memory and cheap requests, Fifth round".
  */
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
@@ -49,11 +62,45 @@ export function v8FlagsFor(env: NodeJS.ProcessEnv, execArgv: readonly string[]):
   return given.some((n) => HEAP_FLAGS.has(n)) ? [] : [...DEFAULT_V8_FLAGS];
 }
 
+/** Flags naming a compiler tier: whoever gives one chooses the compilers, and start-up keeps them. */
+const COMPILER_FLAGS = new Set([
+  '--opt',
+  '--turbofan',
+  '--always-opt',
+  '--always-turbofan',
+  '--sparkplug',
+  '--always-sparkplug',
+  '--maglev',
+  '--jitless',
+]);
+
+/**
+ * The compilers turned off while the process starts, and how each is turned
+ * back on. Sparkplug only where V8 enables it by default (x64, arm64).
+ */
+export function startupOnlyFlags(arch: string = process.arch): { off: string[]; on: string[] } {
+  return arch === 'x64' || arch === 'arm64'
+    ? { off: ['--no-opt', '--no-sparkplug'], on: ['--opt', '--sparkplug'] }
+    : { off: ['--no-opt'], on: ['--opt'] };
+}
+
+/** The compilers come back by then even if the server has not started (a long start-up). */
+export const STARTUP_JIT_DEADLINE_MS = 10_000;
+
+/** Whether start-up runs without the JIT compilers (see the header). */
+export function deferCompilers(env: NodeJS.ProcessEnv, execArgv: readonly string[]): boolean {
+  if (env.MYELIN_V8_FLAGS !== undefined && words(env.MYELIN_V8_FLAGS).length === 0) return false;
+  const given = [...execArgv, ...words(env.NODE_OPTIONS), ...words(env.MYELIN_V8_FLAGS)].filter((a) => a.startsWith('--')).map(flagName);
+  return !given.some((n) => COMPILER_FLAGS.has(n));
+}
+
 export interface V8FlagPlan {
   /** Passed to v8.setFlagsFromString at once. */
   now: string[];
   /** The young-generation cap (MiB per semi-space) to enforce once the server has started. */
   semiSpaceCapMiB?: number;
+  /** Passed to v8.setFlagsFromString once the server has started (the compilers back on). */
+  afterStart?: string[];
 }
 
 /** Splits the flags into what V8 takes at once and the semi-space cap Myelin enforces. */
@@ -103,18 +150,36 @@ export function capSemiSpace(capMiB: number): () => void {
 
 /** Set by applyV8Flags: what to do once the server has started. */
 let onStarted: (() => void) | undefined;
+/** Set by applyV8Flags: turns the compilers back on (once). */
+let compilersOn: (() => void) | undefined;
 
 /** Applies the flags for this process now (bin/myelin.js, before anything else is loaded). */
 export function applyV8Flags(env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): V8FlagPlan {
   const plan = planV8Flags(v8FlagsFor(env, execArgv));
+  if (deferCompilers(env, execArgv)) {
+    const { off, on } = startupOnlyFlags();
+    plan.now.push(...off);
+    plan.afterStart = on;
+  }
   for (const f of plan.now) setFlagsFromString(f);
   const cap = plan.semiSpaceCapMiB;
   onStarted = cap === undefined ? undefined : () => void capSemiSpace(cap);
+  const after = plan.afterStart;
+  if (after) {
+    const deadline = setTimeout(() => compilersOn?.(), STARTUP_JIT_DEADLINE_MS);
+    deadline.unref();
+    compilersOn = () => {
+      compilersOn = undefined;
+      clearTimeout(deadline);
+      for (const f of after) setFlagsFromString(f);
+    };
+  }
   return plan;
 }
 
-/** The server is up: the young generation may grow to its cap from now on. */
+/** The server is up: the compilers are back on, and the young generation may grow to its cap. */
 export function serverStarted(): void {
+  compilersOn?.();
   onStarted?.();
   onStarted = undefined;
 }

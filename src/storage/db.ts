@@ -28,9 +28,28 @@ export interface Db extends Queryable {
    * outer transaction.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Optional: a transaction made of writes only (`execute`; reads throw), whose
+   * statements need no results. SQLite runs it on a writer thread, so that the
+   * commit (an fsync with synchronous=FULL) does not block the event loop;
+   * resolves once committed. Use `writeTransaction(db, fn)` below.
+   */
+  writeOnlyTransaction?(fn: (tx: Queryable) => Promise<void>): Promise<void>;
   /** Runs a multi-statement script (migrations). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Marks a statement of a write-only transaction that touches rows no other
+ * statement of the transaction on the same table touches (the PostgreSQL
+ * engine may then run them as one statement: postgres.ts `mergeWrites`).
+ */
+export const DISJOINT_ROWS = '/* disjoint rows */';
+
+/** A write-only transaction: off the event loop where the engine can (SQLite), else a plain transaction. */
+export function writeTransaction(db: Db, fn: (tx: Queryable) => Promise<void>): Promise<void> {
+  return db.writeOnlyTransaction ? db.writeOnlyTransaction(fn) : db.transaction(fn);
 }
 
 /** `IN (?, ?, ?)` placeholder list for n values (n >= 1). */

@@ -11,7 +11,7 @@
  */
 import type { StreamIdGenerator } from './id-generator.js';
 import type { NotifiedStream, StreamChange, StreamNotifier } from './notifier-types.js';
-import { decodeSyncToken, emptyToken, eventsUpperBound, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
+import { decodeSyncToken, emptyToken, eventsPositionFor, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
 
 /** How many recent changes per stream the notifier remembers. */
 const RECENT_PER_STREAM = 1024;
@@ -58,10 +58,14 @@ export class Notifier implements StreamNotifier {
     return this.waiting;
   }
 
-  /** The current sync token: every stream's current position. */
+  /**
+   * The current sync token: every stream's current position (events: the
+   * minimum plus each writer ahead of it, whose own rows are readable up to
+   * its own position).
+   */
   currentToken(): SyncToken {
     const t = emptyToken();
-    t.events = { min: this.streams.events?.getCurrent() ?? 0 };
+    t.events = this.streams.events?.getPosition() ?? { min: 0 };
     for (const s of SYNC_STREAMS) t[s] = this.streams[s]?.getCurrent() ?? 0;
     return t;
   }
@@ -81,30 +85,32 @@ export class Notifier implements StreamNotifier {
         /* a publisher must never fail a write */
       }
     }
-    this.applyReplicated(change);
+    this.applyReplicated(change, true);
   }
 
   /**
    * Observers of EVERY change, local or replicated, called as it reaches
    * the notifier (before it is held or delivered): per-process caches that
    * follow a stream (the /sync membership cache) drop what it touches.
+   * `local`: the change was made in this process (`notify`).
    */
-  readonly observers: Array<(change: StreamChange) => void> = [];
+  readonly observers: Array<(change: StreamChange, local: boolean) => void> = [];
 
-  /** A change made by another process (its stream position was advanced first). */
-  applyReplicated(change: StreamChange): void {
+  /** A change made by another process (its stream position was advanced first); `local` from `notify`. */
+  applyReplicated(change: StreamChange, local = false): void {
     for (const o of this.observers) {
       try {
-        o(change);
+        o(change, local);
       } catch {
         /* an observer must never fail a write or replication */
       }
     }
     // A reader must not be woken before it can read the change: when writes
     // commit out of order, hold the change until the stream's current
-    // position reaches it (with a fallback so a stray position never sticks).
+    // position reaches it (events with several writers: the position of the
+    // change's writer), with a fallback so a stray position never sticks.
     const gen = this.streams[change.stream];
-    if (gen && change.instance === undefined && gen.getCurrent() < change.position) {
+    if (gen && !readable(gen, change)) {
       this.defer(gen, change);
       return;
     }
@@ -145,7 +151,7 @@ export class Notifier implements StreamNotifier {
     for (let i = 0; i < this.deferred.length; ) {
       const c = this.deferred[i]!;
       const gen = this.streams[c.stream];
-      if (all || !gen || gen.getCurrent() >= c.position) {
+      if (all || !gen || readable(gen, c)) {
         ready.push(c);
         this.deferred.splice(i, 1);
       } else if ((this.deferredSince.get(c) ?? 0) < strayBefore) {
@@ -176,7 +182,7 @@ export class Notifier implements StreamNotifier {
    */
   async waitForToken(token: SyncToken, timeoutMs: number, onBehind?: () => void): Promise<boolean> {
     // Writer by writer: a token ahead on one events writer waits for that writer, not for every writer.
-    const covered = () => tokenCovers({ ...this.currentToken(), events: this.streams.events?.getPosition() ?? { min: 0 } }, token);
+    const covered = () => tokenCovers(this.currentToken(), token);
     if (covered()) return true;
     onBehind?.();
     const end = Date.now() + timeoutMs;
@@ -223,9 +229,7 @@ export class Notifier implements StreamNotifier {
       return; // the caller reports the bad token
     }
     t.typing = 0; // in-memory: clamped by the caller, never waited for
-    // /sync reads rooms up to the minimum over the events writers, so a
-    // token's writer parts are waited for as a minimum (eventsUpperBound).
-    t.events = { min: eventsUpperBound(t.events) };
+    // Writer by writer: a token ahead on one events writer waits for that writer only.
     await this.waitForToken(t, timeoutMs, this.onBehind);
   }
 
@@ -328,6 +332,13 @@ export class Notifier implements StreamNotifier {
     }
     return false;
   }
+}
+
+/** Whether readers here can read `c`: the stream's position covers it (with a writer named: that writer's position). */
+function readable(gen: StreamIdGenerator, c: StreamChange): boolean {
+  if (c.instance === undefined) return gen.getCurrent() >= c.position;
+  if (c.stream !== 'events') return true; // its writer's position was advanced first
+  return gen.getCurrent() >= c.position || eventsPositionFor(gen.getPosition(), c.instance) >= c.position;
 }
 
 function addTo(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {

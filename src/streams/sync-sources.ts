@@ -55,7 +55,17 @@ export interface PushSource {
    * room can only change with a new membership event, so it may be cached
    * against that position.
    */
-  getUnreadCountsForRooms?(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts>>;
+  getUnreadCountsForRooms?(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>, at?: UnreadCountsAt): Promise<Map<string, UnreadCounts>>;
+}
+
+/** The positions a /sync response covers, for counts that may be cached against them. */
+export interface UnreadCountsAt {
+  /** The receipts stream position (every receipt at or below it has committed). */
+  receipts: number;
+  /** An events position every event at or below which has committed; absent: count afresh. */
+  events?: number;
+  /** Of `roomIds`, those with events in (from, events]; undefined when not known. */
+  roomsWithEvents?: (roomIds: string[], from: number) => Promise<Set<string> | undefined>;
 }
 
 export interface PushRulesSource {

@@ -109,3 +109,46 @@ export function sameEventsPosition(a: EventsPosition, b: EventsPosition): boolea
 export function tokenCovers(a: SyncToken, b: SyncToken): boolean {
   return eventsCovers(a.events, b.events) && SYNC_STREAMS.every((s) => a[s] >= b[s]);
 }
+
+/** Whether a position names a writer ahead of its minimum (a multi-writer reader must look writer by writer). */
+export function hasWriterParts(p: EventsPosition): boolean {
+  if (!p.writers) return false;
+  for (const w in p.writers) if (p.writers[w]! > p.min) return true;
+  return false;
+}
+
+/**
+ * The position covering what both cover: the lower minimum, and each writer
+ * at the lower of its two positions (writers named by neither fall to the
+ * minimum).
+ */
+export function eventsMeet(a: EventsPosition, b: EventsPosition): EventsPosition {
+  const min = Math.min(a.min, b.min);
+  const writers: Record<string, number> = {};
+  for (const w of new Set([...Object.keys(a.writers ?? {}), ...Object.keys(b.writers ?? {})])) {
+    const pos = Math.min(eventsPositionFor(a, w), eventsPositionFor(b, w));
+    if (pos > min) writers[w] = pos;
+  }
+  return Object.keys(writers).length ? { min, writers } : { min };
+}
+
+/** `p` with no writer beyond `upTo` (a page of rows cut at the row at `upTo`). */
+export function eventsClamp(p: EventsPosition, upTo: number): EventsPosition {
+  return eventsMeet(p, { min: upTo });
+}
+
+/** Whether the row `position` of `writer` lies in (from, to], writer by writer. */
+export function eventsRowIn(from: EventsPosition, to: EventsPosition, writer: string, position: number): boolean {
+  return position > eventsPositionFor(from, writer) && position <= eventsPositionFor(to, writer);
+}
+
+/** The position covering what either covers: the higher minimum, and each writer at the higher of its two positions. */
+export function eventsJoin(a: EventsPosition, b: EventsPosition): EventsPosition {
+  const min = Math.max(a.min, b.min);
+  const writers: Record<string, number> = {};
+  for (const w of new Set([...Object.keys(a.writers ?? {}), ...Object.keys(b.writers ?? {})])) {
+    const pos = Math.max(eventsPositionFor(a, w), eventsPositionFor(b, w));
+    if (pos > min) writers[w] = pos;
+  }
+  return Object.keys(writers).length ? { min, writers } : { min };
+}

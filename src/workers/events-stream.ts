@@ -9,8 +9,10 @@
  *   other (they never claim more than is committed).
  * - Writers draw positions from the shared sequence (`allocateManyAsync`,
  *   `withNext`, `withMany`); the synchronous `allocate*` cannot be used.
- * - `onAdvance` fires when the minimum moves (a local finish, or another
- *   writer's position arriving by RDATA/POSITION/database catch-up).
+ * - `onAdvance` fires when any writer's position moves (a local finish, or
+ *   another writer's position arriving by RDATA/POSITION/database
+ *   catch-up), with the minimum: readers read each writer's rows up to its
+ *   own position, so a waiter may be satisfied without the minimum moving.
  */
 import type { Db } from '../storage/db.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
@@ -25,11 +27,8 @@ export class MultiWriterEventsStream extends StreamIdGenerator {
     super(multi.getCurrent());
     this.min = multi.getCurrent();
     multi.onAdvance(() => {
-      const m = multi.getCurrent();
-      if (m > this.min) {
-        this.min = m;
-        for (const l of this.minListeners) l(m);
-      }
+      this.min = multi.getCurrent();
+      for (const l of this.minListeners) l(this.min);
     });
   }
 

@@ -43,6 +43,7 @@ export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
   private readonly inFlight = new Set<number>();
   private lastAllocated = 0;
+  private ownLastAllocated = 0;
   private readonly listeners = new Set<Listener>();
   private persisting: Promise<void> | undefined;
   private persistAgain = false;
@@ -151,6 +152,7 @@ export class MultiWriterIdGenerator {
     for (const id of ids) {
       this.inFlight.add(id);
       if (id > this.lastAllocated) this.lastAllocated = id;
+      if (id > this.ownLastAllocated) this.ownLastAllocated = id;
     }
     return ids;
   }
@@ -240,6 +242,15 @@ export class MultiWriterIdGenerator {
    */
   getHighestAllocated(): number {
     return this.highestKnown();
+  }
+
+  /**
+   * The highest position this writer has drawn (or 0): once its own
+   * position reaches it, every write it has finished so far is readable
+   * (readers read each writer's rows up to that writer's position).
+   */
+  getOwnLastAllocated(): number {
+    return this.ownLastAllocated;
   }
 
   /** The stream position as the sync token's events part. */

@@ -70,8 +70,13 @@ export class ReplicationUnavailableError extends MatrixError {
   }
 }
 
+// Unique per process (random, drawn once) and per call (a counter): no
+// random draw per forwarded write.
+const TXN_PREFIX = `${Date.now().toString(36)}-${randomBytes(9).toString('base64url')}`;
+let txnCounter = 0;
+
 export function newTxnId(): string {
-  return `${Date.now().toString(36)}-${randomBytes(9).toString('base64url')}`;
+  return `${TXN_PREFIX}-${(++txnCounter).toString(36)}`;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

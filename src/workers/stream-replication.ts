@@ -13,16 +13,17 @@
  * Single-writer positions are also written to `stream_positions`, so that a
  * reader can catch up from the database.
  *
- * Events with several writers (event persisters): readers cannot read a row
- * until every persister has passed it (the minimum), and an idle persister
- * passes it only once it hears of the write. So a persister tells the other
- * persisters, alone (POSITION on their own channels), whenever its position
- * moves; it publishes its row once the minimum covers it, with the other
- * persisters' positions in the row (`positions`). A process that only
- * follows thus gets one message per event instead of one per persister,
- * and can read the row at once. Idle persisters still announce their
- * position to everyone at most twice a second, and a row still unreadable
- * after a second (a persister is slow or gone) is published anyway.
+ * Events with several writers (event persisters): readers read each
+ * persister's rows up to that persister's own position (the per-writer part
+ * of sync tokens), so a persister publishes its row once its own position
+ * covers it, whatever the others do (a slow or paused persister holds back
+ * only its own rooms). The minimum still moves only when an idle persister
+ * hears of the others' writes, so a persister tells the other persisters,
+ * alone (POSITION on their own channels), whenever its position moves, and
+ * its rows carry the other persisters' positions as it knows them
+ * (`positions`). A process that only follows thus gets one message per
+ * event instead of one per persister. Idle persisters still announce their
+ * position to everyone at most twice a second.
  *
  * Applying (every process, for the streams it does not write): advance the
  * local view of the stream (StreamIdGenerator.advanceTo, or the multi-writer
@@ -38,7 +39,7 @@
  * Read-after-write (a client reads, through any process, what it has just
  * written through another; Redis may still be carrying the rows):
  *   - the writer answers a write only once the stream's readable position
- *     covers it (events: the minimum over all persisters) and the positions
+ *     covers it (events: the persister's own position) and the positions
  *     are recorded in `stream_positions` (`settleWrite`); the answer carries
  *     them to the process that forwarded the write, which exposes them at
  *     once (`applyWriteReply`);
@@ -284,16 +285,16 @@ export class StreamReplicator {
   // ------------------------------------------------------------ publishing
 
   /**
-   * Up to where rows of ours may be published: this writer's own position,
-   * and for events with several writers the position every writer has
-   * passed (readers cannot read a row before that, so publishing it earlier
-   * would only wake them twice: once for the row, once for the idle
-   * persister's POSITION). The idle persisters tell the writers, not every
-   * process, that they followed; the row carries their positions instead.
+   * Up to where rows of ours may be published: this writer's own position.
+   * For events with several writers, readers read each writer's rows up to
+   * that writer's own position (the per-writer part of sync tokens), so a
+   * row is readable as soon as its writer has finished everything below it,
+   * whatever the other persisters do (a slow one holds back only its own
+   * rooms). The idle persisters tell the writers, not every process, that
+   * they followed; the row carries their positions as the publisher knows
+   * them.
    */
   private publishable(stream: NotifiedStream): number {
-    const g = this.d.streams[stream];
-    if (g instanceof MultiWriterEventsStream && this.otherEventsWriters().length) return g.getCurrent();
     return this.ownPosition(stream);
   }
 
@@ -324,10 +325,18 @@ export class StreamReplicator {
     for (const c of ready) this.publish(c);
   }
 
-  /** Rows held too long (another events writer is slow or gone): published anyway; readers hold them. */
+  /**
+   * Rows held too long: published anyway; readers hold them. Not events
+   * rows with several writers: a reader takes a row's position as its
+   * writer's, so it must wait for this writer's own position (which moves
+   * as soon as the earlier writes here finish or are abandoned).
+   */
   private publishStale(): void {
     const before = this.now() - PUBLISH_ANYWAY_MS;
-    for (const stream of this.pending.keys()) this.flushPending(stream as NotifiedStream, before);
+    for (const stream of this.pending.keys()) {
+      if (stream === 'events' && this.d.streams.events instanceof MultiWriterEventsStream) continue;
+      this.flushPending(stream as NotifiedStream, before);
+    }
     // An idle writer tells everyone where it stands now and then (readers
     // learn it from the other writers' rows first; this is the backstop).
     const e = this.d.streams.events;
@@ -500,6 +509,8 @@ export class StreamReplicator {
     this.d.notifier.applyReplicated({
       stream,
       position: token,
+      // Several events writers: the row is readable once its own writer's position covers it (just advanced).
+      ...(g instanceof MultiWriterEventsStream ? { instance } : {}),
       ...(Array.isArray(row?.rooms) && row.rooms.length ? { rooms: row.rooms } : {}),
       ...(Array.isArray(row?.users) && row.users.length ? { users: row.users } : {}),
     });
@@ -586,6 +597,23 @@ export class StreamReplicator {
 
   // ------------------------------------------------------------ read-after-write
 
+  /** Resolves true once this writer's own events position covers `target`, false after `timeoutMs`. */
+  private waitOwnCovers(multi: MultiWriterEventsStream['multi'], target: number, timeoutMs: number): Promise<boolean> {
+    const own = () => multi.getWriterPosition(this.me) ?? 0;
+    if (own() >= target) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (ok: boolean) => {
+        unsub();
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      const unsub = multi.onAdvance(() => {
+        if (own() >= target) finish(true);
+      });
+      const timer = setTimeout(() => finish(own() >= target), timeoutMs);
+    });
+  }
+
   /** Resolves true once `g` covers `target`, false after `timeoutMs`. */
   private waitCovers(g: StreamIdGenerator, target: number, timeoutMs: number, onSlow?: () => void): Promise<boolean> {
     if (g.getCurrent() >= target) return Promise.resolve(true);
@@ -615,9 +643,19 @@ export class StreamReplicator {
     const g = this.d.streams[stream];
     if (!g || this.stopped) return undefined;
     const multi = g instanceof MultiWriterEventsStream ? g.multi : undefined;
-    const target = multi ? multi.getHighestAllocated() : g.getLastAllocated();
-    const ok = await this.waitCovers(g, target, SETTLE_MS, () => this.requestCatchUp('write-settle', false));
-    if (!ok) this.d.logger?.warn(`replication: ${stream} did not reach ${target} within ${SETTLE_MS} ms (at ${g.getCurrent()}); answering anyway`);
+    if (multi) {
+      // Events with several writers: readers read our rows up to our own
+      // position, so the write is readable once that covers every id drawn
+      // here so far (not once the other persisters follow: a slow one must
+      // not hold back our rooms).
+      const target = multi.getOwnLastAllocated();
+      const ok = await this.waitOwnCovers(multi, target, SETTLE_MS);
+      if (!ok) this.d.logger?.warn(`replication: events did not reach ${target} on ${this.me} within ${SETTLE_MS} ms; answering anyway`);
+    } else {
+      const target = g.getLastAllocated();
+      const ok = await this.waitCovers(g, target, SETTLE_MS, () => this.requestCatchUp('write-settle', false));
+      if (!ok) this.d.logger?.warn(`replication: ${stream} did not reach ${target} within ${SETTLE_MS} ms (at ${g.getCurrent()}); answering anyway`);
+    }
     if (multi) {
       // Our own position is recorded by the generator (already under way since
       // the write finished); the others' positions as we know them, alongside.

@@ -13,6 +13,13 @@ import { SqlRoomStore } from '../../src/storage/rooms/sql-store.js';
 import type { ExtraRows } from '../../src/storage/rooms/store.js';
 import { StreamIdGenerator } from '../../src/streams/id-generator.js';
 import { describeEngines } from './engines.js';
+import { pino } from 'pino';
+import type { AccountDataService } from '../../src/services/account-data/account-data-service.js';
+import { PushService } from '../../src/services/push/push-service.js';
+import type { PushRulesService } from '../../src/services/push/push-rules-service.js';
+import type { ReceiptsService } from '../../src/services/receipts/receipts-service.js';
+import type { ReceiptRow } from '../../src/storage/live/receipts-store.js';
+import type { RoomQueries } from '../../src/storage/live/room-queries.js';
 
 const SERVER = 'push.test';
 const alice = `@alice:${SERVER}`;
@@ -140,6 +147,82 @@ describeEngines(
       expect(hl.map((n) => n.streamOrdering)).toEqual([112, 111]);
       const bobList = await push.listNotifications(bob, await push.joinedSince(bob), undefined, 100, false);
       expect(bobList.map((n) => n.streamOrdering)).toEqual([111, 110, 106]);
+    });
+
+    it('unread counts kept per user and room are brought forward with the new push rows of the room, as a fresh count gives them', async () => {
+      await migrate(db());
+      const push = new PushStore(db());
+      const roomId = `!forward:${SERVER}`;
+      await db().execute(`INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering) VALUES ('$fbj', ?, ?, ?, 'join', 100)`, [roomId, bob, bob]);
+      await db().execute(`INSERT INTO current_membership (room_id, user_id, membership, event_id, stream_ordering) VALUES (?, ?, 'join', '$fbj', 100)`, [roomId, bob]);
+      let receipts: ReceiptRow[] = [];
+      const receiptsSource = { readReceipts: async () => receipts } as unknown as ReceiptsService;
+      const service = (store: PushStore) =>
+        new PushService(store, {} as RoomQueries, {} as PushRulesService, receiptsSource, {} as AccountDataService, SERVER, pino({ level: 'silent' }));
+      // Counts every read of the store made by the caching service.
+      const reads: string[] = [];
+      const spied = new Proxy(push, {
+        get: (target, key, recv) => {
+          const v = Reflect.get(target, key, recv);
+          return typeof v === 'function' ? (...args: unknown[]) => (reads.push(String(key)), v.apply(target, args)) : v;
+        },
+      });
+      const cached = service(spied);
+      const membershipAt = new Map([[roomId, 100]]);
+      let moved: Set<string> | undefined = new Set([roomId]);
+      const at = (events: number, receiptsPos = 1) => ({ events, receipts: receiptsPos, roomsWithEvents: async () => moved });
+      const check = async (events: number, receiptsPos = 1) => {
+        const got = await cached.getUnreadCountsForRooms(bob, [roomId], membershipAt, at(events, receiptsPos));
+        const fresh = await service(push).getUnreadCountsForRooms(bob, [roomId]);
+        expect(got).toEqual(fresh);
+        return got.get(roomId)!;
+      };
+      const d = (so: number, sender = alice, threadId = 'main', highlight = false): PushRow => ({
+        kind: 'default', eventId: `$f${so}`, roomId, streamOrdering: so, threadId, sender, highlight, actions: ['notify'], receivedTs: so,
+      });
+      const x = (userId: string, so: number, notif: boolean, highlight = false, threadId = 'main'): PushRow => ({
+        kind: 'exception', userId, eventId: `$f${so}`, roomId, streamOrdering: so, threadId, notif, highlight, actions: notif ? ['notify'] : [], receivedTs: so,
+      });
+      await db().transaction((tx) => push.insertPushRows(tx, [d(102), d(103, bob), x(bob, 104, true, true), d(105, alice, '$t')]));
+      expect(await check(105)).toEqual({ notification_count: 2, highlight_count: 1, threads: { $t: { notification_count: 1, highlight_count: 0 } } });
+      expect(reads).toContain('countUnread');
+
+      // New rows: an exception suppressing a default, a highlighted thread reply, another user's exception, a mention.
+      await db().transaction((tx) =>
+        push.insertPushRows(tx, [d(106), d(107), x(bob, 107, false), d(108, alice, '$t', true), x(carol, 109, true, true), d(110), x(bob, 110, true, true)]),
+      );
+      reads.length = 0;
+      expect(await check(110)).toEqual({ notification_count: 4, highlight_count: 2, threads: { $t: { notification_count: 2, highlight_count: 1 } } });
+      expect(reads).toEqual(['pushRowsInRange']); // brought forward, not counted again
+      // Nothing new in the room: no read at all.
+      moved = new Set();
+      reads.length = 0;
+      expect((await check(115)).notification_count).toBe(4);
+      expect(reads).toEqual([]);
+      // Unknown which rooms moved: counted afresh.
+      moved = undefined;
+      await db().transaction((tx) => push.insertPushRows(tx, [d(116)]));
+      reads.length = 0;
+      expect((await check(116)).notification_count).toBe(5);
+      expect(reads).toContain('countUnread');
+      moved = new Set([roomId]);
+      // A receipt (the receipts stream moved) changes the range: counted afresh after it.
+      receipts = [{ roomId, receiptType: 'm.read', userId: bob, threadId: '', eventId: '$f107', eventStreamOrdering: 107, ts: 1, streamId: 2 }];
+      reads.length = 0;
+      expect(await check(116, 2)).toEqual({ notification_count: 2, highlight_count: 1, threads: { $t: { notification_count: 1, highlight_count: 1 } } });
+      expect(reads).toContain('countUnread');
+      // More rows in between than are read to bring counts forward: counted afresh.
+      const many: PushRow[] = [];
+      for (let so = 200; so < 800; so++) many.push(d(so));
+      await db().transaction((tx) => push.insertPushRows(tx, many));
+      reads.length = 0;
+      expect((await check(800, 2)).notification_count).toBe(602);
+      expect(reads).toEqual(['pushRowsInRange', 'countUnread']);
+      // Rows beyond the position asked for are not counted yet.
+      await db().transaction((tx) => push.insertPushRows(tx, [d(801), d(802)]));
+      const early = await cached.getUnreadCountsForRooms(bob, [roomId], membershipAt, at(801, 2));
+      expect(early.get(roomId)!.notification_count).toBe(603);
+      expect((await check(802, 2)).notification_count).toBe(604);
     });
   },
   { migrate: false },

@@ -10,14 +10,39 @@ import { queryBool, queryInt } from '../validate.js';
 /** Longest a long-poll may wait. */
 export const MAX_SYNC_TIMEOUT_MS = 10 * 60_000;
 
+/**
+ * Stored filters as /sync uses them, parsed once: a client long-polls with
+ * the same filter id on every request, and a stored filter never changes.
+ * Shared between requests, so frozen (/sync only reads a filter); one
+ * cache per server (Services).
+ */
+const storedFilters = new WeakMap<Services, Map<string, SyncFilter>>();
+const STORED_FILTERS_MAX = 10_000;
+
 /** The `filter` query parameter: inline JSON or the id of a stored filter. */
 export async function loadFilter(s: Services, userId: string, param: string | undefined): Promise<SyncFilter> {
   if (param === undefined || param === '') return {};
+  let cache = storedFilters.get(s);
+  if (!cache) storedFilters.set(s, (cache = new Map()));
+  const key = `${userId}\n${param}`;
+  const known = cache.get(key);
+  if (known) return known;
   const parsed = parseFilterParam(param);
   if ('filter' in parsed) return parsed.filter as SyncFilter;
   const stored = await s.filters.get(userId, parsed.filterId);
   if (!stored) throw Errors.invalidParam(`No such filter: ${parsed.filterId}`);
-  return stored as SyncFilter;
+  if (cache.size >= STORED_FILTERS_MAX) cache.delete(cache.keys().next().value!);
+  const filter = deepFreeze(stored as SyncFilter);
+  cache.set(key, filter);
+  return filter;
+}
+
+function deepFreeze<T>(x: T): T {
+  if (x && typeof x === 'object' && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x)) deepFreeze(v);
+  }
+  return x;
 }
 
 const PRESENCE_STATES = ['online', 'offline', 'unavailable'];

@@ -21,10 +21,10 @@ import { DefaultRulesEvaluator, evaluate, sameOutcome, type EvalContext, type Ev
 import { notificationPowerLevel, userPowerLevel } from '../../matrix/power-levels.js';
 import { getRoomVersion } from '../../matrix/room-versions.js';
 import { stateKey, type RoomEvent, type StateMap } from '../../matrix/types.js';
-import type { PushRow, PushStore, UnreadRange } from '../../storage/live/push-store.js';
+import type { PushRow, PushStore, RoomPushRows, UnreadRange } from '../../storage/live/push-store.js';
 import type { RoomQueries } from '../../storage/live/room-queries.js';
 import type { ExtraRows } from '../../storage/rooms/store.js';
-import type { PushSource, UnreadCounts } from '../../streams/sync-sources.js';
+import type { PushSource, UnreadCounts, UnreadCountsAt } from '../../streams/sync-sources.js';
 import type { AccountDataService } from '../account-data/account-data-service.js';
 import type { ReceiptsService } from '../receipts/receipts-service.js';
 import type { PushRulesService } from './push-rules-service.js';
@@ -245,11 +245,33 @@ export class PushService implements PushSource {
     return out;
   }
 
-  async getUnreadCountsForRooms(userId: string, roomIds: string[], membershipAt?: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts>> {
+  /**
+   * Unread counts per room (and thread). Without `at` every count is read
+   * from the database. With `at` (a /sync response: the events and receipts
+   * positions it covers, everything at or below them committed) counts are
+   * kept per user and room, each exact for the rows at or below its events
+   * position under one counting range (join point, unthreaded receipt,
+   * threaded receipts): push rows at or below a committed position never
+   * change, and a new receipt or membership changes the range, which reads
+   * again. A room whose counts are behind `at.events` is brought forward
+   * with the push rows of its events in between, read once for every
+   * member asking for the same range (the members of a room woken by its
+   * message); rooms without events in between (`at.roomsWithEvents`, from
+   * the window of recent events) just move forward.
+   */
+  async getUnreadCountsForRooms(
+    userId: string,
+    roomIds: string[],
+    membershipAt?: ReadonlyMap<string, number>,
+    at?: UnreadCountsAt,
+  ): Promise<Map<string, UnreadCounts>> {
     const out = new Map<string, UnreadCounts>();
     for (const roomId of roomIds) out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
     if (!roomIds.length) return out;
-    const [receipts, joinedSince] = await Promise.all([this.receipts.readReceipts(userId, roomIds), this.joinedSinceCached(userId, roomIds, membershipAt)]);
+    const [receipts, joinedSince] = await Promise.all([
+      this.receipts.readReceipts(userId, roomIds, at?.receipts),
+      this.joinedSinceCached(userId, roomIds, membershipAt),
+    ]);
     const unthreaded = new Map<string, number>();
     const threaded = new Map<string, Map<string, number>>();
     for (const r of receipts) {
@@ -272,14 +294,101 @@ export class PushService implements PushSource {
     // notification/highlight_count: the main timeline (and unthreaded
     // relations); `threads`: every other thread. /sync adds the threads in
     // when the client did not ask for unread_thread_notifications.
-    for (const c of await this.store.countUnread(userId, ranges)) {
-      const counts = out.get(c.roomId);
-      if (!counts) continue;
-      const bucket = c.threadId === 'main' ? counts : (counts.threads[c.threadId] ??= { notification_count: 0, highlight_count: 0 });
-      bucket.notification_count += c.notif;
-      bucket.highlight_count += c.highlight;
+    const add = (roomId: string, threadId: string, notif: number, highlight: number) => {
+      const counts = out.get(roomId);
+      if (!counts) return;
+      const bucket = threadId === 'main' ? counts : (counts.threads[threadId] ??= { notification_count: 0, highlight_count: 0 });
+      bucket.notification_count += notif;
+      bucket.highlight_count += highlight;
+    };
+    if (!at || at.events === undefined) {
+      for (const c of await this.store.countUnread(userId, ranges)) add(c.roomId, c.threadId, c.notif, c.highlight);
+      return out;
+    }
+    const counted = await this.cachedCounts(userId, ranges, at.events, at.roomsWithEvents);
+    for (const [roomId, entry] of counted) for (const c of entry.counts) add(roomId, c.threadId, c.notif, c.highlight);
+    return out;
+  }
+
+  /** Per user and room: counts exact at `events` for the counting range `rangeKey`. */
+  private readonly countsCache = new Map<string, Map<string, CountsEntry>>();
+  /** Push rows of a room in a range, shared by the members asking at once. */
+  private readonly rowsMemo = new Map<string, Promise<RoomPushRows>>();
+
+  private async cachedCounts(
+    userId: string,
+    ranges: UnreadRange[],
+    events: number,
+    roomsWithEvents: UnreadCountsAt['roomsWithEvents'],
+  ): Promise<Map<string, CountsEntry>> {
+    const out = new Map<string, CountsEntry>();
+    let mine = this.countsCache.get(userId);
+    const full: UnreadRange[] = [];
+    const behind: Array<{ range: UnreadRange; entry: CountsEntry; since: number }> = [];
+    for (const range of ranges) {
+      const entry = mine?.get(range.roomId);
+      if (!entry || entry.rangeKey !== rangeKey(range) || entry.events > events) full.push(range);
+      else if (entry.events === events) out.set(range.roomId, entry);
+      else behind.push({ range, entry, since: entry.events });
+    }
+    if (behind.length) {
+      const from = Math.min(...behind.map((b) => b.since));
+      const moved = await roomsWithEvents?.(behind.map((b) => b.range.roomId), from).catch(() => undefined);
+      await Promise.all(
+        behind.map(async ({ range, entry, since }) => {
+          if (!moved) {
+            full.push(range); // one read for all of them rather than one per room
+            return;
+          }
+          if (!moved.has(range.roomId)) {
+            entry.events = events; // nothing new in the room: the same counts hold further (the entry is this user's alone)
+            out.set(range.roomId, entry);
+            return;
+          }
+          const rows = await this.pushRowsShared(range.roomId, since, events);
+          if (!rows.complete) {
+            full.push(range);
+            return;
+          }
+          out.set(range.roomId, { ...entry, events, counts: advanceCounts(entry.counts, rows, userId, range) });
+        }),
+      );
+    }
+    if (full.length) {
+      const byRoom = new Map<string, CountsEntry>();
+      for (const range of full) byRoom.set(range.roomId, { events, rangeKey: rangeKey(range), counts: [] });
+      for (const c of await this.store.countUnread(userId, full, events)) {
+        byRoom.get(c.roomId)?.counts.push({ threadId: c.threadId, notif: c.notif, highlight: c.highlight });
+      }
+      for (const [roomId, entry] of byRoom) out.set(roomId, entry);
+    }
+    // Keep what was computed (never replacing counts of a later position).
+    mine = this.countsCache.get(userId);
+    if (!mine) {
+      if (this.countsCache.size >= COUNTS_CACHE_USERS) this.countsCache.delete(this.countsCache.keys().next().value!);
+      this.countsCache.set(userId, (mine = new Map()));
+    }
+    for (const [roomId, entry] of out) {
+      const prev = mine.get(roomId);
+      if (!prev || prev.events <= entry.events) mine.set(roomId, entry);
     }
     return out;
+  }
+
+  private pushRowsShared(roomId: string, after: number, upTo: number): Promise<RoomPushRows> {
+    const key = `${roomId}\u0000${after}\u0000${upTo}`;
+    let p = this.rowsMemo.get(key);
+    if (!p) {
+      if (this.rowsMemo.size >= 256) this.rowsMemo.clear();
+      p = this.store.pushRowsInRange(roomId, after, upTo, PUSH_ROWS_LIMIT);
+      this.rowsMemo.set(key, p);
+      // Dropped once read (callers woken together have asked by then); a failed read is not remembered either.
+      const drop = () => {
+        if (this.rowsMemo.get(key) === p) this.rowsMemo.delete(key);
+      };
+      p.then(() => setTimeout(drop, 1000).unref(), drop);
+    }
+    return p;
   }
 
   /** GET /notifications: most recent first; `from` is the token returned as next_token. */
@@ -312,6 +421,48 @@ export class PushService implements PushSource {
     const next = rows.length === limit && rows.length ? String(rows[rows.length - 1]!.streamOrdering) : undefined;
     return next ? { notifications, next_token: next } : { notifications };
   }
+}
+
+/** A user's counts in a room, exact for the push rows at or below `events` under the counting range `rangeKey`. */
+interface CountsEntry {
+  events: number;
+  rangeKey: string;
+  counts: Array<{ threadId: string; notif: number; highlight: number }>;
+}
+
+const COUNTS_CACHE_USERS = 20_000;
+/** Push rows read to bring counts forward; a room with more in between is counted afresh. */
+const PUSH_ROWS_LIMIT = 500;
+
+/** What decides which rows of a room count (UnreadRange without the room): threads read no further than `after` do not matter. */
+function rangeKey(r: UnreadRange): string {
+  let k = String(r.after);
+  for (const [thread, upTo] of [...r.threads].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) if (upTo > r.after) k += `\u0000${thread}\u0000${upTo}`;
+  return k;
+}
+
+/** `counts` plus the rows of `rows` that count for the user under `range` (as PushStore.countUnread counts them). */
+function advanceCounts(counts: CountsEntry['counts'], rows: RoomPushRows, userId: string, range: UnreadRange): CountsEntry['counts'] {
+  const byThread = new Map(counts.map((c) => [c.threadId, { ...c }]));
+  const threadRead = new Map(range.threads);
+  const counts_ = (so: number, threadId: string) => so > range.after && !(so <= (threadRead.get(threadId) ?? -Infinity));
+  const bump = (threadId: string, highlight: boolean) => {
+    let c = byThread.get(threadId);
+    if (!c) byThread.set(threadId, (c = { threadId, notif: 0, highlight: 0 }));
+    c.notif++;
+    if (highlight) c.highlight++;
+  };
+  const excepted = new Set<number>();
+  for (const x of rows.exceptions) {
+    if (x.userId !== userId) continue;
+    excepted.add(x.streamOrdering);
+    if (x.notif && counts_(x.streamOrdering, x.threadId)) bump(x.threadId, x.highlight);
+  }
+  for (const d of rows.defaults) {
+    if (d.sender === userId || excepted.has(d.streamOrdering)) continue;
+    if (counts_(d.streamOrdering, d.threadId)) bump(d.threadId, d.highlight);
+  }
+  return [...byThread.values()];
 }
 
 /** A stored PDU in the client format (the fields clients see). */

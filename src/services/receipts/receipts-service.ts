@@ -126,8 +126,38 @@ export class ReceiptsService implements ReceiptsSource {
     return out;
   }
 
-  /** The user's read receipts in the rooms (for unread counts). */
-  readReceipts(userId: string, roomIds: string[]): Promise<ReceiptRow[]> {
-    return this.store.readReceipts(userId, roomIds);
+  /**
+   * The user's read receipts in the rooms (for unread counts). With `at`,
+   * the receipts stream's current position (everything at or below it has
+   * committed), the rows may come from the per-user cache: an entry read
+   * when the stream was at `through` holds every receipt at or below it,
+   * and every receipt write moves the stream, so it answers any request at
+   * or below `through` — in every process, whoever wrote the receipts. A
+   * request beyond it reads again (the receipts stream has no index by
+   * position alone to ask what moved).
+   */
+  async readReceipts(userId: string, roomIds: string[], at?: number): Promise<ReceiptRow[]> {
+    if (at === undefined) return this.store.readReceipts(userId, roomIds);
+    const hit = this.readCache.get(userId);
+    if (hit && hit.through >= at && roomIds.every((r) => hit.rooms.has(r))) {
+      this.readCache.delete(userId); // least recently used first
+      this.readCache.set(userId, hit);
+      if (hit.rooms.size === roomIds.length) return hit.rows;
+      const wanted = new Set(roomIds);
+      return hit.rows.filter((r) => wanted.has(r.roomId));
+    }
+    const rows = await this.store.readReceipts(userId, roomIds);
+    const now = this.readCache.get(userId);
+    if (!now || now.through <= at) {
+      this.readCache.delete(userId);
+      if (this.readCache.size >= READ_CACHE_USERS) this.readCache.delete(this.readCache.keys().next().value!);
+      this.readCache.set(userId, { through: at, rooms: new Set(roomIds), rows });
+    }
+    return rows;
   }
+
+  /** Per user: read receipts (rows of `rooms`) holding every receipt up to the receipts position `through`. */
+  private readonly readCache = new Map<string, { through: number; rooms: Set<string>; rows: ReceiptRow[] }>();
 }
+
+const READ_CACHE_USERS = 20_000;

@@ -12,7 +12,7 @@ import type { StoredEvent, RoomStore, TopoPosition } from '../../storage/rooms/s
 import type { RoomsExtraStore } from '../../storage/rooms-extra/store.js';
 import { Errors } from '../../util/errors.js';
 import type { ClientEvent, ClientEventSerializer, Viewer } from '../rooms/client-events.js';
-import { formatTopoToken, parsePaginationToken } from '../rooms/pagination.js';
+import { formatTopoToken } from '../rooms/pagination.js';
 import type { RoomReadService } from '../rooms/room-reads.js';
 import type { VisibilityChecker } from '../rooms/visibility.js';
 
@@ -119,8 +119,6 @@ export class RelationsService {
 
   /** A /messages token or a /sync token (whose events position maps to the room's topology). */
   private async position(roomId: string, token: string): Promise<TopoPosition> {
-    const t = parsePaginationToken(token);
-    if (t.kind === 'topo') return t.pos;
-    return (await this.d.roomStore.topoPositionAtStream(roomId, t.stream)) ?? { topo: 0, stream: t.stream };
+    return this.d.roomReads.toPosition(roomId, token);
   }
 }

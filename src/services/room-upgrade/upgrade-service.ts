@@ -89,7 +89,16 @@ export interface UpgradeDeps {
   rooms: RoomService;
   profiles?: ProfileLookup;
   logger?: Pick<Logger, 'warn'>;
+  /**
+   * Several event persisters: whether two rooms have the same one. The
+   * upgrade runs in the old room's persister and the new room's events must
+   * be persisted by the new room's own, so its id is drawn until they match.
+   */
+  sameEventsWriter?: (a: string, b: string) => boolean;
 }
+
+/** Draws before giving up on a new room id on the old room's persister (1 in 2 match with two persisters). */
+const SAME_WRITER_DRAWS = 200;
 
 /** What the API calls: the service itself, or a router to the old room's events writer. */
 export interface RoomUpgrader {
@@ -115,16 +124,21 @@ export class RoomUpgradeService implements RoomUpgrader {
     let hashCreate: { content: Record<string, any>; ts: number } | undefined;
     const creators = new Set<string>([user]);
     if (rv.privilegedCreators) for (const u of additionalCreators ?? []) creators.add(u);
-    if (rv.roomIdFromCreateEvent) {
-      const content: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId } };
-      if (typeof oldType === 'string') content.type = oldType;
-      const extra = [...creators].filter((u) => u !== user);
-      if (extra.length) content.additional_creators = extra;
-      const ts = nextCreateTimestamp();
-      newRoomId = hashRoomId(user, content, ts, rv);
-      hashCreate = { content, ts };
-    } else {
-      newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
+    const sameWriter = this.d.sameEventsWriter;
+    for (let draw = 0; ; draw++) {
+      if (rv.roomIdFromCreateEvent) {
+        const content: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId } };
+        if (typeof oldType === 'string') content.type = oldType;
+        const extra = [...creators].filter((u) => u !== user);
+        if (extra.length) content.additional_creators = extra;
+        const ts = nextCreateTimestamp();
+        newRoomId = hashRoomId(user, content, ts, rv);
+        hashCreate = { content, ts };
+      } else {
+        newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
+      }
+      if (!sameWriter || sameWriter(roomId, newRoomId)) break;
+      if (draw >= SAME_WRITER_DRAWS) throw new Error('room upgrade: no new room id on the old room\'s event persister');
     }
 
     // 5. Tombstone first: the new room names it as its predecessor event.

@@ -18,7 +18,7 @@
  * not listed in the power levels' `users`, and m.room.tombstone needs 150.
  */
 import { randomOpaqueId } from '../../matrix/event-ids.js';
-import { isValidRoomAlias, isValidUserId } from '../../matrix/identifiers.js';
+import { isValidRoomAlias, isValidRoomId, isValidUserId } from '../../matrix/identifiers.js';
 import { roomIdForCreateEvent } from '../../matrix/room-ids.js';
 import { isStrictCanonical } from '../../matrix/canonical-json.js';
 import { DEFAULT_ROOM_VERSION, getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
@@ -107,12 +107,28 @@ export function hashRoomId(sender: string, content: Record<string, any>, ts: num
   );
 }
 
-export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
+/** The id of a new room, chosen before its events are persisted (`createTs`: the v12+ create event's timestamp). */
+export interface NewRoomIdentity {
+  roomId: string;
+  createTs?: number;
+}
+
+/**
+ * Chooses the id of the room `req` creates, before any event exists (the
+ * caller routes the creation to the room's event persister with it): a
+ * random id, or in v12+ the hash of the create event built from `req`.
+ */
+export function chooseRoomId(serverName: string, actor: Actor, req: CreateRoomRequest): NewRoomIdentity {
+  const { rv, createContent } = createEventContent(actor, req);
+  if (!rv.roomIdFromCreateEvent) return { roomId: `!${randomOpaqueId(18)}:${serverName}` };
+  const createTs = nextCreateTimestamp();
+  return { roomId: hashRoomId(actor.userId, createContent, createTs, rv), createTs };
+}
+
+function createEventContent(actor: Actor, req: CreateRoomRequest) {
   const rv = getRoomVersion(req.room_version ?? DEFAULT_ROOM_VERSION)!;
   const creator = actor.userId;
   const preset: Preset = req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat');
-
-  // 1 (content). The create event's content; in v12 it also fixes the room id.
   const createContent: Record<string, any> = { ...(req.creation_content ?? {}), room_version: rv.id };
   if (rv.implicitRoomCreator) delete createContent.creator;
   else createContent.creator = creator;
@@ -131,9 +147,28 @@ export async function createRoom(ctx: RoomsContext, actor: Actor, req: CreateRoo
     if (extra !== undefined || unique.length) createContent.additional_creators = unique;
     for (const u of unique) creators.add(u);
   }
+  return { rv, creator, preset, createContent, creators };
+}
+
+/** `chosen`: the room's id chosen by the caller (chooseRoomId), else chosen here. */
+export async function createRoom(
+  ctx: RoomsContext,
+  actor: Actor,
+  req: CreateRoomRequest,
+  chosen?: NewRoomIdentity,
+): Promise<{ roomId: string; alias?: string }> {
+  // 1 (content). The create event's content; in v12 it also fixes the room id.
+  const { rv, creator, preset, createContent, creators } = createEventContent(actor, req);
   let roomId: string;
   let createTs: number | undefined;
-  if (rv.roomIdFromCreateEvent) {
+  if (chosen) {
+    roomId = chosen.roomId;
+    createTs = chosen.createTs;
+    const matches = rv.roomIdFromCreateEvent
+      ? createTs !== undefined && hashRoomId(creator, createContent, createTs, rv) === roomId
+      : createTs === undefined && isValidRoomId(roomId) && roomId.endsWith(`:${ctx.serverName}`);
+    if (!matches) throw new Error(`createRoom: room id ${roomId} does not match the request`);
+  } else if (rv.roomIdFromCreateEvent) {
     createTs = nextCreateTimestamp();
     roomId = hashRoomId(creator, createContent, createTs, rv);
   } else {

@@ -8,7 +8,9 @@
  * are waiting they are built one after the other against the in-memory state
  * and committed in ONE transaction (batching). The current state of each
  * room is cached in memory and updated as events are built, so auth checks
- * never touch the database.
+ * never touch the database. A room's next batch is built while its previous
+ * one is still being committed (pipelining); batches commit in the order they
+ * were built, and a batch built on one that failed to commit fails too.
  */
 import { checkAuth, authEventsSelection } from '../../matrix/auth-rules.js';
 import { CanonicalJsonError, canonicalJson, isStrictCanonical } from '../../matrix/canonical-json.js';
@@ -114,13 +116,26 @@ export interface EventCreatorDeps {
    * database, so it reads fresh state instead.
    */
   cacheState?: boolean;
+  /**
+   * Several event persisters: whether this process persists the events of
+   * a room (its shard). Every event of a room must be persisted by the
+   * room's persister (readers read a room up to that persister's position),
+   * so an event of another shard is refused (and reported through
+   * `onForeignRoom`): a write path that does not route by room shows up.
+   */
+  ownsRoom?: (roomId: string) => boolean;
+  onForeignRoom?: (roomId: string, type: string) => void;
 }
 
 export class EventCreator {
   private readonly rooms = new Map<string, Promise<CachedRoom>>();
   private readonly queues = new Map<string, Pending[]>();
   private readonly running = new Set<string>();
-  private readonly commitQueue: Array<{ batch: PersistBatch; resolve: () => void; reject: (e: unknown) => void }> = [];
+  /** Wakes a room's drain that waits for its last commit (a new request came). */
+  private readonly wake = new Map<string, () => void>();
+  private readonly commitQueue: CommitItem[] = [];
+  /** Per room: the last batch queued for commit and the cached room it was built on. */
+  private readonly lastCommit = new Map<string, { room: CachedRoom; item: CommitItem }>();
   private committing = false;
   private flushScheduled = false;
 
@@ -128,11 +143,16 @@ export class EventCreator {
 
   /** Builds, checks and persists one event; resolves once it is committed. */
   create(spec: EventSpec): Promise<CreatedEvent> {
+    if (this.deps.ownsRoom && !this.deps.ownsRoom(spec.roomId)) {
+      this.deps.onForeignRoom?.(spec.roomId, spec.type);
+      return Promise.reject(new Error(`event of room ${spec.roomId} refused: another event persister's shard`));
+    }
     return new Promise((resolve, reject) => {
       let q = this.queues.get(spec.roomId);
       if (!q) this.queues.set(spec.roomId, (q = []));
       q.push({ spec, resolve, reject });
       if (!this.running.has(spec.roomId)) void this.drain(spec.roomId);
+      else this.wake.get(spec.roomId)?.();
     });
   }
 
@@ -156,27 +176,43 @@ export class EventCreator {
 
   private async drain(roomId: string): Promise<void> {
     this.running.add(roomId);
+    let tail: Promise<void> | undefined;
     try {
       for (;;) {
         const q = this.queues.get(roomId);
-        if (!q || q.length === 0) break;
-        const batch = q.splice(0, MAX_BATCH);
-        await this.processBatch(roomId, batch);
+        if (q?.length) {
+          // Built now, committed in the background: the next batch is built meanwhile.
+          tail = (await this.processBatch(roomId, q.splice(0, MAX_BATCH)))?.committed ?? tail;
+          continue;
+        }
+        if (!tail) break;
+        // The room stays "running" until its last batch is in the database;
+        // new requests meanwhile are built at once (create() wakes us).
+        const t = tail;
+        const settled = await Promise.race([t.then(() => true), new Promise<false>((r) => this.wake.set(roomId, () => r(false)))]);
+        this.wake.delete(roomId);
+        if (settled && tail === t) tail = undefined;
       }
     } finally {
+      this.wake.delete(roomId);
       this.running.delete(roomId);
       this.queues.delete(roomId);
     }
   }
 
-  private async processBatch(roomId: string, batch: Pending[]): Promise<void> {
+  /**
+   * Builds a batch and queues it for commit; returns the (never rejecting)
+   * promise of its commit and completion, or undefined when nothing was queued
+   * (wrapped: an async function would wait for a returned promise).
+   */
+  private async processBatch(roomId: string, batch: Pending[]): Promise<{ committed: Promise<void> } | undefined> {
     let room: CachedRoom | undefined;
     try {
       room = await this.load(roomId);
     } catch (e) {
       if (!(e instanceof UnknownRoom)) {
         for (const p of batch) p.reject(e);
-        return;
+        return undefined;
       }
     }
     const built: Array<{ p: Pending; persist: Omit<EventToPersist, 'streamOrdering'>; event: RoomEvent }> = [];
@@ -197,7 +233,9 @@ export class EventCreator {
         p.reject(e);
       }
     }
-    if (!built.length || !room) return;
+    if (!built.length || !room) return undefined;
+    const last = this.lastCommit.get(roomId);
+    const base = last && last.room === room ? last.item : undefined;
 
     // Async: in worker mode the events stream draws from a shared database sequence.
     let positions: number[];
@@ -206,20 +244,13 @@ export class EventCreator {
     } catch (e) {
       this.rooms.delete(roomId); // the in-memory state ran ahead of the database
       for (const b of built) b.p.reject(e);
-      return;
+      return undefined;
     }
     const toPersist: EventToPersist[] = built.map((b, i) => ({ ...b.persist, streamOrdering: positions[i]! }));
     const created = built.map((b, i) => ({ eventId: b.event.event_id, event: b.event, streamOrdering: positions[i]! }));
-    try {
-      const extraRows = this.deps.batchRows ? await this.deps.batchRows.prepare(roomId, created) : undefined;
-      await this.commit({
-        roomId,
-        events: toPersist,
-        forwardExtremities: room.extremities.map((e) => e.event_id),
-        ...(extraRows?.length ? { extraRows } : {}),
-      });
-    } catch (e) {
-      // The in-memory state ran ahead of the database: reload next time.
+    const failed = (e: unknown) => {
+      // The in-memory state ran ahead of the database: reload next time
+      // (after the room's batches still in flight: `load`).
       this.rooms.delete(roomId);
       try {
         this.deps.batchRows?.aborted?.(roomId);
@@ -227,10 +258,40 @@ export class EventCreator {
         /* nothing more to undo */
       }
       for (const b of built) b.p.reject(e);
-      return;
-    } finally {
+    };
+    let extraRows: ExtraRows[] | undefined;
+    try {
+      extraRows = this.deps.batchRows ? await this.deps.batchRows.prepare(roomId, created) : undefined;
+    } catch (e) {
       for (const pos of positions) this.deps.stream.finish(pos);
+      failed(e);
+      return undefined;
     }
+    const item = this.commit(
+      { roomId, events: toPersist, forwardExtremities: room.extremities.map((e) => e.event_id), ...(extraRows?.length ? { extraRows } : {}) },
+      base,
+    );
+    this.lastCommit.set(roomId, { room, item });
+    const committed = item.done.then(
+      () => {
+        for (const pos of positions) this.deps.stream.finish(pos);
+        this.persisted(roomId, built, created, positions);
+      },
+      (e) => {
+        for (const pos of positions) this.deps.stream.finish(pos);
+        failed(e);
+      },
+    )
+      .catch((e) => {
+        for (const b of built) b.p.reject(e); // a listener threw before every request was answered
+      })
+      .finally(() => {
+        if (this.lastCommit.get(roomId)?.item === item) this.lastCommit.delete(roomId);
+      });
+    return { committed };
+  }
+
+  private persisted(roomId: string, built: Array<{ p: Pending }>, created: CreatedEvent[], positions: number[]): void {
     const users = new Set<string>();
     for (const c of created) if (c.event.type === 'm.room.member' && typeof c.event.state_key === 'string') users.add(c.event.state_key);
     this.deps.notifier.notify({
@@ -250,47 +311,64 @@ export class EventCreator {
   // ---------------------------------------------------------------- group commit
 
   /**
-   * Commits a room's batch together with the batches of other rooms that are
-   * ready at the same time (group commit): the first batch waits one
+   * Queues a room's batch for commit together with the batches of other rooms
+   * that are ready at the same time (group commit): the first batch waits one
    * setImmediate so that every request parsed in the same turn of the event
    * loop joins it, and batches that become ready while a commit is in flight
-   * go into the next one. With synchronous=FULL every commit is an fsync, so
-   * this is what makes durable writes cheap under load. If a group fails, its
-   * batches are retried one by one so that one bad batch fails alone.
+   * go into the next one, which starts as soon as it finishes. With
+   * synchronous=FULL every commit is an fsync, so this is what makes durable
+   * writes cheap under load. If a group fails, its batches are retried one by
+   * one so that one bad batch fails alone. `base` is the batch of the same
+   * room this one was built on: if it did not commit, neither does this one.
    */
-  private commit(batch: PersistBatch): Promise<void> {
-    const { store } = this.deps;
-    if (!store.persistEventBatches) return store.persistEvents(batch);
-    return new Promise((resolve, reject) => {
-      this.commitQueue.push({ batch, resolve, reject });
-      if (!this.committing && !this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => {
-          this.flushScheduled = false;
-          void this.flush();
-        });
-      }
-    });
+  private commit(batch: PersistBatch, base: CommitItem | undefined): CommitItem {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    const item: CommitItem = { batch, base, state: 'queued', done, resolve, reject };
+    this.commitQueue.push(item);
+    if (!this.committing && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        void this.flush();
+      });
+    }
+    return item;
   }
 
   private async flush(): Promise<void> {
     const { store } = this.deps;
     this.committing = true;
+    const settle = (g: CommitItem, e?: unknown) => {
+      g.state = e === undefined ? 'ok' : 'failed';
+      if (e === undefined) g.resolve();
+      else g.reject(e);
+    };
+    // A batch built on one that failed cannot commit (its prev_events are missing).
+    const orphaned = (g: CommitItem) => {
+      if (g.base?.state !== 'failed') return false;
+      settle(g, new Error('an earlier event of this room could not be persisted'));
+      return true;
+    };
     try {
       while (this.commitQueue.length) {
-        const group = this.commitQueue.splice(0, MAX_GROUP_BATCHES);
+        const group = this.commitQueue.splice(0, store.persistEventBatches ? MAX_GROUP_BATCHES : 1).filter((g) => !orphaned(g));
+        if (!group.length) continue;
         try {
-          await store.persistEventBatches!(group.map((g) => g.batch));
-          for (const g of group) g.resolve();
+          if (store.persistEventBatches) await store.persistEventBatches(mergeByRoom(group.map((g) => g.batch)));
+          else await store.persistEvents(group[0]!.batch);
+          for (const g of group) settle(g);
         } catch (e) {
-          if (group.length === 1) group[0]!.reject(e);
+          if (group.length === 1) settle(group[0]!, e);
           else {
             for (const g of group) {
+              if (orphaned(g)) continue;
               try {
                 await store.persistEvents(g.batch);
-                g.resolve();
+                settle(g);
               } catch (e2) {
-                g.reject(e2);
+                settle(g, e2);
               }
             }
           }
@@ -430,7 +508,9 @@ export class EventCreator {
   private load(roomId: string): Promise<CachedRoom> {
     let p = this.rooms.get(roomId);
     if (!p) {
-      p = this.loadFromStore(roomId);
+      // Batches of the room still in flight first: the database must hold them.
+      const inflight = this.lastCommit.get(roomId)?.item.done;
+      p = inflight ? inflight.then(ok, ok).then(() => this.loadFromStore(roomId)) : this.loadFromStore(roomId);
       this.rooms.set(roomId, p);
       const mine = p;
       p.catch(() => {
@@ -480,11 +560,48 @@ export class EventCreator {
   }
 }
 
+/** A batch queued for commit. */
+interface CommitItem {
+  batch: PersistBatch;
+  /** The batch of the same room this one was built on (while that one was in flight). */
+  base: CommitItem | undefined;
+  state: 'queued' | 'ok' | 'failed';
+  /** Settles when committed (or failed). */
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Batches of the same room in one group are written as one (in order): their
+ * events together, the forward extremities and extra rows of the last.
+ */
+function mergeByRoom(batches: readonly PersistBatch[]): PersistBatch[] {
+  const byRoom = new Map<string, PersistBatch>();
+  for (const b of batches) {
+    const prev = byRoom.get(b.roomId);
+    if (!prev) {
+      byRoom.set(b.roomId, b);
+      continue;
+    }
+    const extraRows = [...(prev.extraRows ?? []), ...(b.extraRows ?? [])];
+    byRoom.set(b.roomId, {
+      roomId: b.roomId,
+      events: [...prev.events, ...b.events],
+      forwardExtremities: b.forwardExtremities,
+      ...(extraRows.length ? { extraRows } : {}),
+    });
+  }
+  return [...byRoom.values()];
+}
+
 class UnknownRoom extends Error {
   constructor(roomId: string) {
     super(`unknown room ${roomId}`);
   }
 }
+
+const ok = (): void => {};
 
 function idsOf(state: StateMap): StateIds {
   const out: StateIds = new Map();

@@ -7,18 +7,19 @@
  * maps to the position after the newest room event with stream_ordering <= N.
  */
 import { decodeFilterJson } from '../../matrix/filter.js';
-import { decodeSyncToken, eventsUpperBound } from '../../streams/tokens.js';
+import { decodeSyncToken, eventsUpperBound, type EventsPosition } from '../../streams/tokens.js';
 import type { EventQueryFilter, TopoPosition } from '../../storage/rooms/store.js';
 import { Errors } from '../../util/errors.js';
 
-export type PaginationToken = { kind: 'topo'; pos: TopoPosition } | { kind: 'stream'; stream: number };
+/** `stream`: the highest position a sync token covers; `events`: its events part, per writer (for a room: its writer's position). */
+export type PaginationToken = { kind: 'topo'; pos: TopoPosition } | { kind: 'stream'; stream: number; events: EventsPosition };
 
 export function parsePaginationToken(token: string): PaginationToken {
   const m = /^t(\d{1,16})-(\d{1,16})$/.exec(token);
   if (m) return { kind: 'topo', pos: { topo: Number(m[1]), stream: Number(m[2]) } };
   if (token.startsWith('s')) {
     const t = decodeSyncToken(token); // throws M_INVALID_PARAM
-    return { kind: 'stream', stream: eventsUpperBound(t.events) };
+    return { kind: 'stream', stream: eventsUpperBound(t.events), events: t.events };
   }
   throw Errors.invalidParam('Invalid pagination token');
 }

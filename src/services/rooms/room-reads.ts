@@ -7,6 +7,7 @@
 import { isValidRoomId } from '../../matrix/identifiers.js';
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
 import type { MemberRow, StoredEvent, TopoPosition } from '../../storage/rooms/store.js';
+import type { EventsPosition } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import type { ClientEvent, Viewer } from './client-events.js';
 import type { RoomsContext } from './context.js';
@@ -49,8 +50,12 @@ function before(se: StoredEvent): TopoPosition {
 export class RoomReadService {
   constructor(
     private readonly ctx: RoomsContext,
-    /** The events stream position readers may see. */
-    private readonly currentStream: () => number,
+    /**
+     * The events stream position up to which a room's events may be read:
+     * at the current position, or at `at` (a sync token's events part). With
+     * several event persisters, the room's persister's own position in it.
+     */
+    private readonly roomStream: (roomId: string, at?: EventsPosition) => number,
     /** Worker mode: brings the positions up to date before a read at the current position. */
     private readonly freshPositions?: () => Promise<void>,
   ) {}
@@ -98,7 +103,7 @@ export class RoomReadService {
     if (!from) {
       if (o.dir === 'b') {
         await this.freshPositions?.(); // a write just acknowledged by another process is visible
-        const cur = this.currentStream();
+        const cur = this.roomStream(roomId);
         from = (await this.ctx.store.topoPositionAtStream(roomId, cur)) ?? { topo: 0, stream: cur };
       } else from = { topo: 0, stream: 0 };
       start = formatTopoToken(from);
@@ -272,10 +277,12 @@ export class RoomReadService {
     return g === undefined ? new Map() : this.ctx.store.getStateIdsForGroup(g);
   }
 
-  private async toPosition(roomId: string, token: string): Promise<TopoPosition> {
+  /** A /messages token, or a /sync token read for this room (its events writer's position in it). */
+  async toPosition(roomId: string, token: string): Promise<TopoPosition> {
     const t = parsePaginationToken(token);
     if (t.kind === 'topo') return t.pos;
-    return (await this.ctx.store.topoPositionAtStream(roomId, t.stream)) ?? { topo: 0, stream: t.stream };
+    const stream = this.roomStream(roomId, t.events);
+    return (await this.ctx.store.topoPositionAtStream(roomId, stream)) ?? { topo: 0, stream };
   }
 
   /** Current member events of the senders of `events` (lazy-loading members). */

@@ -11,7 +11,7 @@ import { stateKey, type Membership } from '../../matrix/types.js';
 import { Errors, MatrixError } from '../../util/errors.js';
 import type { CachedRoom, CreatedEvent, EventSpec } from './event-creator.js';
 import type { Actor, RoomsContext } from './context.js';
-import { createRoom, type CreateRoomRequest } from './create-room.js';
+import { createRoom, type CreateRoomRequest, type NewRoomIdentity } from './create-room.js';
 
 const MAX_ID_FIELD = 255;
 
@@ -30,11 +30,11 @@ export class RoomService {
   /** In-flight sends by (user, device, txn): duplicates wait for the first. */
   private readonly inFlightTxns = new Map<string, Promise<string>>();
 
-  constructor(private readonly ctx: RoomsContext) {}
+  constructor(protected readonly ctx: RoomsContext) {}
 
-  /** POST /createRoom (body already shape-checked by validateCreateRoom). */
-  createRoom(actor: Actor, req: CreateRoomRequest): Promise<{ roomId: string; alias?: string }> {
-    return createRoom(this.ctx, actor, req);
+  /** POST /createRoom (body already shape-checked by validateCreateRoom); `chosen`: the room id the caller chose. */
+  createRoom(actor: Actor, req: CreateRoomRequest, chosen?: NewRoomIdentity): Promise<{ roomId: string; alias?: string }> {
+    return createRoom(this.ctx, actor, req, chosen);
   }
 
   /** The cached room or 404 M_NOT_FOUND. */
@@ -275,8 +275,11 @@ export class RoomService {
   }
 
   /** Profile changed: re-send the user's member event in every joined room. */
-  async onProfileChanged(userId: string, profile: { displayname?: string; avatar_url?: string }): Promise<void> {
-    const rooms = await this.ctx.store.getRoomsForUser(userId, ['join']);
+  /** Re-sends the user's member event in each joined room (`roomIds`: only these of them). */
+  async onProfileChanged(userId: string, profile: { displayname?: string; avatar_url?: string }, roomIds?: string[]): Promise<void> {
+    const joined = await this.ctx.store.getRoomsForUser(userId, ['join']);
+    const only = roomIds ? new Set(roomIds) : undefined;
+    const rooms = only ? joined.filter((r) => only.has(r.roomId)) : joined;
     await Promise.all(
       rooms.map(async (r) => {
         const room = await this.ctx.creator.getRoomState(r.roomId);

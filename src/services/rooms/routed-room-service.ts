@@ -6,18 +6,21 @@
  * `runLocal`. Reads stay on RoomService/RoomReadService in every process.
  */
 import type { Actor, RoomsContext } from './context.js';
-import type { CreateRoomRequest } from './create-room.js';
+import { chooseRoomId, type CreateRoomRequest } from './create-room.js';
 import { RoomService } from './room-service.js';
 
 export interface RoomWriteRequest {
   op: RoomWriteOp;
-  /** Shard key: the room (absent for createRoom and profile updates). */
+  /** Shard key: the room (every event of a room is persisted by the room's events writer). */
   roomId?: string;
   args: unknown[];
 }
 
 const OPS = ['createRoom', 'sendMessage', 'sendState', 'redact', 'join', 'invite', 'leave', 'kick', 'ban', 'unban', 'knock', 'forget', 'onProfileChanged'] as const;
 export type RoomWriteOp = (typeof OPS)[number];
+
+/** Profile updates: rooms updated at once. */
+const PROFILE_CONCURRENCY = 16;
 
 export class RoutedRoomService extends RoomService {
   constructor(
@@ -41,8 +44,10 @@ export class RoutedRoomService extends RoomService {
     return res?.result as T;
   }
 
+  /** The room id is chosen here, so that the creation runs in the new room's own events writer. */
   override createRoom(actor: Actor, req: CreateRoomRequest) {
-    return this.call<{ roomId: string; alias?: string }>('createRoom', undefined, [actor, req]);
+    const chosen = chooseRoomId(this.ctx.serverName, actor, req);
+    return this.call<{ roomId: string; alias?: string }>('createRoom', chosen.roomId, [actor, req, chosen]);
   }
   override sendMessage(actor: Actor, roomId: string, type: string, content: Record<string, any>, txnId: string) {
     return this.call<string>('sendMessage', roomId, [actor, roomId, type, content, txnId]);
@@ -79,7 +84,17 @@ export class RoutedRoomService extends RoomService {
   override async forget(actor: Actor, roomId: string) {
     await this.call('forget', roomId, [actor, roomId]);
   }
+  /** One request per joined room, each in the room's events writer (a few at a time). */
   override async onProfileChanged(userId: string, profile: { displayname?: string; avatar_url?: string }) {
-    await this.call('onProfileChanged', undefined, [userId, profile]);
+    const rooms = (await this.ctx.store.getRoomsForUser(userId, ['join'])).map((r) => r.roomId);
+    for (let i = 0; i < rooms.length; i += PROFILE_CONCURRENCY) {
+      await Promise.all(
+        rooms.slice(i, i + PROFILE_CONCURRENCY).map((roomId) =>
+          this.call('onProfileChanged', roomId, [userId, profile, [roomId]]).catch(() => {
+            /* e.g. no longer allowed, or the writer is down: the profile still changed */
+          }),
+        ),
+      );
+    }
   }
 }

@@ -7,7 +7,7 @@ import type { Services } from '../../app/services.js';
 import type { SyncFilter } from '../../matrix/filter-apply.js';
 import type { SyncStore } from '../../storage/sync/sync-store.js';
 import type { Notifier } from '../../streams/notifier.js';
-import { encodeSyncToken, type SyncToken } from '../../streams/tokens.js';
+import { encodeSyncToken, eventsClamp, eventsJoin, type SyncToken } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import { serializeEvents } from './serialize.js';
 import type { SyncService } from './sync-service.js';
@@ -32,14 +32,19 @@ export class LegacyEventsService {
     const deadline = Date.now() + Math.max(0, timeoutMs);
     for (;;) {
       const to = this.notifier.currentToken();
-      const { joined } = await this.sync.memberships.get(userId, to.events.min);
-      const changes = await this.store.membershipChanges(userId, from.events.min, to.events.min);
+      // Events positions per writer (a row of writer W is in (from, to] iff from(W) < position <= to(W)).
+      const { joined } = await this.sync.memberships.get(userId, to.events);
+      const changes = await this.store.membershipChanges(userId, from.events, to.events);
       const rooms = [...new Set([...joined, ...changes.map((c) => c.roomId)])];
-      const stored = await this.store.eventsAcrossRooms(rooms, from.events.min, to.events.min, EVENTS_LIMIT);
+      const stored = await this.store.eventsAcrossRooms(rooms, from.events, to.events, EVENTS_LIMIT);
       const chunk: Json[] = await serializeEvents(this.store, stored, { userId, deviceId, withRoomId: true, shared: this.services.clientEvents });
       const typing = this.services.typingReader.getUpdates(joined, from.typing, to.typing);
       for (const [roomId, ev] of typing) chunk.push({ ...ev, room_id: roomId });
-      const end: SyncToken = { ...to, events: { min: stored.length === EVENTS_LIMIT ? stored[stored.length - 1]!.streamOrdering : to.events.min } };
+      // A full page ends at its last row: every writer's rows up to it were returned (a writer `from` already had beyond it stays there).
+      const end: SyncToken = {
+        ...to,
+        events: stored.length === EVENTS_LIMIT ? eventsJoin(from.events, eventsClamp(to.events, stored[stored.length - 1]!.streamOrdering)) : to.events,
+      };
       const remaining = deadline - Date.now();
       if (chunk.length || remaining <= 0 || signal?.aborted) return { chunk, start, end: encodeSyncToken(end) };
       const why = await this.notifier.waitForChange(userId, joined, to, remaining, signal);

@@ -34,15 +34,17 @@
  * `maxAgeMs` as a bound on anything unforeseen.
  */
 import type { MembershipAt } from '../../storage/sync/sync-store.js';
+import { eventsJoin, eventsUpperBound, type EventsPosition } from '../../streams/tokens.js';
 
 export interface MembershipReads {
   /** Current memberships of the user (forgotten rooms excluded). */
   currentMemberships(userId: string): Promise<MembershipAt[]>;
   /**
-   * Whether a membership event about the user has a stream ordering in
-   * (after, upTo] (looking further is allowed: a later one only costs a read).
+   * Whether a membership event about the user has a stream ordering above
+   * `after` within `upTo` (writer by writer; looking further is allowed: a
+   * later one only costs a read).
    */
-  membershipChangedAfter(userId: string, after: number, upTo: number): Promise<boolean>;
+  membershipChangedAfter(userId: string, after: number, upTo: EventsPosition): Promise<boolean>;
 }
 
 export interface UserMemberships {
@@ -95,29 +97,37 @@ export class MembershipCache {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
-  /** The user's memberships, exact for every membership event at or below the events position `at`. */
-  async get(userId: string, at: number): Promise<UserMemberships> {
+  /**
+   * The user's memberships, exact for every membership event the events
+   * position `at` covers (a plain number, or per writer: streams/tokens.ts).
+   */
+  async get(userId: string, atIn: number | EventsPosition): Promise<UserMemberships> {
+    const at = typeof atIn === 'number' ? { min: atIn } : atIn;
+    const top = eventsUpperBound(at);
     const e = this.entries.get(userId);
     if (e && this.now() - e.loadedAt <= this.limits.maxAgeMs) {
-      if (e.checkedThrough >= at) {
+      if (e.checkedThrough >= top) {
         this.stats.hits++;
         this.touch(userId, e);
         return e;
       }
-      // Read before the probe: every membership event at or below it has committed.
-      const through = Math.max(this.position(), at);
+      // Read before the probe: every membership event at or below it has
+      // committed. Writers ahead of it in `at` are probed up to `at` only
+      // (a writer's rows above its own position may still appear), so the
+      // entry is then known good up to `floor`, not up to `top`.
+      const floor = this.position();
       this.stats.probes++;
-      const moved = await this.reads.membershipChangedAfter(userId, e.checkedThrough, through);
+      const moved = await this.reads.membershipChangedAfter(userId, e.checkedThrough, eventsJoin(at, { min: floor }));
       if (!moved) {
         if (this.entries.get(userId) === e) {
-          e.checkedThrough = Math.max(e.checkedThrough, through);
+          e.checkedThrough = Math.max(e.checkedThrough, floor);
           this.touch(userId, e);
         }
         return e;
       }
     }
     if (e) this.remove(userId);
-    return this.load(userId, at, true);
+    return this.load(userId, top, true);
   }
 
   /** Reads the user's memberships from the database now (and keeps them). */

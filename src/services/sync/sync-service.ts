@@ -15,10 +15,19 @@
 import type { Services } from '../../app/services.js';
 import { eventMatches, projectEventFields, roomAllowed, type RoomEventFilter, type SyncFilter } from '../../matrix/filter-apply.js';
 import type { StoredEvent } from '../../storage/rooms/store.js';
-import type { MembershipAt, SyncStore, TimelineFilterSql, TimelineRange } from '../../storage/sync/sync-store.js';
+import type { EventsBound, MembershipAt, SyncStore, TimelineFilterSql, TimelineRange } from '../../storage/sync/sync-store.js';
 import type { Notifier } from '../../streams/notifier.js';
 import type { ClientEvent, PresenceState, UnreadCounts } from '../../streams/sync-sources.js';
-import { decodeSyncToken, encodeSyncToken, SYNC_STREAMS, type SyncStreamName, type SyncToken } from '../../streams/tokens.js';
+import {
+  decodeSyncToken,
+  encodeSyncToken,
+  eventsCovers,
+  sameEventsPosition,
+  SYNC_STREAMS,
+  type EventsPosition,
+  type SyncStreamName,
+  type SyncToken,
+} from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import type { TypingService } from '../typing/typing-service.js';
 import type { MembershipCache } from './membership-cache.js';
@@ -51,9 +60,9 @@ type Json = Record<string, any>;
 interface RoomPlan {
   roomId: string;
   section: 'join' | 'leave';
-  /** Timeline range (from, to]. */
-  from: number;
-  to: number;
+  /** Timeline range (from, to]: stream orderings, or per events writer (a sync token's events part). */
+  from: EventsBound;
+  to: EventsBound;
   /** Send the full state before the timeline (else: changes since `since`). */
   fullState: boolean;
   /** The user was not joined throughout: filter by history visibility. */
@@ -91,8 +100,8 @@ export class SyncService {
     readonly memberships: MembershipCache,
     /** The window of recent events shared by all responses (recent-events.ts). */
     private readonly recent: RecentEvents,
-    /** The events stream's current position. */
-    position: () => number,
+    /** The events stream's current position (with several writers, a key of every writer's position). */
+    position: () => number | string,
   ) {
     this.sharedTimelines = new PositionMemo(position, 64);
     this.sharedRelations = new PositionMemo(position, 256);
@@ -102,9 +111,8 @@ export class SyncService {
   parseSince(since: string): SyncToken {
     const t = decodeSyncToken(since);
     const current = this.notifier.currentToken();
-    if (t.events.min > current.events.min || Object.values(t.events.writers ?? {}).some((p) => p > current.events.min)) {
-      throw Errors.invalidParam('Sync token is ahead of the server');
-    }
+    // Writer by writer: a token may be ahead of the minimum on the writers it names, not beyond them.
+    if (!eventsCovers(current.events, t.events)) throw Errors.invalidParam('Sync token is ahead of the server');
     for (const s of SYNC_STREAMS) {
       if (t[s] <= current[s]) continue;
       if (EPHEMERAL_STREAMS.includes(s)) t[s] = 0; // the in-memory stream restarted: resend its state
@@ -134,7 +142,7 @@ export class SyncService {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || req.signal?.aborted) return this.emptyResponse(req, to);
-      const { joined } = await this.memberships.get(req.userId, to.events.min);
+      const { joined } = await this.memberships.get(req.userId, to.events);
       // Rooms the filter leaves out of every section cannot change the answer.
       const rf = req.filter.room;
       const rooms = rf?.rooms || rf?.not_rooms ? joined.filter((r) => roomAllowed(rf, r)) : joined;
@@ -256,8 +264,10 @@ export class SyncService {
     const f = req.filter;
     const rf = f.room ?? {};
     const initial = !since;
-    const fromPos = since?.events.min ?? 0;
-    const toPos = to.events.min;
+    // Events positions per writer: a row of writer W is in (from, to] iff
+    // from(W) < stream_ordering <= to(W) (SyncStore.eventsRangeSql).
+    const fromPos: EventsPosition = since?.events ?? { min: 0 };
+    const toPos: EventsPosition = to.events;
     const includeLeave = rf.include_leave === true;
 
     // Membership of the user in every room as of `to`. An incremental sync
@@ -265,19 +275,20 @@ export class SyncService {
     // initial or full-state sync, which list left rooms) they are read
     // fresh: forgetting a room is invisible to the cache (membership-cache.ts).
     let mine = initial || req.fullState ? await this.memberships.fresh(userId) : await this.memberships.get(userId, toPos);
-    if (!initial && !req.fullState && mine.maxStreamOrdering > fromPos) mine = await this.memberships.fresh(userId);
+    if (!initial && !req.fullState && mine.maxStreamOrdering > fromPos.min) mine = await this.memberships.fresh(userId);
     const current = mine.rows;
     const memberships = new Map<string, MembershipAt>();
     const beyond: string[] = [];
+    // Above the minimum (its writer may be behind `to`): read as of `to`, writer by writer.
     for (const m of current) {
-      if (m.streamOrdering > toPos) beyond.push(m.roomId);
+      if (m.streamOrdering > toPos.min) beyond.push(m.roomId);
       else memberships.set(m.roomId, m);
     }
     if (beyond.length) for (const [r, m] of await this.store.membershipsAt(userId, beyond, toPos)) memberships.set(r, m);
 
     // What changed in range, and what the membership was at `since`.
     // A membership event in range would be the latest (or be followed by one beyond `to`).
-    const anyMoved = current.some((m) => m.streamOrdering > fromPos);
+    const anyMoved = current.some((m) => m.streamOrdering > fromPos.min);
     const changes = initial || !anyMoved ? [] : await this.store.membershipChanges(userId, fromPos, toPos);
     const changedRooms = new Set(changes.map((c) => c.roomId));
     const atSince = changedRooms.size ? await this.store.membershipsAt(userId, [...changedRooms], fromPos) : new Map<string, MembershipAt>();
@@ -345,9 +356,9 @@ export class SyncService {
       containsUrl: tf.contains_url,
       ignoredSenders: ignored.size ? [...ignored] : undefined,
     };
-    const timelinePlans = activePlans.filter((p) => roomAllowed(tf, p.roomId) && (p.from < p.to || p.fullState));
+    const timelinePlans = activePlans.filter((p) => roomAllowed(tf, p.roomId) && (rangeMayHaveRows(p.from, p.to) || p.fullState));
     const raw = await this.timelines(
-      timelinePlans.filter((p) => p.from < p.to).map((p) => ({ roomId: p.roomId, from: p.from, to: p.to })),
+      timelinePlans.filter((p) => rangeMayHaveRows(p.from, p.to)).map((p) => ({ roomId: p.roomId, from: p.from, to: p.to })),
       limit + 1,
       sqlFilter,
     );
@@ -423,7 +434,7 @@ export class SyncService {
         }
       } else {
         if (tl.limited) {
-          const firstStream = tl.events[0]?.streamOrdering ?? p.to + 1;
+          const firstStream = tl.events[0]?.streamOrdering ?? Infinity;
           const latest = new Map<string, string>();
           for (const e of gapEvents) {
             if (e.roomId !== p.roomId || e.streamOrdering >= firstStream) continue;
@@ -491,7 +502,7 @@ export class SyncService {
     const [counts, heroes, unread] = await Promise.all([
       summaryRooms.length ? this.store.memberCounts(summaryRooms) : new Map<string, { joined: number; invited: number }>(),
       summaryRooms.length ? this.store.heroes(summaryRooms, userId) : new Map<string, string[]>(),
-      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, memberships.get(p.roomId)?.streamOrdering ?? -1]))),
+      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, memberships.get(p.roomId)?.streamOrdering ?? -1])), to),
     ]);
 
     const ephemeralFilter = rf.ephemeral;
@@ -500,12 +511,18 @@ export class SyncService {
     const leave: Json = {};
     for (const p of activePlans) {
       const tl = timelines.get(p.roomId)!;
-      const prevPos = tl.events.length ? tl.events[0]!.streamOrdering - 1 : p.to;
+      // Before the first event (a room's events all come from its writer, so
+      // every one below it has committed), else the end of the range.
+      const prevEvents: EventsPosition = tl.events.length
+        ? { min: Math.max(0, tl.events[0]!.streamOrdering - 1) }
+        : typeof p.to === 'number'
+          ? { min: p.to }
+          : p.to;
       const room: Json = {
         timeline: {
           events: tl.events.map(out),
           limited: tl.limited,
-          prev_batch: encodeSyncToken({ ...to, events: { min: Math.max(0, prevPos) } }),
+          prev_batch: encodeSyncToken({ ...to, events: prevEvents }),
         },
         state: {
           events: roomAllowed(stateFilter, p.roomId)
@@ -571,7 +588,7 @@ export class SyncService {
    * events position (the members of a room woken by its message).
    */
   private async timelines(ranges: TimelineRange[], limit: number, filter: TimelineFilterSql): Promise<Map<string, StoredEvent[]>> {
-    if (!ranges.length || ranges.length > SHARED_TIMELINE_ROOMS || ranges.some((r) => r.from <= 0)) {
+    if (!ranges.length || ranges.length > SHARED_TIMELINE_ROOMS || ranges.some((r) => (typeof r.from === 'number' ? r.from : r.from.min) <= 0)) {
       return this.store.timelines(ranges, limit, filter);
     }
     const key = JSON.stringify([ranges, limit, filter]);
@@ -580,10 +597,31 @@ export class SyncService {
     return new Map([...shared].map(([r, list]) => [r, list.slice()]));
   }
 
-  private async unreadCounts(userId: string, roomIds: string[], membershipAt: ReadonlyMap<string, number>): Promise<Map<string, UnreadCounts> | undefined> {
+  /**
+   * Unread counts of the joined rooms as of `to`. The push service may keep
+   * them against the positions of `to` and bring them forward with the new
+   * events of each room (found in the window of recent events); with events
+   * written by several writers and `to` ahead of their minimum on some, they
+   * are counted afresh.
+   */
+  private async unreadCounts(
+    userId: string,
+    roomIds: string[],
+    membershipAt: ReadonlyMap<string, number>,
+    to: SyncToken,
+  ): Promise<Map<string, UnreadCounts> | undefined> {
     const push = this.services.push;
     if (!push || !roomIds.length) return undefined;
-    if (push.getUnreadCountsForRooms) return push.getUnreadCountsForRooms(userId, roomIds, membershipAt);
+    if (push.getUnreadCountsForRooms) {
+      const top = to.events;
+      const single = !Object.values(top.writers ?? {}).some((p) => p > top.min);
+      return push.getUnreadCountsForRooms(userId, roomIds, membershipAt, {
+        receipts: to.receipts,
+        events: single ? top.min : undefined,
+        roomsWithEvents: async (rooms, from) =>
+          (await this.recent.roomsWithEvents(rooms, { min: from }, top)) ?? (await this.store.roomsWithEvents(rooms, { min: from }, top)),
+      });
+    }
     const all = await Promise.all(roomIds.map((r) => push.getUnreadCounts(userId, r)));
     return new Map(roomIds.map((r, i) => [r, all[i]!]));
   }
@@ -597,7 +635,7 @@ export class SyncService {
     const out = new Map<string, Map<string, string>>();
     if (!plans.length) return out;
     const anchor = new Map<string, { eventId: string; revert?: StoredEvent }>();
-    const empty: Array<{ roomId: string; to: number }> = [];
+    const empty: Array<{ roomId: string; to: EventsBound }> = [];
     for (const p of plans) {
       const first = timelines.get(p.roomId)?.events[0];
       if (first) anchor.set(p.roomId, { eventId: first.event.event_id, revert: first });
@@ -654,7 +692,14 @@ export class SyncService {
 }
 
 function sameToken(a: SyncToken, b: SyncToken): boolean {
-  return a.events.min === b.events.min && SYNC_STREAMS.every((s) => a[s] === b[s]);
+  return sameEventsPosition(a.events, b.events) && SYNC_STREAMS.every((s) => a[s] === b[s]);
+}
+
+/** Whether (from, to] may hold rows (false when `to` covers nothing beyond `from` on any writer). */
+function rangeMayHaveRows(from: EventsBound, to: EventsBound): boolean {
+  const f = typeof from === 'number' ? { min: from } : from;
+  const t = typeof to === 'number' ? { min: to } : to;
+  return !eventsCovers(f, t);
 }
 
 function splitKey(key: string): [string, string] {

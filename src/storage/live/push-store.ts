@@ -48,6 +48,14 @@ export interface UnreadRange {
   threads: ReadonlyArray<readonly [string, number]>;
 }
 
+/** The push rows of a room in a range of positions (PushStore.pushRowsInRange). */
+export interface RoomPushRows {
+  /** False when the range held more rows than were read. */
+  complete: boolean;
+  defaults: Array<{ streamOrdering: number; threadId: string; sender: string; highlight: boolean }>;
+  exceptions: Array<{ userId: string; streamOrdering: number; threadId: string; notif: boolean; highlight: boolean }>;
+}
+
 export interface NotificationRow {
   eventId: string;
   roomId: string;
@@ -233,30 +241,70 @@ export class PushStore {
    * Notification and highlight counts per room and thread for the user over
    * the given ranges: the default rows (not sent by the user, not replaced
    * by an exception of theirs) plus their notifying exception rows, counted
-   * by the database in one query per 200 rooms.
+   * by the database in one query per 200 rooms. With `upTo`, only rows at
+   * or below that stream ordering count.
    */
-  async countUnread(userId: string, ranges: readonly UnreadRange[]): Promise<Array<{ roomId: string; threadId: string; notif: number; highlight: number }>> {
+  async countUnread(
+    userId: string,
+    ranges: readonly UnreadRange[],
+    upTo?: number,
+  ): Promise<Array<{ roomId: string; threadId: string; notif: number; highlight: number }>> {
     const out: Array<{ roomId: string; threadId: string; notif: number; highlight: number }> = [];
     for (const part of chunks(ranges, 200)) {
       const params: unknown[] = [];
       const dRange = rangeSql('d', part, params);
       params.push(userId, userId);
+      if (upTo !== undefined) params.push(upTo);
       const xRange = rangeSql('x', part, params, userId);
+      if (upTo !== undefined) params.push(upTo);
       const rows = await this.db.query<any>(
         `SELECT room_id, thread_id, SUM(n) AS n, SUM(h) AS h FROM (
            SELECT d.room_id, d.thread_id, 1 AS n, d.highlight AS h FROM event_push_defaults d
             WHERE (${dRange}) AND d.sender <> ?
               AND NOT EXISTS (SELECT 1 FROM event_push_exceptions e
-                               WHERE e.user_id = ? AND e.room_id = d.room_id AND e.stream_ordering = d.stream_ordering)
+                               WHERE e.user_id = ? AND e.room_id = d.room_id AND e.stream_ordering = d.stream_ordering)${upTo !== undefined ? ' AND d.stream_ordering <= ?' : ''}
            UNION ALL
            SELECT x.room_id, x.thread_id, 1 AS n, x.highlight AS h FROM event_push_exceptions x
-            WHERE x.notif = 1 AND (${xRange})
+            WHERE x.notif = 1 AND (${xRange})${upTo !== undefined ? ' AND x.stream_ordering <= ?' : ''}
          ) t GROUP BY room_id, thread_id`,
         params,
       );
       for (const r of rows) out.push({ roomId: r.room_id, threadId: r.thread_id, notif: Number(r.n ?? 0), highlight: Number(r.h ?? 0) });
     }
     return out;
+  }
+
+  /**
+   * Every push row of a room in (after, upTo] — default rows and the
+   * exception rows of every user — by position, at most `limit` of each
+   * kind (`complete` false when there were more). Read once for all the
+   * members of a room woken by its new events, which advance their cached
+   * unread counts with them.
+   */
+  async pushRowsInRange(roomId: string, after: number, upTo: number, limit: number): Promise<RoomPushRows> {
+    const [defaults, exceptions] = await Promise.all([
+      this.db.query<any>(
+        `SELECT stream_ordering, thread_id, sender, highlight FROM event_push_defaults
+          WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?`,
+        [roomId, after, upTo, limit + 1],
+      ),
+      this.db.query<any>(
+        `SELECT user_id, stream_ordering, thread_id, notif, highlight FROM event_push_exceptions
+          WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?`,
+        [roomId, after, upTo, limit + 1],
+      ),
+    ]);
+    return {
+      complete: defaults.length <= limit && exceptions.length <= limit,
+      defaults: defaults.map((r) => ({ streamOrdering: Number(r.stream_ordering), threadId: r.thread_id, sender: r.sender, highlight: !!Number(r.highlight) })),
+      exceptions: exceptions.map((r) => ({
+        userId: r.user_id,
+        streamOrdering: Number(r.stream_ordering),
+        threadId: r.thread_id,
+        notif: !!Number(r.notif),
+        highlight: !!Number(r.highlight),
+      })),
+    };
   }
 
   /**

@@ -192,4 +192,12 @@ export const liveMigrations: Migration[] = [
       `,
     },
   },
+  {
+    // Unread counts on /sync advance cached counts by the push rows of a
+    // room's new events, read once for every member woken by them: that
+    // needs the exceptions of a room by position (the primary key starts
+    // with the user).
+    name: 'live/003_push_exceptions_by_room',
+    sql: `CREATE INDEX event_push_exceptions_room ON event_push_exceptions (room_id, stream_ordering);`,
+  },
 ];

@@ -3,9 +3,10 @@
  *
  * Writes are batched: `persistEvents` turns a batch of events into one
  * multi-row INSERT per table, so a batch of N events costs a fixed number of
- * statements on either engine.
+ * statements on either engine. The transaction is write-only
+ * (`writeTransaction`): on SQLite it runs on the writer thread.
  */
-import { chunks, placeholders, type Db, type Queryable, type Row } from '../db.js';
+import { chunks, DISJOINT_ROWS, placeholders, writeTransaction, type Db, type Queryable, type Row } from '../db.js';
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
 import type {
   EventQueryFilter,
@@ -64,8 +65,6 @@ export class SqlRoomStore implements RoomStore {
   async persistEventBatches(batches: readonly PersistBatch[]): Promise<void> {
     const now = Date.now();
     const eventRows: unknown[][] = [];
-    const edgeRows: unknown[][] = [];
-    const authRows: unknown[][] = [];
     const groupRows: unknown[][] = [];
     const groupStateRows: unknown[][] = [];
     const evGroupRows: unknown[][] = [];
@@ -102,8 +101,6 @@ export class SqlRoomStore implements RoomStore {
           typeof content.url === 'string' ? 1 : 0, relatesTo, relType, this.instanceName, now,
           p.unsignedExtra && Object.keys(p.unsignedExtra).length ? JSON.stringify(p.unsignedExtra) : null,
         ]);
-        for (const prev of ev.prev_events) edgeRows.push([ev.event_id, typeof prev === 'string' ? prev : prev[0], roomId]);
-        for (const a of ev.auth_events) authRows.push([ev.event_id, typeof a === 'string' ? a : a[0], roomId]);
         if (p.newStateGroup) {
           const g = p.newStateGroup;
           groupRows.push([g.id, roomId, ev.event_id, g.prevGroup, g.deltaDepth]);
@@ -135,7 +132,8 @@ export class SqlRoomStore implements RoomStore {
       }
     }
 
-    await this.db.transaction(async (tx) => {
+    // Writes only (SQLite: on the writer thread, the commit's fsync off the event loop).
+    await writeTransaction(this.db, async (tx) => {
       if (roomRows.length) {
         await insertRows(tx, 'INSERT INTO rooms (room_id, room_version, creator, created_ts)', 4, roomRows, 'ON CONFLICT (room_id) DO NOTHING');
       }
@@ -147,8 +145,6 @@ export class SqlRoomStore implements RoomStore {
         19,
         eventRows,
       );
-      if (edgeRows.length) await insertRows(tx, 'INSERT INTO event_edges (event_id, prev_event_id, room_id)', 3, edgeRows, 'ON CONFLICT DO NOTHING');
-      if (authRows.length) await insertRows(tx, 'INSERT INTO event_auth (event_id, auth_id, room_id)', 3, authRows, 'ON CONFLICT DO NOTHING');
       if (groupRows.length) {
         await insertRows(tx, 'INSERT INTO state_groups (id, room_id, event_id, prev_state_group, delta_depth)', 5, groupRows);
       }
@@ -191,10 +187,23 @@ export class SqlRoomStore implements RoomStore {
         await tx.execute('UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? AND redacted_by IS NULL', [by, target, roomId]);
       }
       const rooms = [...extremityRooms];
-      for (const part of chunks(rooms, 500)) {
-        await tx.execute(`DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(part.length)})`, part);
+      if (tx.engine === 'postgres' && rooms.length <= 500 && extremityRows.length <= 1000) {
+        // The same result as below in two statements on disjoint rows (DISJOINT_ROWS):
+        // PostgreSQL may then send the whole transaction as one statement.
+        await tx.execute(
+          `${DISJOINT_ROWS} DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(rooms.length)})` +
+            (extremityRows.length ? ` AND (room_id, event_id) NOT IN (VALUES ${extremityRows.map(() => '(?, ?)').join(', ')})` : ''),
+          [...rooms, ...extremityRows.flat()],
+        );
+        if (extremityRows.length) {
+          await insertRows(tx, `${DISJOINT_ROWS} INSERT INTO event_forward_extremities (room_id, event_id)`, 2, extremityRows, 'ON CONFLICT DO NOTHING');
+        }
+      } else {
+        for (const part of chunks(rooms, 500)) {
+          await tx.execute(`DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(part.length)})`, part);
+        }
+        if (extremityRows.length) await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, extremityRows);
       }
-      if (extremityRows.length) await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, extremityRows);
       // Other capabilities' rows (push actions): committed with their events or not at all.
       for (const [write, rows] of extra) if (rows.length) await write(tx, rows);
     });

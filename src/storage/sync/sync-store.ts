@@ -19,6 +19,45 @@ import {
   type EventFilterSql,
 } from '../rooms/event-sql.js';
 import type { StoredEvent } from '../rooms/store.js';
+import { eventsPositionFor, eventsUpperBound, hasWriterParts, type EventsPosition } from '../../streams/tokens.js';
+
+/** An events position: a plain number (one writer) or per writer (streams/tokens.ts). */
+export type EventsBound = number | EventsPosition;
+
+const asPosition = (b: EventsBound): EventsPosition => (typeof b === 'number' ? { min: b } : b);
+
+/**
+ * SQL for the events rows in (from, to], writer by writer: a row of writer
+ * W is in it iff from(W) < stream_ordering <= to(W), where a writer a
+ * position does not name stands at its minimum. Outer bounds keep the
+ * (…, stream_ordering) indexes in use; the per-writer condition is only
+ * added when a position names a writer ahead of its minimum (never with a
+ * single writer). `col`/`inst`: the stream ordering and instance columns.
+ */
+export function eventsRangeSql(from: EventsBound, to: EventsBound, params: unknown[], col = 'stream_ordering', inst = 'instance_name'): string {
+  const f = asPosition(from);
+  const t = asPosition(to);
+  if (!hasWriterParts(f) && !hasWriterParts(t)) {
+    params.push(f.min, t.min);
+    return `${col} > ? AND ${col} <= ?`;
+  }
+  params.push(f.min, eventsUpperBound(t));
+  const writers = [...new Set([...Object.keys(f.writers ?? {}), ...Object.keys(t.writers ?? {})])];
+  const cases = writers.map((w) => {
+    params.push(w, eventsPositionFor(f, w), eventsPositionFor(t, w));
+    return `WHEN ? THEN (${col} > ? AND ${col} <= ?)`;
+  });
+  params.push(f.min, t.min);
+  return `${col} > ? AND ${col} <= ? AND (CASE ${inst} ${cases.join(' ')} ELSE (${col} > ? AND ${col} <= ?) END)`;
+}
+
+/** Whether (from, to] is empty for every writer. */
+function emptyRange(from: EventsBound, to: EventsBound): boolean {
+  const f = asPosition(from);
+  const t = asPosition(to);
+  if (f.min < t.min) return false;
+  return Object.keys(t.writers ?? {}).every((w) => eventsPositionFor(t, w) <= eventsPositionFor(f, w));
+}
 
 /** Rooms per UNION ALL statement. */
 const ROOMS_PER_QUERY = 50;
@@ -28,10 +67,10 @@ export type TimelineFilterSql = EventFilterSql;
 
 export interface TimelineRange {
   roomId: string;
-  /** Exclusive lower bound (stream ordering). */
-  from: number;
+  /** Exclusive lower bound (stream ordering, or per writer). */
+  from: EventsBound;
   /** Inclusive upper bound. */
-  to: number;
+  to: EventsBound;
 }
 
 export interface MembershipAt {
@@ -56,10 +95,11 @@ export class SyncStore {
     for (const part of chunks(ranges, ROOMS_PER_QUERY)) {
       const params: unknown[] = [];
       const subs = part.map((r, i) => {
-        params.push(r.roomId, r.from, r.to);
+        params.push(r.roomId);
+        const range = eventsRangeSql(r.from, r.to, params);
         const f = eventFilterSql(filter, params);
         params.push(limit);
-        return `SELECT * FROM (SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? AND ${TIMELINE}${f}
+        return `SELECT * FROM (SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND ${range} AND ${TIMELINE}${f}
           ORDER BY stream_ordering DESC LIMIT ?) AS t${i}`;
       });
       const rows = await this.db.query(subs.join(' UNION ALL '), params);
@@ -70,14 +110,16 @@ export class SyncStore {
   }
 
   /** Rooms (of the given ones) with any timeline event in (from, to]. */
-  async roomsWithEvents(roomIds: string[], from: number, to: number): Promise<Set<string>> {
+  async roomsWithEvents(roomIds: string[], from: EventsBound, to: EventsBound): Promise<Set<string>> {
     const out = new Set<string>();
-    if (from >= to) return out;
+    if (emptyRange(from, to)) return out;
     for (const part of chunks(roomIds, 500)) {
+      const params: unknown[] = [];
+      const range = eventsRangeSql(from, to, params);
       const rows = await this.db.query(
-        `SELECT DISTINCT room_id FROM events WHERE stream_ordering > ? AND stream_ordering <= ? AND outlier = 0
+        `SELECT DISTINCT room_id FROM events WHERE ${range} AND outlier = 0
          AND room_id IN (${placeholders(part.length)})`,
-        [from, to, ...part],
+        [...params, ...part],
       );
       for (const r of rows) out.add(r.room_id);
     }
@@ -85,13 +127,14 @@ export class SyncStore {
   }
 
   /** Newest timeline event at or before `to` in each room (for state when a timeline is empty). */
-  async lastEventIds(ranges: Array<{ roomId: string; to: number }>): Promise<Map<string, string>> {
+  async lastEventIds(ranges: Array<{ roomId: string; to: EventsBound }>): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (const part of chunks(ranges, ROOMS_PER_QUERY)) {
       const params: unknown[] = [];
       const subs = part.map((r, i) => {
-        params.push(r.roomId, r.to);
-        return `SELECT * FROM (SELECT room_id, event_id FROM events WHERE room_id = ? AND stream_ordering <= ? AND ${TIMELINE}
+        params.push(r.roomId);
+        const upTo = typeof r.to === 'number' || !hasWriterParts(r.to) ? (params.push(asPosition(r.to).min), 'stream_ordering <= ?') : eventsRangeSql(-1, r.to, params);
+        return `SELECT * FROM (SELECT room_id, event_id FROM events WHERE room_id = ? AND ${upTo} AND ${TIMELINE}
           ORDER BY stream_ordering DESC LIMIT 1) AS t${i}`;
       });
       for (const r of await this.db.query(subs.join(' UNION ALL '), params)) out.set(r.room_id, r.event_id);
@@ -100,14 +143,16 @@ export class SyncStore {
   }
 
   /** State events (not rejected) in (from, to] of the given rooms, oldest first. */
-  async stateEventsInRange(roomIds: string[], from: number, to: number): Promise<StoredEvent[]> {
+  async stateEventsInRange(roomIds: string[], from: EventsBound, to: EventsBound): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
-    if (from >= to) return out;
+    if (emptyRange(from, to)) return out;
     for (const part of chunks(roomIds, 500)) {
+      const params: unknown[] = [...part];
+      const range = eventsRangeSql(from, to, params);
       const rows = await this.db.query(
-        `SELECT ${EVENT_COLS} FROM events WHERE room_id IN (${placeholders(part.length)}) AND stream_ordering > ? AND stream_ordering <= ?
+        `SELECT ${EVENT_COLS} FROM events WHERE room_id IN (${placeholders(part.length)}) AND ${range}
          AND state_key IS NOT NULL AND ${TIMELINE} ORDER BY stream_ordering`,
-        [...part, from, to],
+        params,
       );
       for (const r of rows) out.push(eventFromRow(r));
     }
@@ -142,18 +187,26 @@ export class SyncStore {
     return false;
   }
 
-  /** Events stream rows in (from, to], by position, at most `limit` (the /sync window of recent events). */
-  async eventsInRange(from: number, to: number, limit: number): Promise<Array<{ pos: number; roomId: string; member: string | null; outlier: boolean }>> {
-    if (from >= to) return [];
+  /** Events stream rows in (from, to] (writer by writer), by position, at most `limit` (the /sync window of recent events). */
+  async eventsInRange(
+    from: EventsBound,
+    to: EventsBound,
+    limit: number,
+  ): Promise<Array<{ pos: number; roomId: string; member: string | null; outlier: boolean; instance: string }>> {
+    if (emptyRange(from, to)) return [];
+    const params: unknown[] = [];
+    const range = eventsRangeSql(from, to, params);
+    params.push(limit);
     const rows = await this.db.query(
-      'SELECT stream_ordering, room_id, type, state_key, outlier FROM events WHERE stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?',
-      [from, to, limit],
+      `SELECT stream_ordering, room_id, type, state_key, outlier, instance_name FROM events WHERE ${range} ORDER BY stream_ordering LIMIT ?`,
+      params,
     );
     return rows.map((r) => ({
       pos: Number(r.stream_ordering),
       roomId: r.room_id,
       member: r.type === 'm.room.member' && typeof r.state_key === 'string' ? r.state_key : null,
       outlier: !!Number(r.outlier),
+      instance: r.instance_name,
     }));
   }
 
@@ -170,13 +223,17 @@ export class SyncStore {
   }
 
   /** The user's latest membership event at or before `at` in each room (absent when none). */
-  async membershipsAt(userId: string, roomIds: string[], at: number): Promise<Map<string, MembershipAt>> {
+  async membershipsAt(userId: string, roomIds: string[], at: EventsBound): Promise<Map<string, MembershipAt>> {
     const out = new Map<string, MembershipAt>();
+    const perWriter = typeof at !== 'number' && hasWriterParts(at);
     for (const part of chunks(roomIds, 500)) {
+      // room_memberships has no instance column: per writer, the event's row says who wrote it.
+      const params: unknown[] = [userId];
+      const upTo = perWriter ? eventsRangeSql(-1, at, params, 'm.stream_ordering', 'e.instance_name') : (params.push(asPosition(at).min), 'm.stream_ordering <= ?');
       const rows = await this.db.query(
-        `SELECT room_id, membership, event_id, stream_ordering, sender FROM room_memberships
-         WHERE user_id = ? AND stream_ordering <= ? AND room_id IN (${placeholders(part.length)}) ORDER BY stream_ordering`,
-        [userId, at, ...part],
+        `SELECT m.room_id, m.membership, m.event_id, m.stream_ordering, m.sender FROM room_memberships m${perWriter ? ' JOIN events e ON e.event_id = m.event_id' : ''}
+         WHERE m.user_id = ? AND ${upTo} AND m.room_id IN (${placeholders(part.length)}) ORDER BY m.stream_ordering`,
+        [...params, ...part],
       );
       for (const r of rows) {
         out.set(r.room_id, { roomId: r.room_id, membership: r.membership, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), sender: r.sender });
@@ -186,12 +243,15 @@ export class SyncStore {
   }
 
   /** Membership events about a user in (from, to], oldest first. */
-  async membershipChanges(userId: string, from: number, to: number): Promise<MembershipAt[]> {
-    if (from >= to) return [];
+  async membershipChanges(userId: string, from: EventsBound, to: EventsBound): Promise<MembershipAt[]> {
+    if (emptyRange(from, to)) return [];
+    const perWriter = hasWriterParts(asPosition(from)) || hasWriterParts(asPosition(to));
+    const params: unknown[] = [userId];
+    const range = eventsRangeSql(from, to, params, 'm.stream_ordering', 'e.instance_name');
     const rows = await this.db.query(
-      `SELECT room_id, membership, event_id, stream_ordering, sender FROM room_memberships
-       WHERE user_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering`,
-      [userId, from, to],
+      `SELECT m.room_id, m.membership, m.event_id, m.stream_ordering, m.sender FROM room_memberships m${perWriter ? ' JOIN events e ON e.event_id = m.event_id' : ''}
+       WHERE m.user_id = ? AND ${range} ORDER BY m.stream_ordering`,
+      params,
     );
     return rows.map((r) => ({ roomId: r.room_id, membership: r.membership, eventId: r.event_id, streamOrdering: Number(r.stream_ordering), sender: r.sender }));
   }
@@ -290,14 +350,17 @@ export class SyncStore {
   }
 
   /** Timeline events in (from, to] of the given rooms across rooms, oldest first (legacy /events). */
-  async eventsAcrossRooms(roomIds: string[], from: number, to: number, limit: number): Promise<StoredEvent[]> {
-    if (!roomIds.length || from >= to) return [];
+  async eventsAcrossRooms(roomIds: string[], from: EventsBound, to: EventsBound, limit: number): Promise<StoredEvent[]> {
+    if (!roomIds.length || emptyRange(from, to)) return [];
     const out: StoredEvent[] = [];
     for (const part of chunks(roomIds, 500)) {
+      const params: unknown[] = [...part];
+      const range = eventsRangeSql(from, to, params);
+      params.push(limit);
       const rows = await this.db.query(
-        `SELECT ${EVENT_COLS} FROM events WHERE room_id IN (${placeholders(part.length)}) AND stream_ordering > ? AND stream_ordering <= ?
+        `SELECT ${EVENT_COLS} FROM events WHERE room_id IN (${placeholders(part.length)}) AND ${range}
          AND ${TIMELINE} ORDER BY stream_ordering LIMIT ?`,
-        [...part, from, to, limit],
+        params,
       );
       for (const r of rows) out.push(eventFromRow(r));
     }

@@ -36,6 +36,27 @@ describeShapes('shared HTTP behaviour', (server) => {
     expect(r.status).toBeLessThan(300);
     expect(r.headers.get('access-control-allow-origin')).toBe('*');
     expect(r.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(r.headers.get('access-control-allow-methods')).toMatch(/PUT/);
+    expect(r.headers.get('access-control-max-age')).toBe('86400');
+    // Any path, known or not, gets its preflight answered.
+    const unknown = await client().request('OPTIONS', '/_matrix/client/v3/no/such/thing', undefined, {
+      headers: { origin: 'https://app.element.io', 'access-control-request-method': 'GET' },
+    });
+    expect(unknown.status).toBeLessThan(300);
+    // An OPTIONS request that is not a preflight is refused.
+    const bare = await client().request('OPTIONS', '/_matrix/client/v3/login');
+    expect(bare.status).toBe(400);
+  });
+
+  it('puts CORS headers on answers and on errors', async () => {
+    for (const r of [
+      await client().get('/_matrix/client/versions'),
+      await client().get('/_matrix/client/v3/no/such/thing'),
+      await client().get('/_matrix/client/v3/capabilities'),
+    ]) {
+      expect(r.headers.get('access-control-allow-origin')).toBe('*');
+      expect(r.headers.get('access-control-expose-headers')).toBe('Retry-After');
+    }
   });
 
   it('serves /health', async () => {

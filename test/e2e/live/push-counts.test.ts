@@ -163,6 +163,48 @@ describeShapes('push: default outcome and exceptions', (server) => {
     expect(s.unread_thread_notifications?.[root]).toBeUndefined();
   });
 
+  it('counts carried from one incremental sync to the next match a fresh count, step by step', async () => {
+    const r = await room(alice, bob, carol);
+    let since = (await sync(bob, undefined, THREADS)).next_batch as string;
+    // Each step: what happens, then what Bob's next incremental sync says about the room.
+    const step = async (main: { notification_count: number; highlight_count: number }, threads: Record<string, unknown> | undefined) => {
+      const body = await sync(bob, since, THREADS);
+      since = body.next_batch;
+      const s = body.rooms.join[r];
+      expect(s.unread_notifications).toEqual(main);
+      expect(s.unread_thread_notifications).toEqual(threads);
+    };
+    const ev1 = await send(alice, r, { msgtype: 'm.text', body: 'one' });
+    await step({ notification_count: 1, highlight_count: 0 }, undefined);
+    const ev2 = await send(alice, r, { msgtype: 'm.text', body: 'for bob', 'm.mentions': { user_ids: [bob.userId] } });
+    await step({ notification_count: 2, highlight_count: 1 }, undefined);
+    await send(bob, r, { msgtype: 'm.text', body: 'my own' });
+    await step({ notification_count: 2, highlight_count: 1 }, undefined);
+    await send(carol, r, { msgtype: 'm.text', body: 'in a thread', 'm.relates_to': { rel_type: 'm.thread', event_id: ev1 } });
+    await step({ notification_count: 2, highlight_count: 1 }, { [ev1]: { notification_count: 1, highlight_count: 0 } });
+    await send(alice, r, { msgtype: 'm.text', body: 'for carol', 'm.mentions': { user_ids: [carol.userId] } });
+    await step({ notification_count: 3, highlight_count: 1 }, { [ev1]: { notification_count: 1, highlight_count: 0 } });
+    // Read up to the mention: Bob's own message does not count, the one for Carol does; the thread reply is later.
+    expect((await receipt(bob, r, ev2)).status).toBe(200);
+    await step({ notification_count: 1, highlight_count: 0 }, { [ev1]: { notification_count: 1, highlight_count: 0 } });
+    await send(alice, r, { msgtype: 'm.text', body: 'seven' });
+    await step({ notification_count: 2, highlight_count: 0 }, { [ev1]: { notification_count: 1, highlight_count: 0 } });
+    // The others, counted afresh (first sync of theirs in this room since the messages).
+    const c = (await sync(carol, undefined, THREADS)).rooms.join[r];
+    expect(c.unread_notifications).toEqual({ notification_count: 5, highlight_count: 1 });
+    expect(c.unread_thread_notifications).toBeUndefined();
+    const a = (await sync(alice, undefined, THREADS)).rooms.join[r];
+    expect(a.unread_notifications).toEqual({ notification_count: 1, highlight_count: 0 });
+    expect(a.unread_thread_notifications).toEqual({ [ev1]: { notification_count: 1, highlight_count: 0 } });
+    // A long-poll woken by a new message carries the counts forward too.
+    const poll = bob.c.get(`${v3}/sync?timeout=20000&since=${enc(since)}${THREADS}`);
+    await new Promise((res) => setTimeout(res, 200));
+    await send(carol, r, { msgtype: 'm.text', body: `hey ${bob.localpart}` });
+    const woken = await poll;
+    expect(woken.status).toBe(200);
+    expect(woken.body.rooms.join[r].unread_notifications).toEqual({ notification_count: 3, highlight_count: 1 });
+  });
+
   it('counts drop after a receipt, highlights included, and pagination walks defaults and exceptions alike', async () => {
     const gina = await user(server());
     const r = await room(alice, gina);

@@ -31,7 +31,8 @@ describe('RoutedRoomService', () => {
     const { roomId } = await svc.createRoom(actor, { preset: 'public_chat' });
     expect(roomId).toMatch(/^!.+:r\.test$/);
     expect(seen[0]).toMatchObject({ op: 'createRoom' });
-    expect(seen[0]!.roomId).toBeUndefined();
+    // The room id is chosen by the caller: the creation runs in the new room's own events writer.
+    expect(seen[0]!.roomId).toBe(roomId);
     const id = await svc.sendMessage(actor, roomId, 'm.room.message', { body: 'x' }, 't1');
     expect(seen[1]).toMatchObject({ op: 'sendMessage', roomId });
     expect((await store.getEvent(id))?.event.content).toEqual({ body: 'x' });
@@ -41,5 +42,52 @@ describe('RoutedRoomService', () => {
     expect(leave?.event.content).toEqual({ membership: 'leave' });
     await expect(svc.kick({ userId: '@b:r.test' }, roomId, '@a:r.test')).rejects.toBeInstanceOf(MatrixError);
     await expect(writer.runLocal({ op: 'nope' as any, args: [] })).rejects.toThrow(/unknown/);
+  });
+
+  it('every event of a room in its own writer: profile changes go room by room, other shards are refused', async () => {
+    const db = new SqliteDb(':memory:');
+    await migrate(db, roomsMigrations);
+    const store = new SqlRoomStore(db);
+    let g = 0;
+    const foreign: string[] = [];
+    // This "persister" owns the rooms whose id does not contain "x".
+    const creator = new EventCreator({
+      store,
+      serverName: 'r.test',
+      signingKey: generateSigningKey('r'),
+      stream: new StreamIdGenerator(0),
+      notifier: { notify() {} },
+      nextStateGroup: () => ++g,
+      ownsRoom: (roomId) => !roomId.includes('x'),
+      onForeignRoom: (roomId) => foreign.push(roomId),
+    });
+    const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
+    const seen: RoomWriteRequest[] = [];
+    const writer: RoutedRoomService = new RoutedRoomService(ctx, async () => {
+      throw new Error('writer must not route');
+    });
+    const svc = new RoutedRoomService(ctx, async (req) => {
+      const wire = JSON.parse(JSON.stringify(req)) as RoomWriteRequest;
+      seen.push(wire);
+      return JSON.parse(JSON.stringify(await writer.runLocal(wire)));
+    });
+    const actor = { userId: '@a:r.test', deviceId: 'D' };
+    const rooms: string[] = [];
+    while (rooms.length < 2) {
+      try {
+        rooms.push((await svc.createRoom(actor, { preset: 'public_chat' })).roomId);
+      } catch (e) {
+        expect(String(e)).toMatch(/another event persister/); // a room id of the other shard: refused, not written elsewhere
+      }
+    }
+    expect(foreign.every((r) => r.includes('x'))).toBe(true);
+    seen.length = 0;
+    await svc.onProfileChanged('@a:r.test', { displayname: 'Alice' });
+    expect(seen.map((r) => [r.op, r.roomId]).sort()).toEqual(rooms.map((r) => ['onProfileChanged', r]).sort());
+    for (const r of rooms) expect((await store.getCurrentStateEvent(r, 'm.room.member', '@a:r.test'))?.event.content.displayname).toBe('Alice');
+    // A room id the request does not produce is refused (v12: the create event's hash).
+    await expect(
+      writer.runLocal({ op: 'createRoom', roomId: '!nothash', args: [actor, { room_version: '12' }, { roomId: '!nothash', createTs: 1 }] }),
+    ).rejects.toThrow(/does not match/);
   });
 });

@@ -62,7 +62,7 @@ describe('history visibility', () => {
 describe('pagination tokens and filters', () => {
   it('round-trips topological tokens and accepts sync tokens', () => {
     expect(parsePaginationToken(formatTopoToken({ topo: 12, stream: 345 }))).toEqual({ kind: 'topo', pos: { topo: 12, stream: 345 } });
-    expect(parsePaginationToken('s1_77_0_0_0_0_0_0_0')).toEqual({ kind: 'stream', stream: 77 });
+    expect(parsePaginationToken('s1_77_0_0_0_0_0_0_0')).toEqual({ kind: 'stream', stream: 77, events: { min: 77 } });
     expect(() => parsePaginationToken('nope')).toThrow(/Invalid/);
     expect(() => parsePaginationToken('s9_x')).toThrow();
   });

@@ -107,6 +107,18 @@ describe('Notifier', () => {
     expect(await Promise.all(ws)).toEqual(new Array(50).fill('change'));
     expect(n.waitingCount).toBe(0);
   });
+
+  it('tells observers whether a change was made here or by another process', () => {
+    const n = new Notifier({});
+    const seen: Array<[number, boolean]> = [];
+    n.observers.push((c, local) => seen.push([c.position, local]));
+    n.notify({ stream: 'events', position: 1, rooms: ['!r:x'] });
+    n.applyReplicated({ stream: 'events', position: 2, rooms: ['!r:x'] });
+    expect(seen).toEqual([
+      [1, true],
+      [2, false],
+    ]);
+  });
 });
 
 describe('Notifier with out-of-order commits', () => {
