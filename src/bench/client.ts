@@ -1,9 +1,13 @@
 /**
- * A minimal Matrix client-server API client for the load generator, on Node's
- * built-in fetch (undici; its global dispatcher keeps connections alive).
+ * A minimal Matrix client-server API client for the load generator, on
+ * `node:http`/`node:https` with kept-alive connections (one agent per
+ * client; cheaper per request than fetch, whose own CPU on a small machine
+ * competes with the server being measured).
  * It speaks only the public client-server API plus Synapse's shared-secret
  * registration admin API, so it can be pointed at any homeserver.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { registrationMac } from './mac.js';
 import { sleep } from './util.js';
 
@@ -46,39 +50,69 @@ function redact(path: string): string {
 }
 
 
+interface RawResponse {
+  status: number;
+  retryAfter: string | undefined;
+  body: Buffer;
+}
+
+/** One HTTP exchange; rejects on connection errors, the timeout or the signal. */
+function exchange(agent: http.Agent, url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<RawResponse> {
+  const mod = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method, headers, agent, signal }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const ra = res.headers['retry-after'];
+        resolve({ status: res.statusCode ?? 0, retryAfter: Array.isArray(ra) ? ra[0] : ra, body: Buffer.concat(chunks) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 export class HttpClient {
   /** 429 responses seen (each is retried after retry_after_ms). */
   rateLimited = 0;
   maxRetries = 20;
+  private readonly agent: http.Agent;
 
-  constructor(readonly baseUrl: string) {}
+  constructor(readonly baseUrl: string) {
+    const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 256 };
+    this.agent = baseUrl.startsWith('https:') ? new https.Agent(opts) : new http.Agent(opts);
+  }
+
+  /** Closes the kept-alive connections. */
+  close(): void {
+    this.agent.destroy();
+  }
 
   async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
     const url = new URL(this.baseUrl + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = {};
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    if (body !== undefined) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(Buffer.byteLength(body));
+    }
     const t0 = performance.now();
     for (let attempt = 0; ; attempt++) {
       const signals = [AbortSignal.timeout(opts.timeoutMs ?? 60_000)];
       if (opts.signal) signals.push(opts.signal);
-      let res: globalThis.Response;
+      let res: RawResponse;
       try {
-        res = await fetch(url, {
-          method,
-          headers,
-          body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-          signal: AbortSignal.any(signals),
-        });
+        res = await exchange(this.agent, url, method, headers, body, AbortSignal.any(signals));
       } catch (e) {
         if (opts.signal?.aborted) throw e;
-        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-        throw new UnreachableError(
-          `${method} ${url.origin}${redact(path)} failed: ${cause?.code ?? cause?.message ?? (e as Error).message}`,
-        );
+        const err = e as { code?: string; message?: string };
+        throw new UnreachableError(`${method} ${url.origin}${redact(path)} failed: ${err.code ?? err.message}`);
       }
-      const buf = Buffer.from(await res.arrayBuffer());
+      const buf = res.body;
       let json: any;
       try {
         json = buf.length ? JSON.parse(buf.toString('utf8')) : undefined;
@@ -87,7 +121,7 @@ export class HttpClient {
       }
       if (res.status === 429 && attempt < this.maxRetries) {
         this.rateLimited++;
-        const wait = Number(json?.retry_after_ms ?? Number(res.headers.get('retry-after') ?? 1) * 1000);
+        const wait = Number(json?.retry_after_ms ?? Number(res.retryAfter ?? 1) * 1000);
         await sleep(Math.min(Number.isFinite(wait) ? wait : 1000, 10_000));
         continue;
       }
