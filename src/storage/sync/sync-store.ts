@@ -4,8 +4,10 @@
  * Every method takes a batch of rooms and costs a fixed number of statements
  * (chunked), so /sync never issues one query per room: timelines are one
  * UNION ALL of per-room `ORDER BY ... LIMIT` subqueries (each served by the
- * (room_id, stream_ordering) index), state groups are resolved for many groups
- * in one recursive query.
+ * (room_id, stream_ordering) index; on PostgreSQL, where planning such a
+ * union costs more than running it, one LATERAL subquery over arrays of
+ * rooms and bounds), state groups are resolved for many groups in one
+ * recursive query.
  */
 import { chunks, placeholders, type Db } from '../db.js';
 import {
@@ -92,6 +94,24 @@ export class SyncStore {
     const out = new Map<string, StoredEvent[]>();
     for (const r of ranges) out.set(r.roomId, []);
     if (limit <= 0) return out;
+    if (this.db.engine === 'postgres' && ranges.length > 1 && ranges.every((r) => !hasWriterParts(asPosition(r.from)) && !hasWriterParts(asPosition(r.to)))) {
+      // PostgreSQL plans a UNION ALL of 50 subqueries in 10-20 ms (more than
+      // running it); one LATERAL subquery over arrays of rooms and bounds is
+      // planned once and still walks the (room_id, stream_ordering) index per room.
+      const params: unknown[] = [ranges.map((r) => r.roomId), ranges.map((r) => asPosition(r.from).min), ranges.map((r) => asPosition(r.to).min)];
+      const f = eventFilterSql(filter, params);
+      params.push(limit);
+      const rows = await this.db.query(
+        `SELECT t.* FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(rid, lo, hi)
+         CROSS JOIN LATERAL (SELECT ${EVENT_COLS} FROM events
+           WHERE room_id = r.rid AND stream_ordering > r.lo AND stream_ordering <= r.hi AND ${TIMELINE}${f}
+           ORDER BY stream_ordering DESC LIMIT ?) AS t`,
+        params,
+      );
+      for (const row of rows) out.get(row.room_id)!.push(eventFromRow(row));
+      for (const list of out.values()) list.sort((a, b) => a.streamOrdering - b.streamOrdering);
+      return out;
+    }
     for (const part of chunks(ranges, ROOMS_PER_QUERY)) {
       const params: unknown[] = [];
       const subs = part.map((r, i) => {

@@ -3,6 +3,7 @@ import { generateSigningKey } from '../../../src/matrix/signing.js';
 import { stateKey, type RoomEvent } from '../../../src/matrix/types.js';
 import { EventCreator } from '../../../src/services/rooms/event-creator.js';
 import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
+import { SyncStore } from '../../../src/storage/sync/sync-store.js';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
 import { describeEngines } from './engines.js';
 
@@ -205,6 +206,43 @@ describeEngines('rooms store', (db) => {
       expect(sorted[i]!.event.depth).toBe(sorted[i - 1]!.event.depth + 1);
     }
     expect(await store.getForwardExtremities(roomId)).toEqual([sorted[sorted.length - 1]!.event.event_id]);
+  });
+
+  it('reads the timelines of many rooms in one call: newest `limit` per room in its range, with a filter', async () => {
+    const rooms: string[] = [];
+    const sent = new Map<string, number[]>();
+    for (let i = 0; i < 3; i++) {
+      const roomId = await newRoom();
+      rooms.push(roomId);
+      const positions: number[] = [];
+      for (let j = 0; j < 4; j++) {
+        const type = j === 2 ? 'm.reaction' : 'm.room.message';
+        positions.push((await creator.create({ roomId, type, sender: alice, content: { body: `${i}.${j}` } })).streamOrdering);
+      }
+      sent.set(roomId, positions);
+    }
+    const sync = new SyncStore(db());
+    const top = Math.max(...[...sent.values()].flat());
+    // Room 0 from before its messages, room 1 from after its second, room 2 an empty range.
+    const p0 = sent.get(rooms[0]!)!;
+    const p1 = sent.get(rooms[1]!)!;
+    const p2 = sent.get(rooms[2]!)!;
+    const ranges = [
+      { roomId: rooms[0]!, from: p0[0]! - 1, to: top },
+      { roomId: rooms[1]!, from: p1[1]!, to: top },
+      { roomId: rooms[2]!, from: p2[3]!, to: top },
+    ];
+    const bodies = (m: Map<string, Array<{ event: RoomEvent }>>, r: string) => m.get(r)!.map((e) => e.event.content.body);
+    const all = await sync.timelines(ranges, 3);
+    expect(bodies(all, rooms[0]!)).toEqual(['0.1', '0.2', '0.3']);
+    expect(bodies(all, rooms[1]!)).toEqual(['1.2', '1.3']);
+    expect(bodies(all, rooms[2]!)).toEqual([]);
+    const messages = await sync.timelines(ranges, 3, { types: ['m.room.message'] });
+    expect(bodies(messages, rooms[0]!)).toEqual(['0.0', '0.1', '0.3']);
+    expect(bodies(messages, rooms[1]!)).toEqual(['1.3']);
+    // One room alone reads the same.
+    const one = await sync.timelines([ranges[0]!], 3);
+    expect(bodies(one, rooms[0]!)).toEqual(['0.1', '0.2', '0.3']);
   });
 
   it('builds v1-format events for room version 1', async () => {
