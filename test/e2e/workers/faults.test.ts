@@ -8,18 +8,14 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shapesUnderTest, startServer, workersShapeUnavailable } from '../../helpers/homeserver.js';
 import { enc, RawClient } from '../../helpers/http.js';
-import { EVENT_PERSISTERS, redisAddress, type WorkerDeployment } from '../../helpers/worker-deployment.js';
-import { shardFor } from '../../../src/workers/role.js';
+import { roomOnPersister, workerTestUser, type WorkerTestUser } from '../../helpers/worker-rooms.js';
+import { redisAddress, type WorkerDeployment } from '../../helpers/worker-deployment.js';
 
 const wanted = shapesUnderTest().includes('workers');
 const unavailable = wanted ? workersShapeUnavailable() : 'the workers shape is not in MYELIN_TEST_SHAPES';
 if (unavailable) console.warn(`worker fault tests skipped: ${unavailable}`);
 
-interface U {
-  userId: string;
-  token: string;
-  c: RawClient;
-}
+type U = WorkerTestUser;
 
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
@@ -68,22 +64,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     await d?.stop();
   }, 60_000);
 
-  async function user(): Promise<U> {
-    const r = await d.registerUser();
-    return { userId: r.userId, token: r.accessToken, c: new RawClient(d.baseUrl, r.accessToken) };
-  }
-
-  /** A room (created by `owner`, joined by `others`) whose events go to `persister`. */
-  async function roomOn(persister: string, owner: U, others: U[]): Promise<string> {
-    for (let i = 0; i < 30; i++) {
-      const r = await owner.c.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      if (shardFor(r.body.room_id, EVENT_PERSISTERS) !== persister) continue;
-      for (const o of others) expect((await o.c.post(`/_matrix/client/v3/join/${enc(r.body.room_id)}`, {})).status).toBe(200);
-      return r.body.room_id;
-    }
-    throw new Error(`no room landed on ${persister}`);
-  }
+  const user = () => workerTestUser(d);
 
   /** Sends `n` messages from `u` one after another; returns the acknowledged event ids (failures are allowed while a process is down). */
   async function sender(u: U, roomId: string, n: number, tag: string, pauseMs = 20): Promise<{ acked: string[]; failed: number }> {
@@ -102,8 +83,8 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
 
   it('kill -9 of an event persister while clients send: every acknowledged event survives, every sync catches up', async () => {
     const [a, b, watcher] = [await user(), await user(), await user()];
-    const room = await roomOn('event_persister1', a, [b, watcher]);
-    const other = await roomOn('event_persister2', a, [b, watcher]);
+    const room = await roomOnPersister('event_persister1', a, [b, watcher]);
+    const other = await roomOnPersister('event_persister2', a, [b, watcher]);
     const before = (await watcher.c.get('/_matrix/client/v3/sync?timeout=0')).body.next_batch as string;
 
     const traffic = Promise.all([sender(a, room, 60, 'a'), sender(b, room, 60, 'b'), sender(a, other, 40, 'o')]);
@@ -140,7 +121,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
 
   it('Redis pub/sub connections cut mid-traffic: nothing lost, sync resumes', async () => {
     const [a, watcher] = [await user(), await user()];
-    const room = await roomOn('event_persister2', a, [watcher]);
+    const room = await roomOnPersister('event_persister2', a, [watcher]);
     const { next: before } = await syncUntil(watcher.c, room, undefined, new Set());
     const traffic = sender(a, room, 40, 'r', 30);
     let killed = 0;
@@ -169,7 +150,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
 
   it('a worker started long after the others catches up', async () => {
     const [a, watcher] = [await user(), await user()];
-    const room = await roomOn('event_persister1', a, [watcher]);
+    const room = await roomOnPersister('event_persister1', a, [watcher]);
     const old = (await new RawClient(d.instanceUrl('generic_worker2'), watcher.token).get('/_matrix/client/v3/sync?timeout=0')).body.next_batch as string;
     await d.stopInstance('generic_worker2');
     const { acked } = await sender(a, room, 20, 'late-start', 0);
@@ -193,7 +174,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
 
   it('a stream writer that is down answers through nginx with a Matrix error, and works again after restart', async () => {
     const a = await user();
-    const room = await roomOn('event_persister2', a, []);
+    const room = await roomOnPersister('event_persister2', a, []);
     const typing = () => a.c.put(`/_matrix/client/v3/rooms/${enc(room)}/typing/${enc(a.userId)}`, { typing: true, timeout: 5000 });
     await d.killInstance('stream_writer', 'SIGKILL');
     const down = await typing();
@@ -206,8 +187,8 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
 
   it('a sync token from one worker gives the same result on another', async () => {
     const [a, b] = [await user(), await user()];
-    const r1 = await roomOn('event_persister1', a, [b]);
-    const r2 = await roomOn('event_persister2', a, [b]);
+    const r1 = await roomOnPersister('event_persister1', a, [b]);
+    const r2 = await roomOnPersister('event_persister2', a, [b]);
     const gw1 = new RawClient(d.instanceUrl('generic_worker1'), b.token);
     const gw2 = new RawClient(d.instanceUrl('generic_worker2'), b.token);
     const token = (await gw1.get('/_matrix/client/v3/sync?timeout=0')).body.next_batch as string;

@@ -9,18 +9,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shapesUnderTest, startServer, workersShapeUnavailable } from '../../helpers/homeserver.js';
 import { enc, RawClient } from '../../helpers/http.js';
-import { EVENT_PERSISTERS, type WorkerDeployment } from '../../helpers/worker-deployment.js';
-import { shardFor } from '../../../src/workers/role.js';
+import { roomOnPersister, workerTestUser } from '../../helpers/worker-rooms.js';
+import type { WorkerDeployment } from '../../helpers/worker-deployment.js';
 
 const wanted = shapesUnderTest().includes('workers');
 const unavailable = wanted ? workersShapeUnavailable() : 'the workers shape is not in MYELIN_TEST_SHAPES';
 if (unavailable) console.warn(`persister pause tests skipped: ${unavailable}`);
 
-interface U {
-  userId: string;
-  token: string;
-  c: RawClient;
-}
 
 async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
@@ -38,22 +33,7 @@ describe.skipIf(!!unavailable)('worker shape: a paused event persister', () => {
     await d?.stop();
   }, 60_000);
 
-  async function user(): Promise<U> {
-    const r = await d.registerUser();
-    return { userId: r.userId, token: r.accessToken, c: new RawClient(d.baseUrl, r.accessToken) };
-  }
-
-  /** A room (created by `owner`, joined by `others`) whose events go to `persister`. */
-  async function roomOn(persister: string, owner: U, others: U[]): Promise<string> {
-    for (let i = 0; i < 30; i++) {
-      const r = await owner.c.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' });
-      expect(r.status, JSON.stringify(r.body)).toBe(200);
-      if (shardFor(r.body.room_id, EVENT_PERSISTERS) !== persister) continue;
-      for (const o of others) expect((await o.c.post(`/_matrix/client/v3/join/${enc(r.body.room_id)}`, {})).status).toBe(200);
-      return r.body.room_id;
-    }
-    throw new Error(`no room landed on ${persister}`);
-  }
+  const user = () => workerTestUser(d);
 
   /** Timeline event ids per room of one sync response. */
   function timelineIds(body: any, roomIds: string[]): string[] {
@@ -62,8 +42,8 @@ describe.skipIf(!!unavailable)('worker shape: a paused event persister', () => {
 
   it('rooms of the other persister keep flowing to long-polls; the paused room catches up exactly once', async () => {
     const [a, watcher] = [await user(), await user()];
-    const slowRoom = await roomOn('event_persister1', a, [watcher]);
-    const fastRoom = await roomOn('event_persister2', a, [watcher]);
+    const slowRoom = await roomOnPersister('event_persister1', a, [watcher]);
+    const fastRoom = await roomOnPersister('event_persister2', a, [watcher]);
     const rooms = [slowRoom, fastRoom];
     const workers = ['generic_worker1', 'generic_worker2'] as const;
     const on = (i: number) => new RawClient(d.instanceUrl(workers[i % 2]!), watcher.token);
