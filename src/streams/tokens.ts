@@ -123,10 +123,15 @@ export function hasWriterParts(p: EventsPosition): boolean {
  * minimum).
  */
 export function eventsMeet(a: EventsPosition, b: EventsPosition): EventsPosition {
-  const min = Math.min(a.min, b.min);
+  return combineEvents(a, b, Math.min);
+}
+
+/** `pick` applied to the minimums and to each writer's two positions; writer parts at or below the minimum dropped. */
+function combineEvents(a: EventsPosition, b: EventsPosition, pick: (x: number, y: number) => number): EventsPosition {
+  const min = pick(a.min, b.min);
   const writers: Record<string, number> = {};
   for (const w of new Set([...Object.keys(a.writers ?? {}), ...Object.keys(b.writers ?? {})])) {
-    const pos = Math.min(eventsPositionFor(a, w), eventsPositionFor(b, w));
+    const pos = pick(eventsPositionFor(a, w), eventsPositionFor(b, w));
     if (pos > min) writers[w] = pos;
   }
   return Object.keys(writers).length ? { min, writers } : { min };
@@ -144,11 +149,5 @@ export function eventsRowIn(from: EventsPosition, to: EventsPosition, writer: st
 
 /** The position covering what either covers: the higher minimum, and each writer at the higher of its two positions. */
 export function eventsJoin(a: EventsPosition, b: EventsPosition): EventsPosition {
-  const min = Math.max(a.min, b.min);
-  const writers: Record<string, number> = {};
-  for (const w of new Set([...Object.keys(a.writers ?? {}), ...Object.keys(b.writers ?? {})])) {
-    const pos = Math.max(eventsPositionFor(a, w), eventsPositionFor(b, w));
-    if (pos > min) writers[w] = pos;
-  }
-  return Object.keys(writers).length ? { min, writers } : { min };
+  return combineEvents(a, b, Math.max);
 }

@@ -332,7 +332,7 @@ export class SyncService {
     const receiptsP = s.receipts && joinIds.length ? s.receipts.getReceiptsForRooms(joinIds, since?.receipts ?? 0, to.receipts, userId) : undefined;
     const withEvents = initial
       ? undefined
-      : ((await this.recent.roomsWithEvents(joinIds, fromPos, toPos)) ?? (await this.store.roomsWithEvents(joinIds, fromPos, toPos)));
+      : await this.roomsWithEvents(joinIds, fromPos, toPos);
     const receipts = (await receiptsP) ?? new Map<string, ClientEvent>();
     const activePlans = plans.filter(
       (p) =>
@@ -597,6 +597,11 @@ export class SyncService {
     return new Map([...shared].map(([r, list]) => [r, list.slice()]));
   }
 
+  /** Rooms (of the given ones) with timeline events in (from, to]: from the window of recent events, else the database. */
+  private async roomsWithEvents(rooms: string[], from: EventsPosition, to: EventsPosition): Promise<Set<string>> {
+    return (await this.recent.roomsWithEvents(rooms, from, to)) ?? (await this.store.roomsWithEvents(rooms, from, to));
+  }
+
   /**
    * Unread counts of the joined rooms as of `to`. The push service may keep
    * them against the positions of `to` and bring them forward with the new
@@ -618,8 +623,7 @@ export class SyncService {
       return push.getUnreadCountsForRooms(userId, roomIds, membershipAt, {
         receipts: to.receipts,
         events: single ? top.min : undefined,
-        roomsWithEvents: async (rooms, from) =>
-          (await this.recent.roomsWithEvents(rooms, { min: from }, top)) ?? (await this.store.roomsWithEvents(rooms, { min: from }, top)),
+        roomsWithEvents: (rooms, from) => this.roomsWithEvents(rooms, { min: from }, top),
       });
     }
     const all = await Promise.all(roomIds.map((r) => push.getUnreadCounts(userId, r)));
