@@ -150,8 +150,44 @@ function createEventContent(actor: Actor, req: CreateRoomRequest) {
   return { rv, creator, preset, createContent, creators };
 }
 
+/**
+ * Thrown by the room's events writer when a room id chosen elsewhere is
+ * already taken: two processes can hash the same v12 create event (same
+ * creator, content and millisecond). The caller draws a new id and retries.
+ */
+export class RoomIdTakenError extends MatrixError {
+  static readonly MARKER = 'myelin_room_id_taken';
+  constructor(roomId: string) {
+    super(409, 'M_UNKNOWN', `Room id ${roomId} is already taken`, { [RoomIdTakenError.MARKER]: true });
+  }
+  static is(e: unknown): boolean {
+    return e instanceof MatrixError && e.extra[RoomIdTakenError.MARKER] === true;
+  }
+}
+
+/** Room ids being created in this process (a chosen id is claimed before its events exist). */
+const creating = new Set<string>();
+
 /** `chosen`: the room's id chosen by the caller (chooseRoomId), else chosen here. */
 export async function createRoom(
+  ctx: RoomsContext,
+  actor: Actor,
+  req: CreateRoomRequest,
+  chosen?: NewRoomIdentity,
+): Promise<{ roomId: string; alias?: string }> {
+  if (!chosen) return createRoomAs(ctx, actor, req);
+  // Every event of a room is persisted by one process, so this claim is enough.
+  if (creating.has(chosen.roomId)) throw new RoomIdTakenError(chosen.roomId);
+  creating.add(chosen.roomId);
+  try {
+    if (await ctx.store.getRoom(chosen.roomId)) throw new RoomIdTakenError(chosen.roomId);
+    return await createRoomAs(ctx, actor, req, chosen);
+  } finally {
+    creating.delete(chosen.roomId);
+  }
+}
+
+async function createRoomAs(
   ctx: RoomsContext,
   actor: Actor,
   req: CreateRoomRequest,

@@ -6,7 +6,7 @@
  * `runLocal`. Reads stay on RoomService/RoomReadService in every process.
  */
 import type { Actor, RoomsContext } from './context.js';
-import { chooseRoomId, type CreateRoomRequest } from './create-room.js';
+import { chooseRoomId, RoomIdTakenError, type CreateRoomRequest } from './create-room.js';
 import { RoomService } from './room-service.js';
 
 export interface RoomWriteRequest {
@@ -18,6 +18,9 @@ export interface RoomWriteRequest {
 
 const OPS = ['createRoom', 'sendMessage', 'sendState', 'redact', 'join', 'invite', 'leave', 'kick', 'ban', 'unban', 'knock', 'forget', 'onProfileChanged'] as const;
 export type RoomWriteOp = (typeof OPS)[number];
+
+/** createRoom: ids drawn before giving up on collisions. */
+const CREATE_ATTEMPTS = 5;
 
 /** Profile updates: rooms updated at once. */
 const PROFILE_CONCURRENCY = 16;
@@ -45,9 +48,16 @@ export class RoutedRoomService extends RoomService {
   }
 
   /** The room id is chosen here, so that the creation runs in the new room's own events writer. */
-  override createRoom(actor: Actor, req: CreateRoomRequest) {
-    const chosen = chooseRoomId(this.ctx.serverName, actor, req);
-    return this.call<{ roomId: string; alias?: string }>('createRoom', chosen.roomId, [actor, req, chosen]);
+  override async createRoom(actor: Actor, req: CreateRoomRequest) {
+    for (let attempt = 1; ; attempt++) {
+      const chosen = chooseRoomId(this.ctx.serverName, actor, req);
+      try {
+        return await this.call<{ roomId: string; alias?: string }>('createRoom', chosen.roomId, [actor, req, chosen]);
+      } catch (e) {
+        // Another process drew the same id (a v12 id hashes creator, content and millisecond): draw again.
+        if (!RoomIdTakenError.is(e) || attempt >= CREATE_ATTEMPTS) throw e;
+      }
+    }
   }
   override sendMessage(actor: Actor, roomId: string, type: string, content: Record<string, any>, txnId: string) {
     return this.call<string>('sendMessage', roomId, [actor, roomId, type, content, txnId]);

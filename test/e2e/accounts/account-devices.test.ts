@@ -1,5 +1,5 @@
 /** /account/password, /account/deactivate, /account/3pid and the device endpoints (with UIA). */
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { describeShapes, type RegisteredUser } from '../../helpers/homeserver.js';
 import { RawClient } from '../../helpers/http.js';
 
@@ -104,11 +104,17 @@ describeShapes('accounts: password, deactivation, devices', (server) => {
     expect(list.status).toBe(200);
     expect(list.body.devices).toHaveLength(1);
     expect(list.body.devices[0].device_id).toBe(u.deviceId);
-    // whoami above recorded last-seen
+    // Requests record last-seen, written after the answer (so read until it lands).
     await c.get(`${V3}/account/whoami`);
-    const one = await c.get(`${V3}/devices/${u.deviceId}`);
+    const one = await vi.waitFor(
+      async () => {
+        const r = await c.get(`${V3}/devices/${u.deviceId}`);
+        expect(typeof r.body.last_seen_ts).toBe('number');
+        return r;
+      },
+      { timeout: 5000, interval: 50 },
+    );
     expect(one.body.device_id).toBe(u.deviceId);
-    expect(typeof one.body.last_seen_ts).toBe('number');
     expect(one.body.last_seen_ip).toBeTruthy();
     expect((await c.put(`${V3}/devices/${u.deviceId}`, { display_name: 'Renamed' })).status).toBe(200);
     expect((await c.get(`${V3}/devices/${u.deviceId}`)).body.display_name).toBe('Renamed');

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../../src/matrix/signing.js';
 import { ClientEventSerializer } from '../../../src/services/rooms/client-events.js';
 import { EventCreator } from '../../../src/services/rooms/event-creator.js';
+import { chooseRoomId, RoomIdTakenError } from '../../../src/services/rooms/create-room.js';
 import { RoutedRoomService, type RoomWriteRequest } from '../../../src/services/rooms/routed-room-service.js';
 import { VisibilityChecker } from '../../../src/services/rooms/visibility.js';
 import { migrate } from '../../../src/storage/migrate.js';
@@ -89,5 +90,46 @@ describe('RoutedRoomService', () => {
     await expect(
       writer.runLocal({ op: 'createRoom', roomId: '!nothash', args: [actor, { room_version: '12' }, { roomId: '!nothash', createTs: 1 }] }),
     ).rejects.toThrow(/does not match/);
+  });
+
+  it('a v12 room id drawn by two processes at once: the writer refuses the second, which draws again', async () => {
+    const db = new SqliteDb(':memory:');
+    await migrate(db, roomsMigrations);
+    const store = new SqlRoomStore(db);
+    let g = 0;
+    const creator = new EventCreator({ store, serverName: 'r.test', signingKey: generateSigningKey('r'), stream: new StreamIdGenerator(0), notifier: { notify() {} }, nextStateGroup: () => ++g });
+    const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
+    const writer: RoutedRoomService = new RoutedRoomService(ctx, async () => {
+      throw new Error('writer must not route');
+    });
+    const actor = { userId: '@a:r.test', deviceId: 'D' };
+    const req = { room_version: '12' };
+    // The other process's draw: same creator, content and millisecond.
+    const taken = chooseRoomId('r.test', actor, req);
+    await writer.runLocal({ op: 'createRoom', roomId: taken.roomId, args: [actor, req, taken] });
+    // A second create of that id, while it exists or while it is being created, is refused as taken.
+    const again = writer.runLocal({ op: 'createRoom', roomId: taken.roomId, args: [actor, req, taken] });
+    await expect(again).rejects.toSatisfy((e: unknown) => RoomIdTakenError.is(e) && (e as MatrixError).status === 409);
+    const v12 = { ...req, name: 'same millisecond' };
+    const id2 = chooseRoomId('r.test', actor, v12);
+    const both = await Promise.allSettled([0, 1].map(() => writer.runLocal({ op: 'createRoom', roomId: id2.roomId, args: [actor, v12, id2] })));
+    expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    // The caller draws again on that answer (it crosses HTTP replication as JSON).
+    const seen: string[] = [];
+    let first = true;
+    const svc = new RoutedRoomService(ctx, async (wire) => {
+      seen.push(wire.roomId!);
+      if (first) {
+        first = false;
+        const e = new RoomIdTakenError(wire.roomId!);
+        throw new MatrixError(e.status, e.errcode, e.message, JSON.parse(JSON.stringify(e.toJSON())));
+      }
+      return JSON.parse(JSON.stringify(await writer.runLocal(JSON.parse(JSON.stringify(wire)))));
+    });
+    const { roomId } = await svc.createRoom(actor, req);
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).not.toBe(seen[1]);
+    expect(roomId).toBe(seen[1]);
+    expect((await store.getRoom(roomId))).toBeDefined();
   });
 });
