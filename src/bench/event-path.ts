@@ -9,11 +9,13 @@
  *
  * Figures per engine and round: events/s (wall clock, C requests kept in
  * flight over R rooms), and CPU ms per event of this process
- * (process.cpuUsage: user + system; for PostgreSQL the database server's own
- * CPU is not included).
+ * (process.cpuUsage: user + system, all threads), split (Linux /proc) into
+ * the main thread and the other threads (on SQLite mostly the writer thread
+ * that runs the commits); for PostgreSQL also the CPU of the database's
+ * server processes serving this database (`pg CPU`).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -25,7 +27,7 @@ import { PostgresDb } from '../storage/postgres.js';
 import { SqlRoomStore } from '../storage/rooms/sql-store.js';
 import { SqliteDb } from '../storage/sqlite.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
-import { readLoadavg } from './procstat.js';
+import { clockTicksPerSecond, parseStatCpuTicks, readCpuTicks, readLoadavg, ticksToMs } from './procstat.js';
 import { fmt, formatTable } from './report.js';
 import { percentile } from './stats.js';
 import { runIfMain } from './util.js';
@@ -71,7 +73,40 @@ async function psql(sql: string): Promise<void> {
   await run('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-c', sql], { timeout: 30_000 });
 }
 
-async function openEngine(engine: 'sqlite' | 'postgres'): Promise<{ db: Db; cleanup: () => Promise<void> }> {
+/** CPU ticks of this process's main thread (undefined off Linux). */
+function mainThreadTicks(): number | undefined {
+  try {
+    return parseStatCpuTicks(readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Summed CPU ticks of some processes (those that could be read). */
+function ticksOf(pids: readonly number[]): number {
+  let t = 0;
+  for (const pid of pids) t += readCpuTicks(pid) ?? 0;
+  return t;
+}
+
+/** PostgreSQL server processes serving database `name` (they run on this machine in the bench). */
+async function backendPids(db: Db, name: string): Promise<number[]> {
+  const rows = await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = ?', [name]);
+  const pids = rows.map((r) => Number(r.pid));
+  // Only when they are visible here (same machine, readable /proc).
+  const visible = new Set(readdirSafe('/proc'));
+  return pids.filter((p) => visible.has(String(p)));
+}
+
+function readdirSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+async function openEngine(engine: 'sqlite' | 'postgres'): Promise<{ db: Db; cleanup: () => Promise<void>; pgName?: string }> {
   if (engine === 'sqlite') {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'myelin-event-path-'));
     const db = new SqliteDb(path.join(dir, 'homeserver.db'));
@@ -82,6 +117,7 @@ async function openEngine(engine: 'sqlite' | 'postgres'): Promise<{ db: Db; clea
   const db = new PostgresDb({ host: '127.0.0.1', port: 5432, user: 'postgres', database: name, max: 10 });
   return {
     db,
+    pgName: name,
     cleanup: async () => {
       await db.close();
       await psql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
@@ -114,11 +150,15 @@ async function makeRooms(creator: EventCreator, n: number, users: string[]): Pro
 interface RoundFigures {
   events_per_s: number;
   cpu_ms_per_event: number;
+  /** Of which the main thread (NaN when /proc is not readable). */
+  main_cpu_ms_per_event: number;
+  /** PostgreSQL server processes of the bench's database (NaN for SQLite). */
+  pg_cpu_ms_per_event: number;
   wall_ms: number;
 }
 
 async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<RoundFigures[]> {
-  const { db, cleanup } = await openEngine(engine);
+  const { db, cleanup, pgName } = await openEngine(engine);
   try {
     await migrate(db);
     const store = new SqlRoomStore(db, 'master');
@@ -136,7 +176,12 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
     const rooms = await makeRooms(creator, o.rooms, users);
     const out: RoundFigures[] = [];
     let seq = 0;
+    const clk = clockTicksPerSecond();
     for (let round = 0; round < o.rounds; round++) {
+      // The pool's connections exist after the first rooms were made; a new one during the round is not counted.
+      const pgPids = pgName ? await backendPids(db, pgName) : [];
+      const pg0 = ticksOf(pgPids);
+      const main0 = mainThreadTicks();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       let next = 0;
@@ -156,7 +201,15 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
       await Promise.all(Array.from({ length: o.inflight }, worker));
       const wall = performance.now() - t0;
       const cpu = process.cpuUsage(cpu0);
-      out.push({ events_per_s: (o.events / wall) * 1000, cpu_ms_per_event: (cpu.user + cpu.system) / 1000 / o.events, wall_ms: wall });
+      const main1 = mainThreadTicks();
+      const pg1 = ticksOf(pgPids);
+      out.push({
+        events_per_s: (o.events / wall) * 1000,
+        cpu_ms_per_event: (cpu.user + cpu.system) / 1000 / o.events,
+        main_cpu_ms_per_event: main0 !== undefined && main1 !== undefined ? ticksToMs(main1 - main0, clk) / o.events : NaN,
+        pg_cpu_ms_per_event: pgPids.length ? ticksToMs(pg1 - pg0, clk) / o.events : NaN,
+        wall_ms: wall,
+      });
     }
     return out;
   } finally {
@@ -175,7 +228,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const load0 = readLoadavg();
-  const rows: string[][] = [['engine', 'round', 'events/s', 'CPU ms/event', 'wall ms']];
+  const rows: string[][] = [['engine', 'round', 'events/s', 'CPU ms/event', 'main thread', 'pg CPU ms/event', 'wall ms']];
   for (const engine of o.engines) {
     let figs: RoundFigures[];
     try {
@@ -184,8 +237,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`${engine}: ${(e as Error).message}`);
       continue;
     }
-    figs.forEach((f, i) => rows.push([engine, String(i + 1), fmt(f.events_per_s), fmt(f.cpu_ms_per_event), fmt(f.wall_ms)]));
-    rows.push([engine, 'median', fmt(median(figs.map((f) => f.events_per_s))), fmt(median(figs.map((f) => f.cpu_ms_per_event))), '']);
+    figs.forEach((f, i) =>
+      rows.push([engine, String(i + 1), fmt(f.events_per_s), fmt(f.cpu_ms_per_event), fmt(f.main_cpu_ms_per_event), fmt(f.pg_cpu_ms_per_event), fmt(f.wall_ms)]),
+    );
+    const med = (k: keyof RoundFigures) => fmt(median(figs.map((f) => f[k])));
+    rows.push([engine, 'median', med('events_per_s'), med('cpu_ms_per_event'), med('main_cpu_ms_per_event'), med('pg_cpu_ms_per_event'), '']);
   }
   const load1 = readLoadavg();
   console.log(`event-creation path: ${o.events} events/round over ${o.rooms} rooms, ${o.inflight} in flight, ${o.rounds} round(s); load1 ${fmt(load0.load1)} → ${fmt(load1.load1)} on ${os.cpus().length} CPUs`);

@@ -130,8 +130,101 @@ function encode(value: unknown, strict: boolean, path: string, out: string[]): v
   }
 }
 
+// ---- fast path ---------------------------------------------------------------
+//
+// Events are encoded several times each (content hash, reference hash,
+// signature checks), so the common case is worth a lean encoder: plain
+// objects (prototype Object.prototype or null) and arrays, no path strings
+// built along the way, and strings that need no escaping written between
+// quotes without a JSON.stringify call. Anything else — another prototype, a
+// value to reject, a number outside the canonical integers, an astral
+// character in a key — gives up (`FALLBACK`) and the general encoder above
+// runs from the start: the same text, or the same error with its path.
+
+/** Thrown by the fast encoder to hand the value to the general one. */
+const FALLBACK = new Error('canonical JSON: general encoder');
+/** Characters JSON.stringify escapes (and lone surrogates, which it escapes; pairs take the slow path too). */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
+const ESCAPE_RE = /["\\\u0000-\u001f\ud800-\udfff]/;
+const OBJECT_PROTO = Object.prototype;
+
+function quoteFast(s: string): string {
+  return ESCAPE_RE.test(s) ? JSON.stringify(s) : '"' + s + '"';
+}
+
+/**
+ * Sorts by UTF-16 code units, as Array.prototype.sort() without a comparator
+ * does, in place: insertion sort for the few keys of an event's objects
+ * (the built-in sort allocates a work copy each call).
+ */
+function sortSmall(keys: string[]): void {
+  const n = keys.length;
+  if (n > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
+  }
+}
+
+function encodeFast(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return quoteFast(value);
+    case 'number':
+      // Safe integers only (both modes encode them alike); others take the general path.
+      if (!Number.isSafeInteger(value)) throw FALLBACK;
+      return value === 0 ? '0' : String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        const n = value.length;
+        if (n === 0) return '[]';
+        let out = '[';
+        for (let i = 0; i < n; i++) {
+          const v: unknown = value[i];
+          if (i > 0) out += ',';
+          out += v === undefined ? 'null' : encodeFast(v);
+        }
+        return out + ']';
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== OBJECT_PROTO && proto !== null) throw FALLBACK;
+      const keys = Object.keys(value);
+      sortSmall(keys);
+      let out = '{';
+      let first = true;
+      for (const k of keys) {
+        const v = (value as Record<string, unknown>)[k];
+        if (v === undefined) continue;
+        // An escaped or surrogate-holding key: code-point order and escapes are the general encoder's business.
+        if (ESCAPE_RE.test(k)) throw FALLBACK;
+        out += (first ? '"' : ',"') + k + '":' + encodeFast(v);
+        first = false;
+      }
+      return out + '}';
+    }
+    default:
+      throw FALLBACK;
+  }
+}
+
 /** Canonical JSON text of `value`. Throws CanonicalJsonError for non-JSON values. */
 export function canonicalJson(value: unknown, options?: CanonicalJsonOptions): string {
+  try {
+    return encodeFast(value);
+  } catch (e) {
+    if (e !== FALLBACK) throw e;
+  }
   const out: string[] = [];
   encode(value, options?.strict === true, '', out);
   return out.join('');

@@ -9,9 +9,9 @@
  */
 
 import type { KeyObject } from 'node:crypto';
-import { encodeBase64 } from './base64.js';
 import { eventIdFromReferenceHash } from './event-ids.js';
-import { contentHashInput, referenceHashInput, sha256, withoutDerivedEventId } from './hashes.js';
+import { canonicalJson } from './canonical-json.js';
+import { referenceHashInput, sha256, sha256Base64, withoutDerivedEventId } from './hashes.js';
 import { redactEvent, resolveRoomVersion } from './redaction.js';
 import type { RoomVersion } from './room-versions.js';
 import { addSignature, signBytes, verifyJsonSignature, type SigningKey } from './signing.js';
@@ -36,16 +36,18 @@ export function signEvent<T extends object>(
 /**
  * As signEvent, and also returns the event id: for v3+ computed from the
  * same bytes that were signed; for v1/v2 the event's own `event_id`, which
- * must then be present (throws otherwise).
+ * must then be present (throws otherwise). `size` is the length in bytes of
+ * the signed PDU as canonical JSON (what the 64 KiB event limit counts),
+ * derived from the texts already encoded.
  */
 export function signAndHashEvent<T extends object>(
   pdu: T,
   roomVersion: RoomVersion | string,
   serverName: string,
   key: SigningKey,
-): { pdu: Signed<T>; eventId: string } {
+): { pdu: Signed<T>; eventId: string; size: number } {
   const rv = resolveRoomVersion(roomVersion);
-  const { pdu: signed, bytes } = hashAndSign(pdu, rv, serverName, key);
+  const { pdu: signed, bytes, size } = hashAndSign(pdu, rv, serverName, key);
   let eventId: string;
   if (rv.eventIdFormat === 'v1') {
     const id = (pdu as Obj).event_id;
@@ -54,23 +56,37 @@ export function signAndHashEvent<T extends object>(
   } else {
     eventId = eventIdFromReferenceHash(sha256(bytes), rv.eventIdFormat);
   }
-  return { pdu: signed, eventId };
+  return { pdu: signed, eventId, size };
 }
+
+/** Top-level keys the content hash leaves out; the signed PDU adds them back. */
+const OUTSIDE_CONTENT_HASH = ['hashes', 'signatures', 'unsigned'] as const;
 
 function hashAndSign<T extends object>(
   pdu: T,
   rv: RoomVersion,
   serverName: string,
   key: SigningKey,
-): { pdu: Signed<T>; bytes: Buffer } {
+): { pdu: Signed<T>; bytes: Buffer; size: number } {
   const base = withoutDerivedEventId(pdu, rv);
-  const hashed = { ...base, hashes: { sha256: encodeBase64(sha256(contentHashInput(base))) } };
+  const { unsigned: _u, signatures: _s, hashes: _h, ...hashedPart } = base as Obj;
+  const contentText = canonicalJson(hashedPart);
+  const hashed = { ...base, hashes: { sha256: sha256Base64(contentText) } };
   // Redacted, minus signatures/unsigned: both the signed bytes and the
   // reference hash input.
   const bytes = referenceHashInput(hashed, rv);
   const sig = signBytes(bytes, key);
-  const signed = { ...hashed, signatures: addSignature((hashed as Obj).signatures, serverName, key.keyId, sig) };
-  return { pdu: signed as Signed<T>, bytes };
+  const signed = { ...hashed, signatures: addSignature((hashed as Obj).signatures, serverName, key.keyId, sig) } as Obj;
+  // Canonical size of `signed`: the content-hash text plus `,"key":value` for each key it left out.
+  let size = Buffer.byteLength(contentText);
+  let entries = contentText.length > 2 ? 1 : 0;
+  for (const k of OUTSIDE_CONTENT_HASH) {
+    const v = signed[k];
+    if (v === undefined) continue;
+    // `"k":` (k is plain ASCII) and the value's canonical text.
+    size += k.length + 3 + Buffer.byteLength(canonicalJson(v)) + (entries++ > 0 ? 1 : 0);
+  }
+  return { pdu: signed as Signed<T>, bytes, size };
 }
 
 /**

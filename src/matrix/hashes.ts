@@ -9,7 +9,7 @@
  * out, so that the wire form is what gets hashed.
  */
 
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { decodeBase64, encodeBase64 } from './base64.js';
 import { canonicalJsonBytes } from './canonical-json.js';
 import { redactEvent, resolveRoomVersion } from './redaction.js';
@@ -17,8 +17,19 @@ import type { RoomVersion } from './room-versions.js';
 
 type Obj = Record<string, unknown>;
 
+type OneShotHash = (algorithm: string, data: string | Uint8Array, outputEncoding: string) => string | Buffer;
+/** `crypto.hash` (Node 20.12+): a one-shot digest without a Hash object, about twice as fast for small inputs. */
+const oneShotHash = (crypto as unknown as { hash?: OneShotHash }).hash;
+
 export function sha256(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
+  return oneShotHash ? (oneShotHash('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest();
+}
+
+/** Unpadded standard base64 of the SHA-256 of `data` (a string is hashed as UTF-8). */
+export function sha256Base64(data: string | Uint8Array): string {
+  const b64 = oneShotHash ? (oneShotHash('sha256', data, 'base64') as string) : createHash('sha256').update(data).digest('base64');
+  // 32 bytes: 43 characters and one '='.
+  return b64.endsWith('=') ? b64.slice(0, -1) : b64;
 }
 
 /** Drops `event_id` when the room version derives it from the hash (v3+). */

@@ -31,6 +31,9 @@ db.pragma('synchronous = ' + workerData.synchronous);
 db.pragma('foreign_keys = OFF');
 db.pragma('busy_timeout = 5000');
 db.pragma('cache_size = -32000');
+// Statement journals (multi-row INSERTs may need to undo part of themselves) in memory:
+// with the default they go to a temporary file, created, written and deleted every commit.
+db.pragma('temp_store = MEMORY');
 db.pragma('wal_autocheckpoint = ' + workerData.autocheckpoint);
 const stmts = new Map();
 parentPort.on('message', (m) => {

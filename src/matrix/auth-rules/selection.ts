@@ -26,13 +26,10 @@ export function authEventsSelection(
 ): StatePair[] {
   if (eventType === 'm.room.create') return [];
   const out: StatePair[] = [];
-  const seen = new Set<string>();
+  // At most five pairs: a linear search finds duplicates.
   const add = (type: string, sk: string): void => {
-    const k = stateKey(type, sk);
-    if (!seen.has(k)) {
-      seen.add(k);
-      out.push({ type, stateKey: sk });
-    }
+    for (const p of out) if (p.type === type && p.stateKey === sk) return;
+    out.push({ type, stateKey: sk });
   };
   if (!roomVersion.roomIdFromCreateEvent) add('m.room.create', '');
   add('m.room.power_levels', '');

@@ -13,7 +13,7 @@
  * were built, and a batch built on one that failed to commit fails too.
  */
 import { checkAuth, authEventsSelection } from '../../matrix/auth-rules.js';
-import { CanonicalJsonError, canonicalJson, isStrictCanonical } from '../../matrix/canonical-json.js';
+import { CanonicalJsonError, isStrictCanonical } from '../../matrix/canonical-json.js';
 import { generateV1EventId } from '../../matrix/event-ids.js';
 import { signAndHashEvent } from '../../matrix/event-signing.js';
 import { computeReferenceHash } from '../../matrix/hashes.js';
@@ -215,7 +215,7 @@ export class EventCreator {
         return undefined;
       }
     }
-    const built: Array<{ p: Pending; persist: Omit<EventToPersist, 'streamOrdering'>; event: RoomEvent }> = [];
+    const built: Array<{ p: Pending; persist: EventToPersist; event: RoomEvent }> = [];
     for (const p of batch) {
       try {
         if (!room) {
@@ -246,8 +246,14 @@ export class EventCreator {
       for (const b of built) b.p.reject(e);
       return undefined;
     }
-    const toPersist: EventToPersist[] = built.map((b, i) => ({ ...b.persist, streamOrdering: positions[i]! }));
-    const created = built.map((b, i) => ({ eventId: b.event.event_id, event: b.event, streamOrdering: positions[i]! }));
+    const toPersist: EventToPersist[] = [];
+    const created: CreatedEvent[] = [];
+    for (let i = 0; i < built.length; i++) {
+      const b = built[i]!;
+      b.persist.streamOrdering = positions[i]!;
+      toPersist.push(b.persist);
+      created.push({ eventId: b.event.event_id, event: b.event, streamOrdering: positions[i]! });
+    }
     const failed = (e: unknown) => {
       // The in-memory state ran ahead of the database: reload next time
       // (after the room's batches still in flight: `load`).
@@ -382,14 +388,14 @@ export class EventCreator {
   // ---------------------------------------------------------------- build
 
   /** Builds and auth-checks one event, and applies it to the cached room. */
-  private build(room: CachedRoom, spec: EventSpec): { event: RoomEvent; persist: Omit<EventToPersist, 'streamOrdering'> } {
+  private build(room: CachedRoom, spec: EventSpec): { event: RoomEvent; persist: EventToPersist } {
     const { rv } = room;
     const isState = typeof spec.stateKey === 'string';
     if (rv.strictCanonicalJson && !isStrictCanonical(spec.content)) {
       throw Errors.badJson('Event content must be canonical JSON: integers in [-(2**53)+1, (2**53)-1], no floats');
     }
-    const prevs = [...room.extremities].sort((a, b) => b.depth - a.depth).slice(0, MAX_PREV_EVENTS);
-    const depth = prevs.length ? Math.max(...prevs.map((e) => e.depth)) + 1 : 1;
+    const prevs = room.extremities.length > 1 ? [...room.extremities].sort((a, b) => b.depth - a.depth).slice(0, MAX_PREV_EVENTS) : room.extremities;
+    const depth = prevs.length ? prevs[0]!.depth + 1 : 1;
     const authIds: RoomEvent[] = [];
     for (const pair of authEventsSelection(spec.type, spec.stateKey, spec.sender, spec.content, rv)) {
       const e = room.state.get(stateKey(pair.type, pair.stateKey));
@@ -423,22 +429,22 @@ export class EventCreator {
     }
     let signed: Pdu;
     let eventId: string;
+    let size: number;
     try {
-      ({ pdu: signed, eventId } = signAndHashEvent(pdu, rv, this.deps.serverName, this.deps.signingKey));
+      ({ pdu: signed, eventId, size } = signAndHashEvent(pdu, rv, this.deps.serverName, this.deps.signingKey));
     } catch (e) {
       if (e instanceof CanonicalJsonError) throw Errors.badJson(e.message);
       throw e;
     }
-    const event = { ...signed, event_id: eventId } as RoomEvent;
+    // `signed` is a new object of our own: the event is it plus its id (v1: already there).
+    const event = signed as RoomEvent;
+    event.event_id = eventId;
     if (hashRoomCreate && '!' + eventId.slice(1) !== room.roomId) {
       throw new Error(`create event ${eventId} does not match the room id ${room.roomId}`);
     }
 
     // Size: canonical JSON of the federation form, signatures included.
-    const approx = JSON.stringify(signed);
-    if (approx.length > MAX_EVENT_BYTES / 4 && Buffer.byteLength(canonicalJson(signed)) > MAX_EVENT_BYTES) {
-      throw Errors.tooLarge(`Event is larger than ${MAX_EVENT_BYTES} bytes`);
-    }
+    if (size > MAX_EVENT_BYTES) throw Errors.tooLarge(`Event is larger than ${MAX_EVENT_BYTES} bytes`);
 
     const auth = checkAuth(event, room.state, rv);
     if (!auth.allowed) throw new MatrixError(403, 'M_FORBIDDEN', auth.reason);
@@ -479,14 +485,12 @@ export class EventCreator {
       room.deltaDepth = newStateGroup.deltaDepth;
     }
 
-    const persist: Omit<EventToPersist, 'streamOrdering'> = {
-      event,
-      stateGroup: stateGroup!,
-      ...(newStateGroup ? { newStateGroup } : {}),
-      ...(unsignedExtra ? { unsignedExtra } : {}),
-      ...(currentStateFix?.length ? { currentStateFix } : {}),
-      ...(spec.txn ? { txn: { userId: spec.sender, deviceId: spec.txn.deviceId, txnId: spec.txn.txnId } } : {}),
-    };
+    // streamOrdering is set once the batch's positions are drawn (processBatch).
+    const persist: EventToPersist = { event, streamOrdering: 0, stateGroup: stateGroup! };
+    if (newStateGroup) persist.newStateGroup = newStateGroup;
+    if (unsignedExtra) persist.unsignedExtra = unsignedExtra;
+    if (currentStateFix?.length) persist.currentStateFix = currentStateFix;
+    if (spec.txn) persist.txn = { userId: spec.sender, deviceId: spec.txn.deviceId, txnId: spec.txn.txnId };
     if (spec.type === 'm.room.create') {
       persist.createRoom = { roomVersion: rv.id, creator: spec.sender };
     }

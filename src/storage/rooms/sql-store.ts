@@ -10,6 +10,7 @@ import { chunks, DISJOINT_ROWS, placeholders, writeTransaction, type Db, type Qu
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
 import type {
   EventQueryFilter,
+  EventToPersist,
   ExtraRows,
   MemberRow,
   MembershipChange,
@@ -32,13 +33,43 @@ import {
   txnIdsOfEvents,
 } from './event-sql.js';
 
-/** Multi-row INSERT of `rows` (each an array of column values). */
-async function insertRows(q: Queryable, head: string, cols: number, rows: unknown[][], tail = ''): Promise<void> {
-  for (const part of chunks(rows, Math.max(1, Math.floor(2000 / cols)))) {
-    const values = part.map(() => `(${placeholders(cols)})`).join(', ');
-    await q.execute(`${head} VALUES ${values} ${tail}`, part.flat());
+/** Rows per multi-row INSERT at most: about 2,000 bound parameters. */
+const rowsPerInsert = (cols: number): number => Math.max(1, Math.floor(2000 / cols));
+
+/** Row counts up to which INSERT texts are kept (the sizes group commits produce). */
+const CACHED_INSERT_ROWS = 64;
+/** `head VALUES (?, ...), ... tail` texts by head + tail, then by row count. */
+const insertSqlCache = new Map<string, string[]>();
+
+function insertSql(head: string, tail: string, cols: number, rows: number): string {
+  const build = () => `${head} VALUES ${new Array<string>(rows).fill(`(${placeholders(cols)})`).join(', ')}${tail ? ' ' + tail : ''}`;
+  if (rows > CACHED_INSERT_ROWS) return build();
+  const key = tail ? head + tail : head;
+  let bySize = insertSqlCache.get(key);
+  if (!bySize) insertSqlCache.set(key, (bySize = []));
+  return (bySize[rows] ??= build());
+}
+
+/** Multi-row INSERT of rows given as one flat array of column values (`cols` per row). */
+async function insertFlat(q: Queryable, head: string, cols: number, values: unknown[], tail = ''): Promise<void> {
+  const rows = values.length / cols;
+  const per = rowsPerInsert(cols);
+  if (rows <= per) {
+    if (rows > 0) await q.execute(insertSql(head, tail, cols, rows), values);
+    return;
+  }
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    await q.execute(insertSql(head, tail, cols, n), values.slice(r * cols, (r + n) * cols));
   }
 }
+
+/** Multi-row INSERT of `rows` (each an array of column values). */
+async function insertRows(q: Queryable, head: string, cols: number, rows: unknown[][], tail = ''): Promise<void> {
+  await insertFlat(q, head, cols, rows.flat(), tail);
+}
+
+const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function toMember(r: Row): MemberRow {
   return {
@@ -64,12 +95,13 @@ export class SqlRoomStore implements RoomStore {
 
   async persistEventBatches(batches: readonly PersistBatch[]): Promise<void> {
     const now = Date.now();
-    const eventRows: unknown[][] = [];
+    // Column values of each table's rows, flat (EVENT_INSERT_COLS etc. per row).
+    const eventValues: unknown[] = [];
     const groupRows: unknown[][] = [];
     const groupStateRows: unknown[][] = [];
-    const evGroupRows: unknown[][] = [];
+    const evGroupValues: unknown[] = [];
     const memberRows: unknown[][] = [];
-    const txnRows: unknown[][] = [];
+    const txnValues: unknown[] = [];
     // Last writer wins per key (multi-row upserts must not hit a key twice).
     const currentState = new Map<string, unknown[]>();
     const currentMembership = new Map<string, unknown[]>();
@@ -78,6 +110,14 @@ export class SqlRoomStore implements RoomStore {
     const extremityRows: unknown[][] = [];
     const extremityRooms = new Set<string>();
     const extra = new Map<ExtraRows['write'], unknown[]>();
+    const instance = this.instanceName;
+    const makeCurrent = (roomId: string, e: EventToPersist['event'], pos: number): string | null => {
+      const c = (e.content ?? {}) as Record<string, any>;
+      const membership = e.type === 'm.room.member' && typeof c.membership === 'string' ? c.membership : null;
+      currentState.set(roomId + '\n' + stateKey(e.type, e.state_key!), [roomId, e.type, e.state_key, e.event_id, pos, membership]);
+      if (membership) currentMembership.set(roomId + '\n' + e.state_key!, [roomId, e.state_key, membership, e.event_id, pos]);
+      return membership;
+    };
 
     for (const batch of batches) {
       const { roomId } = batch;
@@ -95,12 +135,13 @@ export class SqlRoomStore implements RoomStore {
         const relatesTo = rel && typeof rel === 'object' && typeof rel.event_id === 'string' ? rel.event_id : null;
         const relType = relatesTo && typeof rel.rel_type === 'string' ? rel.rel_type : null;
         const isState = typeof ev.state_key === 'string';
-        eventRows.push([
+        const extraUnsigned = p.unsignedExtra;
+        eventValues.push(
           p.streamOrdering, ev.event_id, roomId, ev.type, isState ? ev.state_key : null, ev.sender, ev.depth, ev.depth,
           ev.origin_server_ts, JSON.stringify(ev), 0, p.rejectedReason ?? null, 0,
-          typeof content.url === 'string' ? 1 : 0, relatesTo, relType, this.instanceName, now,
-          p.unsignedExtra && Object.keys(p.unsignedExtra).length ? JSON.stringify(p.unsignedExtra) : null,
-        ]);
+          typeof content.url === 'string' ? 1 : 0, relatesTo, relType, instance, now,
+          extraUnsigned && Object.keys(extraUnsigned).length ? JSON.stringify(extraUnsigned) : null,
+        );
         if (p.newStateGroup) {
           const g = p.newStateGroup;
           groupRows.push([g.id, roomId, ev.event_id, g.prevGroup, g.deltaDepth]);
@@ -109,24 +150,16 @@ export class SqlRoomStore implements RoomStore {
             groupStateRows.push([g.id, roomId, type, sk, id]);
           }
         }
-        evGroupRows.push([ev.event_id, p.stateGroup]);
-        if (p.txn) txnRows.push([p.txn.userId, p.txn.deviceId, p.txn.txnId, ev.event_id, now]);
+        evGroupValues.push(ev.event_id, p.stateGroup);
+        if (p.txn) txnValues.push(p.txn.userId, p.txn.deviceId, p.txn.txnId, ev.event_id, now);
         if (p.createRoom) roomRows.push([roomId, p.createRoom.roomVersion, p.createRoom.creator, now]);
         if (p.rejectedReason) continue;
         if (p.redacts) redactions.push([p.redacts, ev.event_id, roomId]);
-        const makeCurrent = (e: typeof ev, pos: number): string | null => {
-          const c = (e.content ?? {}) as Record<string, any>;
-          const membership = e.type === 'm.room.member' && typeof c.membership === 'string' ? c.membership : null;
-          currentState.set(roomId + '\n' + stateKey(e.type, e.state_key!), [roomId, e.type, e.state_key, e.event_id, pos, membership]);
-          if (membership) currentMembership.set(roomId + '\n' + e.state_key!, [roomId, e.state_key, membership, e.event_id, pos]);
-          return membership;
-        };
-        for (const fix of p.currentStateFix ?? []) makeCurrent(fix.event, fix.streamOrdering);
+        if (p.currentStateFix) for (const fix of p.currentStateFix) makeCurrent(roomId, fix.event, fix.streamOrdering);
         if (isState) {
-          const membership = makeCurrent(ev, p.streamOrdering);
+          const membership = makeCurrent(roomId, ev, p.streamOrdering);
           if (membership) {
-            const str = (v: unknown) => (typeof v === 'string' ? v : null);
-            memberRows.push([ev.event_id, roomId, ev.state_key, ev.sender, membership, p.streamOrdering, str(content.displayname), str(content.avatar_url)]);
+            memberRows.push([ev.event_id, roomId, ev.state_key, ev.sender, membership, p.streamOrdering, strOrNull(content.displayname), strOrNull(content.avatar_url)]);
           }
         }
       }
@@ -137,13 +170,13 @@ export class SqlRoomStore implements RoomStore {
       if (roomRows.length) {
         await insertRows(tx, 'INSERT INTO rooms (room_id, room_version, creator, created_ts)', 4, roomRows, 'ON CONFLICT (room_id) DO NOTHING');
       }
-      await insertRows(
+      await insertFlat(
         tx,
         `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, topological_ordering,
           origin_server_ts, json, outlier, rejected_reason, soft_failed, contains_url, relates_to_id, rel_type,
           instance_name, received_ts, unsigned_extra)`,
         19,
-        eventRows,
+        eventValues,
       );
       if (groupRows.length) {
         await insertRows(tx, 'INSERT INTO state_groups (id, room_id, event_id, prev_state_group, delta_depth)', 5, groupRows);
@@ -151,7 +184,7 @@ export class SqlRoomStore implements RoomStore {
       if (groupStateRows.length) {
         await insertRows(tx, 'INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id)', 5, groupStateRows);
       }
-      await insertRows(tx, 'INSERT INTO event_to_state_groups (event_id, state_group)', 2, evGroupRows);
+      await insertFlat(tx, 'INSERT INTO event_to_state_groups (event_id, state_group)', 2, evGroupValues);
       if (currentState.size) {
         await insertRows(
           tx,
@@ -180,9 +213,7 @@ export class SqlRoomStore implements RoomStore {
              event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0`,
         );
       }
-      if (txnRows.length) {
-        await insertRows(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', 5, txnRows, 'ON CONFLICT DO NOTHING');
-      }
+      await insertFlat(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', 5, txnValues, 'ON CONFLICT DO NOTHING');
       for (const [target, by, roomId] of redactions) {
         await tx.execute('UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? AND redacted_by IS NULL', [by, target, roomId]);
       }

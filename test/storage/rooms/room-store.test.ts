@@ -208,6 +208,25 @@ describeEngines('rooms store', (db) => {
     expect(await store.getForwardExtremities(roomId)).toEqual([sorted[sorted.length - 1]!.event.event_id]);
   });
 
+  it('writes a batch larger than one multi-row INSERT holds (events, state group rows, txn ids)', async () => {
+    const roomId = await newRoom();
+    const n = 250;
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: `big ${i}` }, txn: { deviceId: 'DEV', txnId: `big${i}` } }),
+      ),
+    );
+    const events = await store.getEvents(results.map((r) => r.eventId));
+    expect(events.size).toBe(n);
+    const groups = await store.getStateGroups(results.map((r) => r.eventId));
+    expect(groups.size).toBe(n);
+    for (const [i, r] of results.entries()) {
+      expect(events.get(r.eventId)?.event.content).toEqual({ body: `big ${i}` });
+      expect(await store.getTxnEvent(alice, 'DEV', `big${i}`)).toBe(r.eventId);
+    }
+    expect(await store.getForwardExtremities(roomId)).toEqual([results[n - 1]!.eventId]);
+  });
+
   it('reads the timelines of many rooms in one call: newest `limit` per room in its range, with a filter', async () => {
     const rooms: string[] = [];
     const sent = new Map<string, number[]>();

@@ -99,3 +99,43 @@ describe('assertStrictCanonical', () => {
     expect(isStrictCanonical({ depth: Number.MAX_SAFE_INTEGER + 2 })).toBe(false);
   });
 });
+
+describe('canonical JSON: the fast encoder agrees with the general one', () => {
+  // The general encoder, reached through values the fast path hands over (an
+  // object with another prototype at the top), is the reference.
+  const general = (v: unknown): string => {
+    class Wrapper {
+      constructor(readonly v: unknown) {}
+    }
+    const text = canonicalJson(new Wrapper(v));
+    return text.slice('{"v":'.length, -1);
+  };
+  const values: unknown[] = [
+    { b: 1, a: [1, 'x', null, true, false, { d: {}, c: [] }], '': 0, A: -0 },
+    { 'q"uote': 1, 'back\\slash': 2, 'ctl\u0001': 3, nl: 'a\nb', tab: '\t', del: '\u007f', eacute: 'é' },
+    { '\u{1F600}': 1, '\uFFFD': 2, z: 3 },
+    { lone: '\ud800', pair: '\u{1F600}', [String.fromCharCode(0xdc00)]: 1 },
+    { n: [0, -1, 2 ** 53 - 1, -(2 ** 53) + 1] },
+    Object.assign(Object.create(null), { b: 2, a: 1 }),
+    { undef: undefined, arr: [undefined, 1], k: Array.from({ length: 20 }, (_, i) => i) },
+    Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${(i * 7) % 30}`, i])),
+  ];
+  for (const [i, v] of values.entries()) {
+    it(`value #${i}`, () => {
+      expect(canonicalJson(v)).toBe(general(v));
+    });
+  }
+  it('hands numbers outside the safe integers to the general encoder', () => {
+    expect(canonicalJson({ f: 1.5, big: 2 ** 60 })).toBe('{"big":1152921504606846976,"f":1.5}');
+    expect(() => canonicalJson({ a: { f: 1.5 } }, { strict: true })).toThrow(/a\.f/);
+  });
+  it('hands non-plain objects inside to the general encoder (errors keep their path)', () => {
+    expect(() => canonicalJson({ a: [{ m: new Map() }] })).toThrow(/a\.0\.m/);
+    expect(() => canonicalJson({ d: new Date(0) })).toThrow(CanonicalJsonError);
+    class Point {
+      x = 1;
+      y = 2;
+    }
+    expect(canonicalJson({ p: new Point() })).toBe('{"p":{"x":1,"y":2}}');
+  });
+});

@@ -132,6 +132,23 @@ function pdu(overrides: Record<string, unknown> = {}) {
   };
 }
 
+describe('signAndHashEvent: size', () => {
+  it('is the byte length of the signed PDU as canonical JSON', () => {
+    const pdus: object[] = [
+      { ...MINIMAL, content: { body: 'héllo \u{1F600}', n: 1 } },
+      { ...MINIMAL, content: {} },
+      { ...MINIMAL, unsigned: { age_ts: 5 }, signatures: { 'other.example': { 'ed25519:x': 'c2ln' } } },
+    ];
+    for (const pdu of pdus) {
+      for (const rv of ['1', '10', '11']) {
+        const withId = rv === '1' ? { ...pdu, event_id: '$abc:domain' } : pdu;
+        const { pdu: signed, size } = signAndHashEvent(withId, rv, 'domain', KEY);
+        expect(size).toBe(Buffer.byteLength(canonicalJson(signed)));
+      }
+    }
+  });
+});
+
 describe('content hash: adversarial', () => {
   const hashed = addContentHash(pdu());
   it('passes when untouched, ignoring unsigned and signatures', () => {
