@@ -8,6 +8,7 @@
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { MatrixError, Errors } from '../util/errors.js';
+import { drainRequestBody } from './drain-body.js';
 import { HttpResponse, type Authenticator, type MatrixRequest, type Requester, type RouteDef } from './types.js';
 
 /**
@@ -171,7 +172,14 @@ export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOption
       req.log.warn({ url: redactPath(req.url) }, `database refused input text: ${err.message}`);
       return sendError(reply, Errors.invalidParam('Text contains characters that cannot be stored (e.g. NUL)'));
     }
-    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendError(reply, Errors.tooLarge('Request body too large'));
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      // The answer closes the connection: read (and discard) what the client
+      // is still sending first, so that it gets to read the 413.
+      void drainRequestBody(req.raw).then(() => {
+        if (!reply.sent && !req.raw.socket?.destroyed) sendError(reply, Errors.tooLarge('Request body too large'));
+      });
+      return;
+    }
     if (code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
       return sendError(reply, Errors.notJson());
     }

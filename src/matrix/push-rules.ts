@@ -216,15 +216,16 @@ function cachedPath(path: string): string[] {
   return parts;
 }
 
-function lookup(event: Record<string, any>, path: string): { found: boolean; value: unknown } {
+/** What `lookup` answers for a path the event does not have. */
+const NOT_FOUND: unique symbol = Symbol('not found');
+
+function lookup(event: Record<string, any>, path: string): unknown {
   let v: unknown = event;
   for (const p of cachedPath(path)) {
-    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.prototype.hasOwnProperty.call(v, p)) {
-      return { found: false, value: undefined };
-    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || !Object.prototype.hasOwnProperty.call(v, p)) return NOT_FOUND;
     v = (v as Record<string, unknown>)[p];
   }
-  return { found: true, value: v };
+  return v;
 }
 
 function escapeRegex(s: string): string {
@@ -242,20 +243,31 @@ export function globToRegexSource(glob: string): string {
   return out;
 }
 
-const regexCache = new Map<string, RegExp>();
-function cachedRegex(key: string, make: () => RegExp): RegExp {
-  let r = regexCache.get(key);
+/**
+ * Compiled regular expressions by their source text, one cache per use
+ * (whole-value globs, word globs, display names): keyed by the text itself,
+ * no key string is built per evaluation.
+ */
+type RegexCache = Map<string, RegExp>;
+const wholeGlobs: RegexCache = new Map();
+const wordGlobs: RegexCache = new Map();
+const displayNames: RegexCache = new Map();
+function cachedRegex(cache: RegexCache, key: string, make: (key: string) => RegExp): RegExp {
+  let r = cache.get(key);
   if (!r) {
-    if (regexCache.size > 5000) regexCache.clear();
-    r = make();
-    regexCache.set(key, r);
+    if (cache.size > 5000) cache.clear();
+    r = make(key);
+    cache.set(key, r);
   }
   return r;
 }
+const wholeGlobRegex = (glob: string) => new RegExp(`^${globToRegexSource(glob)}$`, 'isu');
+const wordGlobRegex = (glob: string) => new RegExp(`(?:^|[^A-Za-z0-9_])${globToRegexSource(glob)}(?:$|[^A-Za-z0-9_])`, 'isu');
+const displayNameRegex = (name: string) => new RegExp(`(?:^|[^A-Za-z0-9_])${escapeRegex(name)}(?:$|[^A-Za-z0-9_])`, 'iu');
 
 /** Whole-value glob match, case-insensitive. */
 export function globMatches(glob: string, value: string): boolean {
-  const re = cachedRegex(`w:${glob}`, () => new RegExp(`^${globToRegexSource(glob)}$`, 'isu'));
+  const re = cachedRegex(wholeGlobs, glob, wholeGlobRegex);
   return re.test(value);
 }
 
@@ -264,7 +276,7 @@ export function globMatches(glob: string, value: string): boolean {
  * boundary (start/end of the value or a character outside [A-Za-z0-9_]).
  */
 export function globMatchesWords(glob: string, value: string): boolean {
-  const re = cachedRegex(`b:${glob}`, () => new RegExp(`(?:^|[^A-Za-z0-9_])${globToRegexSource(glob)}(?:$|[^A-Za-z0-9_])`, 'isu'));
+  const re = cachedRegex(wordGlobs, glob, wordGlobRegex);
   return re.test(value);
 }
 
@@ -297,25 +309,25 @@ export function conditionMatches(cond: PushCondition, event: Record<string, any>
   switch (cond.kind) {
     case 'event_match': {
       if (typeof cond.key !== 'string' || typeof cond.pattern !== 'string') return false;
-      const { found, value } = lookup(event, cond.key);
-      if (!found || typeof value !== 'string') return false;
+      const value = lookup(event, cond.key);
+      if (typeof value !== 'string') return false;
       return cond.key === 'content.body' ? globMatchesWords(cond.pattern, value) : globMatches(cond.pattern, value);
     }
     case 'event_property_is': {
       if (typeof cond.key !== 'string' || !isSimpleValue(cond.value)) return false;
-      const { found, value } = lookup(event, cond.key);
-      return found && isSimpleValue(value) && value === cond.value;
+      const value = lookup(event, cond.key);
+      return value !== NOT_FOUND && isSimpleValue(value) && value === cond.value;
     }
     case 'event_property_contains': {
       if (typeof cond.key !== 'string' || !isSimpleValue(cond.value)) return false;
-      const { found, value } = lookup(event, cond.key);
-      return found && Array.isArray(value) && value.some((v) => isSimpleValue(v) && v === cond.value);
+      const value = lookup(event, cond.key);
+      return Array.isArray(value) && value.some((v) => isSimpleValue(v) && v === cond.value);
     }
     case 'contains_display_name': {
       const body = event.content?.body;
       if (typeof body !== 'string' || !ctx.displayName) return false;
       // The display name as a whole word (or words), case-insensitively.
-      const re = cachedRegex(`d:${ctx.displayName}`, () => new RegExp(`(?:^|[^A-Za-z0-9_])${escapeRegex(ctx.displayName!)}(?:$|[^A-Za-z0-9_])`, 'iu'));
+      const re = cachedRegex(displayNames, ctx.displayName, displayNameRegex);
       return re.test(body);
     }
     case 'room_member_count':
@@ -381,6 +393,18 @@ const USER_DEPENDENT_DEFAULTS = new Set(['.m.rule.invite_for_me', '.m.rule.is_us
 
 /** Printable ASCII without glob characters (a literal: substring containment is exact). */
 const ASCII_LITERAL = /^[\x20-\x29\x2b-\x3e\x40-\x7e]+$/;
+/** Names (display names, localparts) by text: their lower case when an ASCII literal, else null. */
+const literals = new Map<string, string | null>();
+function literalLower(word: string): string | null {
+  let lower = literals.get(word);
+  if (lower === undefined) {
+    if (literals.size > 20_000) literals.clear();
+    lower = ASCII_LITERAL.test(word) ? word.toLowerCase() : null;
+    literals.set(word, lower);
+  }
+  return lower;
+}
+
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
   return true;
@@ -405,11 +429,22 @@ export function sameOutcome(a: EvalResult, b: EvalResult): boolean {
   return a.highlight === b.highlight && JSON.stringify(a.actions) === JSON.stringify(b.actions);
 }
 
+/**
+ * Outcomes by rule (a rule object belongs to one kind of one ruleset, and a
+ * changed rule is a new object): the outcome of the same rule is built once.
+ * Shared, so frozen: nothing may change a result.
+ */
+const results = new WeakMap<PushRule, EvalResult>();
+
 function resultOf(kind: RuleKind, rule: PushRule): EvalResult {
-  const actions = cleanActions(rule.actions);
+  let r = results.get(rule);
+  if (r && r.rule!.kind === kind) return r;
+  const actions = Object.freeze(cleanActions(rule.actions)) as PushAction[];
   const notify = actions.includes('notify');
   const highlight = actions.some((a) => typeof a === 'object' && a.set_tweak === 'highlight' && a.value !== false);
-  return { rule: { kind, rule_id: rule.rule_id }, actions, notify, highlight };
+  r = Object.freeze({ rule: Object.freeze({ kind, rule_id: rule.rule_id }), actions, notify, highlight });
+  results.set(rule, r);
+  return r;
 }
 
 /**
@@ -454,7 +489,10 @@ export class DefaultRulesEvaluator {
       // rules most members out before the regular expression runs.
       if (plan.asciiBodyLower !== undefined) {
         const word = rule.rule_id === '.m.rule.contains_display_name' ? ctx.displayName : rule.rule_id === '.m.rule.contains_user_name' ? rule.pattern : undefined;
-        if (word !== undefined && ASCII_LITERAL.test(word) && !plan.asciiBodyLower.includes(word.toLowerCase())) continue;
+        if (word !== undefined) {
+          const lower = literalLower(word);
+          if (lower !== null && !plan.asciiBodyLower.includes(lower)) continue;
+        }
       }
       if (ruleMatches(kind, rule, this.event, ctx)) return resultOf(kind, rule);
     }

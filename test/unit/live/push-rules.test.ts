@@ -292,6 +292,20 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
     expect(dave).toBe(fast.defaultOutcome(ctx()));
   });
 
+  it('shares one frozen outcome per rule, and a changed rule gets its own', () => {
+    const rs = defaults();
+    const a = evaluate(rs, msg('hello'), ctx());
+    const b = evaluate(rs, msg('hello again'), ctx());
+    expect(b).toBe(a);
+    expect(Object.isFrozen(a) && Object.isFrozen(a.actions)).toBe(true);
+    // The user changed the actions of .m.rule.message: a new rule object, a new outcome.
+    const changed = buildRuleset(ALICE, noUserRules(), new Map([['underride/.m.rule.message', { actions: ['notify', { set_tweak: 'sound', value: 'default' }] }]]));
+    const c = evaluate(changed, msg('hello'), ctx());
+    expect(c.rule).toEqual({ kind: 'underride', rule_id: '.m.rule.message' });
+    expect(c.actions).toEqual(['notify', { set_tweak: 'sound', value: 'default' }]);
+    expect(evaluate(rs, msg('hello'), ctx()).actions).toEqual(['notify']);
+  });
+
   it('compares outcomes by notify, highlight and actions', () => {
     const n = { actions: ['notify'], notify: true, highlight: false };
     expect(sameOutcome(n, { ...n, actions: ['notify'] })).toBe(true);
