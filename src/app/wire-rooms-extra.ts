@@ -11,22 +11,14 @@ import { AggregationBundler } from '../services/relations/aggregations.js';
 import { RelationsService } from '../services/relations/relations-service.js';
 import { ReportService } from '../services/reports/report-service.js';
 import { RoomSummaryService } from '../services/room-summary/summary-service.js';
-import { RoomUpgradeService } from '../services/room-upgrade/upgrade-service.js';
+import { RoomUpgradeService, type ReplacementRoom } from '../services/room-upgrade/upgrade-service.js';
 import { SearchService } from '../services/search/search-service.js';
 import { UserDirectoryService } from '../services/user-directory/user-directory-service.js';
 import { RoomsExtraStore } from '../storage/rooms-extra/store.js';
-import type { Actor } from '../services/rooms/context.js';
 import { makeWriter } from '../workers/runtime.js';
 import { shardFor, streamWriters } from '../workers/role.js';
+import { eventsPositionFor, type EventsPosition } from '../streams/tokens.js';
 import type { Services } from './services.js';
-
-interface UpgradeRequest {
-  actor: Actor;
-  roomId: string;
-  newVersion: string;
-  /** v12+: the new room's additional creators. */
-  additionalCreators?: string[];
-}
 
 export async function wireRoomsExtra(services: Services): Promise<void> {
   const store = new RoomsExtraStore(services.db);
@@ -39,28 +31,25 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
   const eventWriters = streamWriters(services.config).events;
   services.roomsExtraStore = store;
   services.relations = new RelationsService({ store, roomStore, roomReads, serializer, visibility });
-  // An upgrade writes to the old room and creates the new one: it runs in the
-  // old room's events writer (locally, or over HTTP replication), like createRoom.
-  const upgrader = new RoomUpgradeService({
+  // An upgrade runs in the process that answers it: the new room's events
+  // are created in its own events writer (this route), the old room's
+  // through the routed room writes (`rooms`).
+  const routeReplacement = makeWriter<ReplacementRoom, Record<string, never>>(services, {
+    stream: 'events',
+    endpoint: 'rooms_extra_upgrade_create',
+    shardKey: (req) => req.roomId,
+    local: async (req) => (await upgrader.createReplacementRoom(req), {}),
+  });
+  const upgrader: RoomUpgradeService = new RoomUpgradeService({
     serverName: services.serverName,
     creator,
     roomStore,
     rooms,
     ...(services.profiles ? { profiles: services.profiles } : {}),
     logger: services.logger,
-    // Several event persisters: the new room on the old room's (every event of a room on its own persister).
-    ...(eventWriters.length > 1 ? { sameEventsWriter: (a: string, b: string) => shardFor(a, eventWriters) === shardFor(b, eventWriters) } : {}),
+    createRoomEvents: async (req) => void (await routeReplacement(req)),
   });
-  const routeUpgrade = makeWriter<UpgradeRequest, { roomId: string }>(services, {
-    stream: 'events',
-    endpoint: 'rooms_extra_upgrade',
-    shardKey: (req) => req.roomId,
-    local: async (req) => ({ roomId: await upgrader.upgrade(req.actor, req.roomId, req.newVersion, req.additionalCreators) }),
-  });
-  services.roomUpgrades = {
-    upgrade: async (actor, roomId, newVersion, additionalCreators) =>
-      (await routeUpgrade({ actor, roomId, newVersion, ...(additionalCreators ? { additionalCreators } : {}) })).roomId,
-  };
+  services.roomUpgrades = upgrader;
   services.spaceHierarchy = new HierarchyService(info);
   services.roomSummaries = new RoomSummaryService(info, rooms);
   services.search = new SearchService({
@@ -69,7 +58,12 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
     serializer,
     visibility,
     creator,
-    currentStream: () => eventsStream?.getCurrent() ?? Number.MAX_SAFE_INTEGER,
+    position: () => eventsStream?.getPosition() ?? { min: Number.MAX_SAFE_INTEGER },
+    // Several event persisters: a room is searched up to its own persister's position.
+    ...(eventWriters.length > 1
+      ? { roomStream: (roomId: string, at: EventsPosition) => eventsPositionFor(at, shardFor(roomId, eventWriters)) }
+      : {}),
+    ...(services.workers ? { freshPositions: () => services.workers!.freshPositions() } : {}),
   });
   const ud = services.config.user_directory ?? {};
   services.userDirectory = new UserDirectoryService(store, {

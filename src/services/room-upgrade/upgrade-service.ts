@@ -14,8 +14,12 @@
  *  5. m.room.tombstone goes to the old room;
  *  6. the old room's power levels are restricted: events_default and invite
  *     become max(50, users_default + 1) (when the upgrader may do so).
- * The tombstone is sent before the new room is created (its event id is the
- * predecessor's event_id), but only after every check has passed.
+ * The new room is created first and the tombstone sent once it exists, each
+ * in its own room's events writer (they may be different event persisters),
+ * so that a failure never leaves a tombstone pointing nowhere (see
+ * `upgrade` for what happens on each failure). Before room version 12 the
+ * predecessor's event_id is therefore the last event of the old room when
+ * the upgrade started (the spec's "last known event"), not the tombstone.
  *
  * To room version 12: the new room id is derived from its create event, which
  * is therefore fixed first and names its predecessor without `event_id` (the
@@ -25,12 +29,12 @@
  */
 import type { Logger } from 'pino';
 import { randomOpaqueId } from '../../matrix/event-ids.js';
-import { canSend, parsePowerLevelValue } from '../../matrix/power-levels.js';
+import { canSend, parsePowerLevelValue, roomCreators } from '../../matrix/power-levels.js';
 import { hashRoomId, nextCreateTimestamp } from '../rooms/create-room.js';
 import { getRoomVersion, type RoomVersion } from '../../matrix/room-versions.js';
 import { stateKey } from '../../matrix/types.js';
 import type { RoomStore } from '../../storage/rooms/store.js';
-import { Errors } from '../../util/errors.js';
+import { Errors, MatrixError } from '../../util/errors.js';
 import type { Actor, ProfileLookup } from '../rooms/context.js';
 import { dropCanonicalAliases } from '../rooms/directory-service.js';
 import type { EventCreator, EventSpec } from '../rooms/event-creator.js';
@@ -86,21 +90,26 @@ export interface UpgradeDeps {
   serverName: string;
   creator: EventCreator;
   roomStore: RoomStore;
+  /** Writes to the old room (tombstone, power levels, canonical alias, leaving): routed to its events writer. */
   rooms: RoomService;
   profiles?: ProfileLookup;
   logger?: Pick<Logger, 'warn'>;
   /**
-   * Several event persisters: whether two rooms have the same one. The
-   * upgrade runs in the old room's persister and the new room's events must
-   * be persisted by the new room's own, so its id is drawn until they match.
+   * Runs the new room's events in the new room's events writer: there
+   * `createReplacementRoom` (over HTTP replication with several event
+   * persisters). Absent: here.
    */
-  sameEventsWriter?: (a: string, b: string) => boolean;
+  createRoomEvents?: (req: ReplacementRoom) => Promise<void>;
 }
 
-/** Draws before giving up on a new room id on the old room's persister (1 in 2 match with two persisters). */
-const SAME_WRITER_DRAWS = 200;
+/** The replacement room's events, as sent to its events writer (plain JSON). */
+export interface ReplacementRoom {
+  roomId: string;
+  /** m.room.create first, then the copied state. */
+  events: Array<Omit<EventSpec, 'precheck' | 'txn'>>;
+}
 
-/** What the API calls: the service itself, or a router to the old room's events writer. */
+/** What the API calls. */
 export interface RoomUpgrader {
   /** `additionalCreators`: v12+ only (ignored for other versions), not copied from the old room. */
   upgrade(actor: Actor, roomId: string, newVersion: string, additionalCreators?: string[]): Promise<string>;
@@ -109,6 +118,25 @@ export interface RoomUpgrader {
 export class RoomUpgradeService implements RoomUpgrader {
   constructor(private readonly d: UpgradeDeps) {}
 
+  /**
+   * Runs in any process; each room's events are written by that room's
+   * events writer. Order and failures:
+   *  - every check first (nothing is written if one fails);
+   *  - the new room is created (its writer): if its m.room.create fails,
+   *    the error is answered and nothing else happened;
+   *  - the tombstone goes to the old room (its writer). If that writer
+   *    refuses it (a Matrix error, e.g. the upgrader lost the permission
+   *    meanwhile), the upgrader leaves the new room, nothing else moves,
+   *    and the refusal is answered: the old room stays as it was, not
+   *    hidden. If the writer gives no answer (down, timed out), the
+   *    tombstone may still land: the new room is kept (so that a late
+   *    tombstone points at a room the upgrader is in) and the error is
+   *    answered; aliases, the directory listing and the old room's
+   *    restriction stay as they were;
+   *  - after the tombstone: aliases and the directory listing move, the old
+   *    room's power levels are restricted and its canonical alias updated
+   *    (each "if possible": the upgrade has happened).
+   */
   async upgrade(actor: Actor, roomId: string, newVersion: string, additionalCreators?: string[]): Promise<string> {
     const rv = getRoomVersion(newVersion);
     if (!rv) throw Errors.unsupportedRoomVersion(newVersion);
@@ -120,48 +148,35 @@ export class RoomUpgradeService implements RoomUpgrader {
     const c = (type: string) => old.state.get(stateKey(type, ''))?.content as Record<string, any> | undefined;
     const user = actor.userId;
     const oldType = c('m.room.create')?.type;
-    let newRoomId: string;
-    let hashCreate: { content: Record<string, any>; ts: number } | undefined;
     const creators = new Set<string>([user]);
     if (rv.privilegedCreators) for (const u of additionalCreators ?? []) creators.add(u);
-    const sameWriter = this.d.sameEventsWriter;
-    for (let draw = 0; ; draw++) {
-      if (rv.roomIdFromCreateEvent) {
-        const content: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId } };
-        if (typeof oldType === 'string') content.type = oldType;
-        const extra = [...creators].filter((u) => u !== user);
-        if (extra.length) content.additional_creators = extra;
-        const ts = nextCreateTimestamp();
-        newRoomId = hashRoomId(user, content, ts, rv);
-        hashCreate = { content, ts };
-      } else {
-        newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
-      }
-      if (!sameWriter || sameWriter(roomId, newRoomId)) break;
-      if (draw >= SAME_WRITER_DRAWS) throw new Error('room upgrade: no new room id on the old room\'s event persister');
-    }
 
-    // 5. Tombstone first: the new room names it as its predecessor event.
-    const tombstone = await this.d.creator.create({
-      roomId,
-      type: 'm.room.tombstone',
-      stateKey: '',
-      sender: user,
-      content: { body: 'This room has been replaced', replacement_room: newRoomId },
-    });
-
-    // 2 + 3. The replacement room.
-    const specs: EventSpec[] = [];
-    const state = (type: string, content: Record<string, any>, sk = '') => specs.push({ roomId: newRoomId, type, stateKey: sk, sender: user, content });
-    if (hashCreate) {
-      specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content: hashCreate.content, roomVersion: rv.id, originServerTs: hashCreate.ts });
+    // 2. The replacement room's create event.
+    const specs: ReplacementRoom['events'] = [];
+    let newRoomId: string;
+    if (rv.roomIdFromCreateEvent) {
+      const content: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId } };
+      if (typeof oldType === 'string') content.type = oldType;
+      const extra = [...creators].filter((u) => u !== user);
+      if (extra.length) content.additional_creators = extra;
+      const ts = nextCreateTimestamp();
+      newRoomId = hashRoomId(user, content, ts, rv);
+      specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content, roomVersion: rv.id, originServerTs: ts });
     } else {
-      const createContent: Record<string, any> = { room_version: rv.id, predecessor: { room_id: roomId, event_id: tombstone.eventId } };
+      newRoomId = `!${randomOpaqueId(18)}:${this.d.serverName}`;
+      // The tombstone is sent once the new room exists: the predecessor
+      // names the last event of the old room known now.
+      const last = [...old.extremities].sort((a, b) => Number(a.depth) - Number(b.depth)).pop();
+      const predecessor: Record<string, any> = { room_id: roomId };
+      if (typeof last?.event_id === 'string') predecessor.event_id = last.event_id;
+      const createContent: Record<string, any> = { room_version: rv.id, predecessor };
       if (typeof oldType === 'string') createContent.type = oldType;
       if (!rv.implicitRoomCreator) createContent.creator = user;
       specs.push({ roomId: newRoomId, type: 'm.room.create', stateKey: '', sender: user, content: createContent, roomVersion: rv.id });
     }
+    const state = (type: string, content: Record<string, any>, sk = '') => specs.push({ roomId: newRoomId, type, stateKey: sk, sender: user, content });
 
+    // 3. The copied state.
     const profile = await this.d.profiles?.getProfile(user);
     const join: Record<string, any> = { membership: 'join' };
     if (profile?.displayname !== undefined) join.displayname = profile.displayname;
@@ -176,6 +191,13 @@ export class RoomUpgradeService implements RoomUpgrader {
       pl.users = Object.fromEntries(Object.entries(pl.users as Record<string, number>).filter(([u]) => !creators.has(u)));
     }
     const needed = highestStateLevel(pl);
+    if (old.rv.privilegedCreators && !rv.privilegedCreators) {
+      // From v12+ to an earlier version: the old room's creators had
+      // infinite power and were not listed; they get the highest level.
+      const listed = { ...(pl.users ?? {}) } as Record<string, number>;
+      for (const u of roomCreators(old.state.get(stateKey('m.room.create', '')), old.rv)) listed[u] = Math.max(listed[u] ?? 0, needed);
+      pl.users = listed;
+    }
     const users = { ...(pl.users ?? {}) } as Record<string, number>;
     const raised = !rv.privilegedCreators && (users[user] ?? Number(pl.users_default ?? 0)) < needed;
     state('m.room.power_levels', raised ? { ...pl, users: { ...users, [user]: needed } } : pl);
@@ -187,17 +209,32 @@ export class RoomUpgradeService implements RoomUpgrader {
     if (canonical && Object.keys(canonical).length) state('m.room.canonical_alias', canonical);
     if (raised) state('m.room.power_levels', pl);
 
-    // 4. Aliases move before the canonical alias is checked against them.
+    const replacement: ReplacementRoom = { roomId: newRoomId, events: specs };
+    await (this.d.createRoomEvents ? this.d.createRoomEvents(replacement) : this.createReplacementRoom(replacement));
+
+    // 5. The tombstone, in the old room's events writer.
+    const tombstone = { body: 'This room has been replaced', replacement_room: newRoomId };
+    try {
+      await this.d.rooms.sendState(actor, roomId, 'm.room.tombstone', '', tombstone);
+    } catch (e) {
+      if (e instanceof MatrixError && e.status < 500) {
+        // Refused: the old room is left as it was; the new room is abandoned.
+        await this.d.rooms.leave(actor, newRoomId).catch((err: unknown) => {
+          this.d.logger?.warn({ err, roomId, newRoomId }, 'room upgrade: could not leave the abandoned replacement room');
+        });
+      } else {
+        this.d.logger?.warn({ err: e, roomId, newRoomId }, 'room upgrade: the old room\'s events writer did not answer the tombstone; the replacement room is kept');
+      }
+      throw e;
+    }
+
+    // 4. Aliases and the directory listing move.
     const aliases = await this.d.roomStore.getAliasesForRoom(roomId);
     for (const a of aliases) {
       const row = await this.d.roomStore.getAlias(a);
       await this.d.roomStore.deleteAlias(a);
       await this.d.roomStore.createAlias(a, newRoomId, row?.creator ?? user);
     }
-    const results = await Promise.allSettled(specs.map((s) => this.d.creator.create(s)));
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed && results[0]!.status === 'rejected') throw failed.reason;
-
     const oldRow = await this.d.roomStore.getRoom(roomId);
     if (oldRow?.isPublic) {
       await this.d.roomStore.setRoomPublic(newRoomId, true);
@@ -213,15 +250,10 @@ export class RoomUpgradeService implements RoomUpgrader {
       const inv = parsePowerLevelValue(cur.invite, !!after.rv.integerPowerLevels) ?? 0;
       if (ev < restricted || inv < restricted) {
         try {
-          await this.d.creator.create({
-            roomId,
-            type: 'm.room.power_levels',
-            stateKey: '',
-            sender: user,
-            content: { ...cur, events_default: Math.max(ev, restricted), invite: Math.max(inv, restricted) },
-          });
-        } catch {
+          await this.d.rooms.sendState(actor, roomId, 'm.room.power_levels', '', { ...cur, events_default: Math.max(ev, restricted), invite: Math.max(inv, restricted) });
+        } catch (err) {
           /* "if possible": the upgrade itself has succeeded */
+          this.d.logger?.warn({ err, roomId }, 'room upgrade: could not restrict the old room');
         }
       }
     }
@@ -233,5 +265,22 @@ export class RoomUpgradeService implements RoomUpgrader {
       await dropCanonicalAliases({ serverName, store, creator, rooms, logger }, roomId, aliases, user);
     }
     return newRoomId;
+  }
+
+  /**
+   * The events writer side: persists the replacement room's events (the
+   * create event first; copied state that fails is left out, as when a
+   * room is created). Throws when the create event fails.
+   */
+  async createReplacementRoom(req: ReplacementRoom): Promise<void> {
+    const [first] = req.events;
+    if (first?.type !== 'm.room.create' || req.events.some((e) => e.roomId !== req.roomId)) {
+      throw new Error('room upgrade: the replacement room\'s events must start with its create event and all be in it');
+    }
+    const results = await Promise.allSettled(req.events.map((s) => this.d.creator.create(s)));
+    if (results[0]!.status === 'rejected') throw results[0]!.reason;
+    for (const r of results) {
+      if (r.status === 'rejected') this.d.logger?.warn({ err: r.reason, roomId: req.roomId }, 'room upgrade: a copied state event was refused');
+    }
   }
 }

@@ -4,15 +4,20 @@
  *
  * Index: event_search (SQLite FTS5 / PostgreSQL tsvector + GIN). It is filled
  * lazily: before each search the service indexes every searchable event
- * (m.room.message body, m.room.name, m.room.topic) with a stream position up
- * to the events stream's current position, then queries. So the rooms
- * persist path needs no hook, and any process can run a search (the index
- * position moves by compare-and-set, so two indexers never double rows).
+ * (m.room.message body, m.room.name, m.room.topic) up to the events stream's
+ * position, then queries. So the rooms persist path needs no hook, and any
+ * process can run a search (the index position moves by compare-and-set, so
+ * two indexers never double rows). With several event persisters both the
+ * index and the query go writer by writer, like /sync and /messages: a room
+ * is searched up to its own persister's position, so one slow persister
+ * hides nothing of the other's rooms.
  *
  * Only rooms the user is or was in are searched (joined, left, banned), and
  * every hit passes the history-visibility check before it is returned;
  * redacted events are dropped. Pagination tokens: `r<offset>` (rank) or
- * `s<stream position>` (recent).
+ * `s<stream position>` (recent: the next page is below that position, in
+ * every room, whatever each persister's position; a slow persister's rows
+ * that land below it later show up on a later page, never get skipped).
  */
 import { stateKey, type Membership } from '../../matrix/types.js';
 import type { RoomStore, StoredEvent } from '../../storage/rooms/store.js';
@@ -22,6 +27,7 @@ import type { ClientEvent, ClientEventSerializer, Viewer } from '../rooms/client
 import type { EventCreator } from '../rooms/event-creator.js';
 import { formatTopoToken, parseRoomEventFilter, type RoomEventFilter } from '../rooms/pagination.js';
 import type { VisibilityChecker } from '../rooms/visibility.js';
+import type { EventsPosition } from '../../streams/tokens.js';
 
 const KEYS = ['content.body', 'content.name', 'content.topic'];
 const DEFAULT_LIMIT = 10;
@@ -36,8 +42,18 @@ export interface SearchDeps {
   serializer: ClientEventSerializer;
   visibility: VisibilityChecker;
   creator: EventCreator;
-  /** The events stream position readers may see. */
-  currentStream: () => number;
+  /** The events stream position readers may see (writer by writer with several event persisters). */
+  position: () => EventsPosition;
+  /**
+   * Several event persisters: up to where a room may be read at `at` (its
+   * persister's part of it). Absent: every room as far as it is indexed.
+   */
+  roomStream?: (roomId: string, at: EventsPosition) => number;
+  /**
+   * Worker mode: brings the positions up to date (writes acknowledged by
+   * other processes become visible). Absent: the position is local.
+   */
+  freshPositions?: () => Promise<void>;
 }
 
 export interface RoomEventsCriteria {
@@ -124,14 +140,18 @@ export class SearchService {
   /** Brings event_search up to the current events position (single-flight per process). */
   async catchUp(): Promise<void> {
     while (this.indexing) await this.indexing;
-    // Read-your-writes across processes: in worker mode this process's view
-    // of the events stream trails the writers by a replication hop. Wait
-    // (briefly, bounded) until it covers what the database already holds.
-    const target = await this.d.roomStore.maxStreamOrdering();
-    for (let waited = 0; this.d.currentStream() < target && waited < CATCH_UP_WAIT_MS; waited += 20) {
-      await new Promise((r) => setTimeout(r, 20));
+    if (this.d.freshPositions) {
+      // Worker mode: this process's view trails the writers by a replication
+      // hop; the recorded positions cover every acknowledged write.
+      await this.d.freshPositions();
+    } else {
+      // Wait (briefly, bounded) until the position covers what the database holds.
+      const target = await this.d.roomStore.maxStreamOrdering();
+      for (let waited = 0; this.d.position().min < target && waited < CATCH_UP_WAIT_MS; waited += 20) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
     }
-    const upTo = this.d.currentStream();
+    const upTo = this.d.position();
     this.indexing = (async () => {
       for (let i = 0; i < 10_000; i++) if (await this.d.store.indexSearch(upTo)) return;
     })().finally(() => (this.indexing = undefined));
@@ -159,6 +179,8 @@ export class SearchService {
     const empty = { count: 0, highlights: words, results: [] as ResultEntry[] };
     if (!words.length || !roomIds.length) return { search_categories: { room_events: empty } };
     await this.catchUp();
+    const at = this.d.position();
+    const roomStream = this.d.roomStream;
 
     // Fetch hits until `limit` visible ones are found or the index runs out.
     const picked: Array<{ hit: SearchHit; event: StoredEvent }> = [];
@@ -175,6 +197,7 @@ export class SearchService {
         ...(before !== undefined ? { before } : {}),
         offset,
         limit,
+        ...(roomStream ? { roomUpTo: (roomId: string) => roomStream(roomId, at) } : {}),
       });
       if (round === 0) count = total;
       if (hits.length < limit) exhausted = true;

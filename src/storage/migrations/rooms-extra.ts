@@ -3,7 +3,9 @@
  *
  * event_search is filled lazily from `events` in stream order by the search
  * service (services/search): `event_search_position` records how far the
- * index has read. SQLite uses an FTS5 table; PostgreSQL a tsvector column
+ * index has read (with several event persisters, each one's own position
+ * ahead of the minimum in `writers`, so that a slow persister holds back
+ * the indexing of its own rooms only). SQLite uses an FTS5 table; PostgreSQL a tsvector column
  * with a GIN index.
  */
 import type { Migration } from './types.js';
@@ -84,5 +86,12 @@ export const roomsExtraMigrations: Migration[] = [
       );
       CREATE INDEX user_reports_target ON user_reports (target_user_id);
     `,
+  },
+  {
+    // Several event persisters: the index position per writer (JSON object
+    // of the writers ahead of stream_ordering, '' when none), moved with the
+    // minimum by one compare-and-set.
+    name: 'rooms-extra/003_search_writer_positions',
+    sql: `ALTER TABLE event_search_position ADD COLUMN writers TEXT NOT NULL DEFAULT ''`,
   },
 ];

@@ -9,6 +9,8 @@
 import { chunks, placeholders, type Db } from '../db.js';
 import { EVENT_COLS, TIMELINE, eventFromRow, topoBoundsSql, topoOrderedEvents } from '../rooms/event-sql.js';
 import type { StoredEvent, TopoPosition } from '../rooms/store.js';
+import { eventsRangeSql } from '../sync/sync-store.js';
+import { eventsClamp, eventsCovers, eventsJoin, type EventsPosition } from '../../streams/tokens.js';
 
 export interface ThreadRow {
   rootId: string;
@@ -40,6 +42,11 @@ export interface SearchQuery {
   before?: number;
   offset?: number;
   limit: number;
+  /**
+   * Several event persisters: each room's hits only up to this position
+   * (its persister's position as the reader sees it). Absent: no ceiling.
+   */
+  roomUpTo?: (roomId: string) => number;
 }
 
 export interface DirectoryUser {
@@ -174,23 +181,32 @@ export class RoomsExtraStore {
   // --------------------------------------------------------------- search
 
   /**
-   * Indexes searchable events with stream_ordering in (indexed, upTo], at
-   * most `batch` of them; returns true when it caught up. Safe against a
-   * concurrent indexer: the position moves by compare-and-set and rows are
-   * written in the same transaction.
+   * Indexes searchable events in (indexed, upTo], at most `batch` of them;
+   * returns true when it caught up. With several event persisters both are
+   * positions writer by writer (a row of writer W is indexed once the
+   * index's part for W reaches it), so a slow persister holds back only its
+   * own rows. Safe against a concurrent indexer: the whole position moves
+   * by one compare-and-set and rows are written in the same transaction.
    */
-  async indexSearch(upTo: number, batch = 1000): Promise<boolean> {
+  async indexSearch(upTo: number | EventsPosition, batch = 1000): Promise<boolean> {
+    const target: EventsPosition = typeof upTo === 'number' ? { min: upTo } : upTo;
     return this.db.transaction(async (tx) => {
-      const pos = Number((await tx.queryOne('SELECT stream_ordering FROM event_search_position WHERE id = 1'))?.stream_ordering ?? 0);
-      if (pos >= upTo) return true;
+      const row = await tx.queryOne('SELECT stream_ordering, writers FROM event_search_position WHERE id = 1');
+      const stored = { min: Number(row?.stream_ordering ?? 0), writers: String(row?.writers ?? '') };
+      const pos = decodeIndexWriters(stored.min, stored.writers);
+      if (eventsCovers(pos, target)) return true;
+      const params: unknown[] = [];
+      const range = eventsRangeSql(pos, target, params);
+      params.push(batch);
       const rows = await tx.query(
         `SELECT stream_ordering, event_id, room_id, sender, type, origin_server_ts, json FROM events
-         WHERE stream_ordering > ? AND stream_ordering <= ? AND type IN ('m.room.message', 'm.room.name', 'm.room.topic')
+         WHERE ${range} AND type IN ('m.room.message', 'm.room.name', 'm.room.topic')
            AND ${TIMELINE} ORDER BY stream_ordering LIMIT ?`,
-        [pos, upTo, batch],
+        params,
       );
       const done = rows.length < batch;
-      const newPos = done ? upTo : Number(rows[rows.length - 1]!.stream_ordering);
+      // A full batch covers every row of the range up to its last one.
+      const newPos = eventsJoin(pos, done ? target : eventsClamp(target, Number(rows[rows.length - 1]!.stream_ordering)));
       const values: unknown[][] = [];
       for (const r of rows) {
         let content: Record<string, any> | undefined;
@@ -221,7 +237,10 @@ export class RoomsExtraStore {
           );
         }
       }
-      const moved = await tx.execute('UPDATE event_search_position SET stream_ordering = ? WHERE id = 1 AND stream_ordering = ?', [newPos, pos]);
+      const moved = await tx.execute(
+        'UPDATE event_search_position SET stream_ordering = ?, writers = ? WHERE id = 1 AND stream_ordering = ? AND writers = ?',
+        [newPos.min, encodeIndexWriters(newPos), stored.min, stored.writers],
+      );
       if (moved !== 1) throw new ConcurrentIndex();
       return done;
     }).catch((e) => {
@@ -249,6 +268,7 @@ export class RoomsExtraStore {
     }
     let where = ` AND room_id IN (${placeholders(q.roomIds.length)}) AND key IN (${placeholders(q.keys.length)})`;
     params.push(...q.roomIds, ...q.keys);
+    if (q.roomUpTo) where += roomCeilingsSql(q.roomIds, q.roomUpTo, params);
     if (q.senders) {
       if (!q.senders.length) return { hits: [], count: 0 };
       where += ` AND sender IN (${placeholders(q.senders.length)})`;
@@ -394,3 +414,35 @@ export class RoomsExtraStore {
 }
 
 class ConcurrentIndex extends Error {}
+
+/** The index position's writer parts as stored: a JSON object of the writers ahead of the minimum, sorted; '' when none. */
+export function encodeIndexWriters(p: EventsPosition): string {
+  const ahead = Object.entries(p.writers ?? {})
+    .filter(([, pos]) => pos > p.min)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return ahead.length ? JSON.stringify(Object.fromEntries(ahead)) : '';
+}
+
+function decodeIndexWriters(min: number, writers: string): EventsPosition {
+  if (!writers) return { min };
+  const parsed = JSON.parse(writers) as Record<string, number>;
+  return { min, writers: Object.fromEntries(Object.entries(parsed).map(([w, pos]) => [w, Number(pos)])) };
+}
+
+/**
+ * ` AND (...)`: each room's rows up to its ceiling, rooms grouped by ceiling
+ * (one group per events persister).
+ */
+export function roomCeilingsSql(roomIds: string[], upTo: (roomId: string) => number, params: unknown[]): string {
+  const groups = new Map<number, string[]>();
+  for (const r of roomIds) {
+    const c = upTo(r);
+    (groups.get(c) ?? groups.set(c, []).get(c)!).push(r);
+  }
+  const parts: string[] = [];
+  for (const [ceiling, rooms] of groups) {
+    parts.push(`(room_id IN (${placeholders(rooms.length)}) AND stream_ordering <= ?)`);
+    params.push(...rooms, ceiling);
+  }
+  return ` AND (${parts.join(' OR ')})`;
+}

@@ -174,7 +174,7 @@ describeShapes(
         events: { 'm.room.tombstone': 100, 'm.room.power_levels': 100 },
       });
       expect((await c(alice).put(`${V3}/directory/room/${enc(alias)}`, { room_id: old })).status).toBe(200);
-      await putState(alice, old, 'm.room.canonical_alias', '', { alias });
+      const lastBefore = await putState(alice, old, 'm.room.canonical_alias', '', { alias });
 
       // bad inputs and permissions
       const unsupported = await c(alice).post(`${V3}/rooms/${enc(old)}/upgrade`, { new_version: '999' });
@@ -202,7 +202,11 @@ describeShapes(
 
       const newState = (await c(alice).get(`${V3}/rooms/${enc(neu)}/state`)).body as any[];
       const newBy = Object.fromEntries(newState.map((e) => [`${e.type}|${e.state_key}`, e]));
-      expect(newBy['m.room.create|'].content).toMatchObject({ room_version: '10', predecessor: { room_id: old, event_id: tomb.event_id } });
+      // The new room is created before the tombstone is sent: its predecessor
+      // names the last event of the old room before the upgrade.
+      const pred = newBy['m.room.create|'].content.predecessor;
+      expect(newBy['m.room.create|'].content).toMatchObject({ room_version: '10', predecessor: { room_id: old } });
+      expect(pred.event_id).toBe(lastBefore);
       expect(newBy['m.room.name|'].content.name).toBe('Old name');
       expect(newBy['m.room.topic|'].content.topic).toBe('Old topic');
       expect(newBy['m.room.join_rules|'].content.join_rule).toBe('public');
