@@ -25,6 +25,11 @@ export function sha256(data: Uint8Array): Buffer {
   return oneShotHash ? (oneShotHash('sha256', data, 'buffer') as Buffer) : createHash('sha256').update(data).digest();
 }
 
+/** Lower-case hex SHA-256 of `data` (a string is hashed as UTF-8). */
+export function sha256Hex(data: string | Uint8Array): string {
+  return oneShotHash ? (oneShotHash('sha256', data, 'hex') as string) : createHash('sha256').update(data).digest('hex');
+}
+
 /** Unpadded standard base64 of the SHA-256 of `data` (a string is hashed as UTF-8). */
 export function sha256Base64(data: string | Uint8Array): string {
   const b64 = oneShotHash ? (oneShotHash('sha256', data, 'base64') as string) : createHash('sha256').update(data).digest('base64');

@@ -35,28 +35,15 @@ export interface PostgresOptions {
 }
 
 const rewritten = new Map<string, string>();
+const PLACEHOLDER_OR_QUOTED = /'[^']*'|"[^"]*"|\?/g;
 
 /** `?` → `$n`; `cache` false for one-off texts (merged write statements), which would fill the cache. */
 export function rewritePlaceholders(sql: string, cache = true): string {
   const hit = cache ? rewritten.get(sql) : undefined;
   if (hit !== undefined) return hit;
-  let out = '';
+  // Quoted literals and identifiers are kept as they are; each bare `?` is numbered.
   let n = 0;
-  let quote: string | null = null;
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql[i]!;
-    if (quote) {
-      out += c;
-      if (c === quote) quote = null;
-    } else if (c === "'" || c === '"') {
-      quote = c;
-      out += c;
-    } else if (c === '?') {
-      out += `$${++n}`;
-    } else {
-      out += c;
-    }
-  }
+  const out = sql.replace(PLACEHOLDER_OR_QUOTED, (m) => (m === '?' ? `$${++n}` : m));
   if (cache && rewritten.size < 5000) rewritten.set(sql, out);
   return out;
 }

@@ -6,7 +6,8 @@
  *
  * (`syr_` for refresh tokens). Tokens are random; only their SHA-256 is stored.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { sha256Hex } from '../../matrix/hashes.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -68,7 +69,7 @@ export function localpartOfToken(token: string): string | undefined {
 
 /** The stored form of a token. */
 export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256Hex(token);
 }
 
 /** Device ids like Synapse's: 10 upper-case letters. */
