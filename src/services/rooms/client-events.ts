@@ -30,6 +30,22 @@ export interface Viewer {
   deviceId?: string | null;
 }
 
+/** Transaction ids the caller already read for the viewer: `ids` holds those found among `asked`. */
+export interface KnownTxnIds {
+  asked: ReadonlySet<string>;
+  ids: ReadonlyMap<string, string>;
+}
+
+export interface SerializeOptions {
+  /** Leave `room_id` out (/sync, where the room is the key): built without it rather than deleted after. */
+  withoutRoomId?: boolean;
+  /** Read by the caller for the same viewer (alongside its own reads): only the other events are asked. */
+  knownTxnIds?: KnownTxnIds;
+}
+
+/** Event ids per transaction-id read (the stores read at most 500 per statement). */
+const TXN_IDS_PER_READ = 500;
+
 export class ClientEventSerializer {
   private readonly versions = new Map<string, RoomVersion>();
 
@@ -54,36 +70,46 @@ export class ClientEventSerializer {
   readonly decorators: Array<(events: readonly StoredEvent[], out: ClientEvent[], viewer?: Viewer) => Promise<void>> = [];
 
   /** Serialises a batch of stored events for `viewer`, in the given order (with the decorators). */
-  async serialize(events: readonly StoredEvent[], viewer?: Viewer): Promise<ClientEvent[]> {
-    const out = await this.serializePlain(events, viewer);
-    for (const d of this.decorators) await d(events, out, viewer);
+  async serialize(events: readonly StoredEvent[], viewer?: Viewer, opts?: SerializeOptions): Promise<ClientEvent[]> {
+    const out = await this.serializePlain(events, viewer, opts);
+    await this.decorate(events, out, viewer);
     return out;
   }
 
+  /** Runs the decorators on a batch `serializePlain` returned (what `serialize` adds). */
+  async decorate(events: readonly StoredEvent[], out: ClientEvent[], viewer?: Viewer): Promise<void> {
+    for (const d of this.decorators) await d(events, out, viewer);
+  }
+
   /** Serialises a batch without the decorators. */
-  async serializePlain(events: readonly StoredEvent[], viewer?: Viewer): Promise<ClientEvent[]> {
+  async serializePlain(events: readonly StoredEvent[], viewer?: Viewer, opts?: SerializeOptions): Promise<ClientEvent[]> {
     if (!events.length) return [];
     const now = Date.now();
     const redactionIds = events.map((e) => e.redactedBy).filter((x): x is string => !!x);
-    const redactions = redactionIds.length ? await this.store.getEvents(redactionIds) : new Map<string, StoredEvent>();
-    let txnIds = new Map<string, string>();
-    if (viewer?.deviceId) {
-      const mine = events.filter((e) => e.event.sender === viewer.userId).map((e) => e.event.event_id);
-      if (mine.length) txnIds = await this.store.getTxnIds(mine, viewer.userId, viewer.deviceId);
-    }
-    const rooms = [...new Set(events.map((e) => e.roomId))];
-    for (const r of rooms) await this.roomVersion(r);
+    const known = opts?.knownTxnIds;
+    const mine = viewer?.deviceId
+      ? events.filter((e) => e.event.sender === viewer.userId && !known?.asked.has(e.event.event_id)).map((e) => e.event.event_id)
+      : [];
+    // The reads are independent: run together (a large batch's transaction ids in parallel parts).
+    const newRooms = new Set<string>();
+    for (const e of events) if (!this.versions.has(e.roomId)) newRooms.add(e.roomId);
+    const [redactions, txnIds] = await Promise.all([
+      redactionIds.length ? this.store.getEvents(redactionIds) : new Map<string, StoredEvent>(),
+      mine.length ? this.txnIds(mine, viewer!.userId, viewer!.deviceId!) : new Map<string, string>(),
+      newRooms.size ? Promise.all([...newRooms].map((r) => this.roomVersion(r))) : undefined,
+    ]);
 
+    const noRoomId = opts?.withoutRoomId === true;
     return events.map((se) => {
       const rv = this.versions.get(se.roomId);
       const redaction = se.redactedBy ? redactions.get(se.redactedBy) : undefined;
       if (redaction && rv) {
-        const out = toClient(redactEvent(se.event, rv) as RoomEvent, rv, now, se.roomId);
-        out.unsigned = { ...(out.unsigned ?? {}), redacted_because: toClient(redaction.event, rv, now) };
+        const out = toClient(redactEvent(se.event, rv) as RoomEvent, rv, now, se.roomId, noRoomId);
+        out.unsigned = { ...(out.unsigned ?? {}), redacted_because: toClient(redaction.event, rv, now, undefined, noRoomId) };
         return out;
       }
-      const out = toClient(se.event, rv, now, se.roomId);
-      const txn = txnIds.get(se.event.event_id);
+      const out = toClient(se.event, rv, now, se.roomId, noRoomId);
+      const txn = txnIds.get(se.event.event_id) ?? known?.ids.get(se.event.event_id);
       if (txn) out.unsigned!.transaction_id = txn;
       if (se.unsignedExtra) {
         if (se.unsignedExtra.replaces_state) out.unsigned!.replaces_state = se.unsignedExtra.replaces_state;
@@ -94,6 +120,15 @@ export class ClientEventSerializer {
     });
   }
 
+  /** Transaction ids of the viewer's events, in parts of TXN_IDS_PER_READ read concurrently. */
+  private async txnIds(eventIds: string[], userId: string, deviceId: string): Promise<Map<string, string>> {
+    if (eventIds.length <= TXN_IDS_PER_READ) return this.store.getTxnIds(eventIds, userId, deviceId);
+    const parts: string[][] = [];
+    for (let i = 0; i < eventIds.length; i += TXN_IDS_PER_READ) parts.push(eventIds.slice(i, i + TXN_IDS_PER_READ));
+    const maps = await Promise.all(parts.map((p) => this.store.getTxnIds(p, userId, deviceId)));
+    return new Map(maps.flatMap((m) => [...m]));
+  }
+
   async serializeOne(event: StoredEvent, viewer?: Viewer): Promise<ClientEvent> {
     return (await this.serialize([event], viewer))[0]!;
   }
@@ -102,18 +137,28 @@ export class ClientEventSerializer {
 /**
  * The client format of one event (no unsigned extras). `roomId` fills in
  * `room_id` for events that carry none (the m.room.create event of room
- * version 12+, whose room id is derived from it).
+ * version 12+, whose room id is derived from it); `withoutRoomId` leaves it
+ * out (/sync: typed as present for the callers that keep it).
  */
-export function toClient(ev: RoomEvent, _rv: RoomVersion | undefined, now = Date.now(), roomId?: string): ClientEvent {
-  const out: ClientEvent = {
-    content: (ev.content ?? {}) as Record<string, any>,
-    event_id: ev.event_id,
-    origin_server_ts: ev.origin_server_ts,
-    room_id: ev.room_id ?? roomId,
-    sender: ev.sender,
-    type: ev.type,
-    unsigned: { age: Math.max(0, now - ev.origin_server_ts) },
-  };
+export function toClient(ev: RoomEvent, _rv: RoomVersion | undefined, now = Date.now(), roomId?: string, withoutRoomId = false): ClientEvent {
+  const out: ClientEvent = withoutRoomId
+    ? ({
+        content: (ev.content ?? {}) as Record<string, any>,
+        event_id: ev.event_id,
+        origin_server_ts: ev.origin_server_ts,
+        sender: ev.sender,
+        type: ev.type,
+        unsigned: { age: Math.max(0, now - ev.origin_server_ts) },
+      } as unknown as ClientEvent)
+    : {
+        content: (ev.content ?? {}) as Record<string, any>,
+        event_id: ev.event_id,
+        origin_server_ts: ev.origin_server_ts,
+        room_id: ev.room_id ?? roomId,
+        sender: ev.sender,
+        type: ev.type,
+        unsigned: { age: Math.max(0, now - ev.origin_server_ts) },
+      };
   if (typeof ev.state_key === 'string') out.state_key = ev.state_key;
   if (ev.type === 'm.room.redaction') {
     // Clients read `redacts` at the top level before v11 and in content from

@@ -7,7 +7,7 @@
  */
 import { redactForClient } from '../../matrix/redaction.js';
 import type { StoredEvent } from '../../storage/rooms/store.js';
-import type { ClientEventSerializer } from '../rooms/client-events.js';
+import type { ClientEventSerializer, KnownTxnIds } from '../rooms/client-events.js';
 import type { SyncStore } from '../../storage/sync/sync-store.js';
 
 export type ClientRoomEvent = Record<string, any> & { type: string; event_id: string; sender: string; content: Record<string, any> };
@@ -27,6 +27,8 @@ export interface SerializeOptions {
    * of the batch, they are skipped.
    */
   mayHaveRelations?: (eventIds: string[]) => Promise<boolean>;
+  /** Transaction ids already read for these event ids (the shared serializer reads only the others). */
+  knownTxnIds?: KnownTxnIds;
 }
 
 /** Top-level keys a client sees (the rest of a PDU is federation detail). */
@@ -39,15 +41,13 @@ export async function serializeEvents(store: SyncStore, events: StoredEvent[], o
     const viewer = { userId: o.userId, deviceId: o.deviceId };
     // Aggregations are only bundled on events that are neither redacted nor state.
     const bundled = events.filter((e) => !e.redactedBy && typeof e.event.state_key !== 'string').map((e) => e.event.event_id);
-    const decorate = !o.mayHaveRelations || (bundled.length > 0 && (await o.mayHaveRelations(bundled)));
-    const out = (await (decorate ? o.shared.serialize(events, viewer) : o.shared.serializePlain(events, viewer))) as unknown as ClientRoomEvent[];
-    if (!o.withRoomId) {
-      for (const e of out) {
-        delete e.room_id;
-        if (e.unsigned?.redacted_because) delete e.unsigned.redacted_because.room_id;
-      }
-    }
-    return out;
+    // The check runs alongside the serialisation's own reads.
+    const [plain, decorate] = await Promise.all([
+      o.shared.serializePlain(events, viewer, { withoutRoomId: !o.withRoomId, knownTxnIds: o.knownTxnIds }),
+      !o.mayHaveRelations || (bundled.length > 0 && o.mayHaveRelations(bundled)),
+    ]);
+    if (decorate) await o.shared.decorate(events, plain, viewer);
+    return plain as unknown as ClientRoomEvent[];
   }
   const now = Date.now();
   const redactionIds = events.filter((e) => e.redactedBy).map((e) => e.redactedBy!);

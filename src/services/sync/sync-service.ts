@@ -10,7 +10,14 @@
  *
  * Cost: every room-related read is batched over all the rooms of the response
  * (SyncStore), so the number of queries does not grow with the room count;
- * an incremental sync when no stream moved does no room work at all.
+ * an incremental sync when no stream moved does no room work at all. Reads
+ * that do not depend on each other are started together (on PostgreSQL they
+ * run on different pool connections): the rooms start with the other
+ * streams, unread counts and summaries with the timelines, the relations
+ * check with the transaction ids. An initial sync waits for five rounds of
+ * statements (memberships, timelines, state groups, state events,
+ * transaction ids), four when the state before its timelines is already
+ * known (state-cache.ts).
  */
 import type { Services } from '../../app/services.js';
 import { eventMatches, projectEventFields, roomAllowed, type RoomEventFilter, type SyncFilter } from '../../matrix/filter-apply.js';
@@ -33,6 +40,7 @@ import type { TypingService } from '../typing/typing-service.js';
 import type { MembershipCache } from './membership-cache.js';
 import { PositionMemo, type RecentEvents } from './recent-events.js';
 import { serializeEvents, strippedState, type ClientRoomEvent } from './serialize.js';
+import { StateCache, type StateMap } from './state-cache.js';
 import { filterVisible } from './visibility.js';
 
 export const DEFAULT_TIMELINE_LIMIT = 10;
@@ -90,6 +98,8 @@ export class SyncService {
   private readonly sharedTimelines: PositionMemo<Map<string, StoredEvent[]>>;
   /** Whether events have relations, at one events position (a new relation moves the stream). */
   private readonly sharedRelations: PositionMemo<boolean>;
+  /** The state after events (state groups never change: kept without invalidation). */
+  readonly states: StateCache;
 
   constructor(
     private readonly services: Services,
@@ -105,6 +115,7 @@ export class SyncService {
   ) {
     this.sharedTimelines = new PositionMemo(position, 64);
     this.sharedRelations = new PositionMemo(position, 256);
+    this.states = new StateCache(store);
   }
 
   /** Parses a `since` token and refuses tokens from the future (never a hang). */
@@ -208,15 +219,26 @@ export class SyncService {
     const toDeviceP =
       s.toDevice && req.deviceId ? s.toDevice.getMessages(userId, req.deviceId, since?.to_device ?? 0, to.to_device, TO_DEVICE_LIMIT) : undefined;
     const e2eeP = this.addE2ee(body, req, since, to);
+    // The rooms start at once (memberships, timelines...): they wait for the
+    // ignored users and room account data only where they use them.
+    const roomsP = background(this.computeRooms(req, since, to, background(ignoredP), background(Promise.resolve(accountDataP).then((a) => a?.rooms))));
 
-    const [ignored, accountData, pushRules, presence, toDevice, listsChanged] = await Promise.all([
+    // A response that fails is not given: the member events the rooms marked
+    // as sent to this device (lazy loading) are forgotten, so that later
+    // responses send them again (redundant at worst, never missing).
+    const failed = async (e: unknown): Promise<never> => {
+      await roomsP.catch(() => {});
+      this.sentMembers.delete(`${userId}|${req.deviceId ?? ''}`);
+      throw e;
+    };
+    const [, accountData, pushRules, presence, toDevice, listsChanged] = await Promise.all([
       ignoredP,
       accountDataP,
       pushRulesP,
       presenceP,
       toDeviceP,
       e2eeP,
-    ]);
+    ]).catch(failed);
     if (listsChanged) empty = false;
 
     if (accountData || pushRules) {
@@ -243,7 +265,7 @@ export class SyncService {
     }
 
     // ---- rooms
-    const roomsBody = await this.computeRooms(req, since, to, ignored, accountData?.rooms);
+    const roomsBody = await roomsP.catch(failed);
     if (roomsBody) {
       body.rooms = roomsBody;
       if (Object.values(roomsBody).some((sec) => Object.keys(sec as Json).length)) empty = false;
@@ -256,8 +278,8 @@ export class SyncService {
     req: SyncRequest,
     since: SyncToken | undefined,
     to: SyncToken,
-    ignored: Set<string>,
-    roomAccountData: Map<string, ClientEvent[]> | undefined,
+    ignoredP: Promise<Set<string>>,
+    roomAccountDataP: Promise<Map<string, ClientEvent[]> | undefined>,
   ): Promise<Json> {
     const s = this.services;
     const userId = req.userId;
@@ -330,10 +352,9 @@ export class SyncService {
     const typingFrom = since?.typing ?? 0;
     const typingUpdates = this.typing.getUpdates(joinIds, typingFrom, to.typing);
     const receiptsP = s.receipts && joinIds.length ? s.receipts.getReceiptsForRooms(joinIds, since?.receipts ?? 0, to.receipts, userId) : undefined;
-    const withEvents = initial
-      ? undefined
-      : await this.roomsWithEvents(joinIds, fromPos, toPos);
-    const receipts = (await receiptsP) ?? new Map<string, ClientEvent>();
+    const withEvents = initial ? undefined : await this.roomsWithEvents(joinIds, fromPos, toPos);
+    const [receiptsRead, roomAccountData] = await Promise.all([receiptsP, roomAccountDataP]);
+    const receipts = receiptsRead ?? new Map<string, ClientEvent>();
     const activePlans = plans.filter(
       (p) =>
         initial ||
@@ -345,9 +366,21 @@ export class SyncService {
         (roomAccountData?.get(p.roomId)?.length ?? 0) > 0,
     );
 
+    // ---- unread counts and summaries of joined rooms, read while the rest is
+    // computed: summaries of rooms sent with their full state now, of the
+    // others once their state sections are known (a member event in them).
+    const joinPlans = activePlans.filter((p) => p.section === 'join');
+    const unreadP = background(
+      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, memberships.get(p.roomId)?.streamOrdering ?? -1])), to),
+    );
+    const fullRooms = joinPlans.filter((p) => p.fullState).map((p) => p.roomId);
+    const fullSummariesP = fullRooms.length ? background(this.summaries(fullRooms, userId)) : undefined;
+
     // ---- timelines (one batched query)
     const tf: RoomEventFilter = rf.timeline ?? {};
     const limit = Math.min(Math.max(tf.limit ?? DEFAULT_TIMELINE_LIMIT, 0), MAX_TIMELINE_LIMIT);
+    const ignored = await ignoredP;
+    const strippedP = invites.length || knocks.length ? background(Promise.all([this.strippedRooms(invites, ignored, 'invite'), this.strippedRooms(knocks, ignored, 'knock')])) : undefined;
     const sqlFilter: TimelineFilterSql = {
       types: tf.types,
       notTypes: tf.not_types,
@@ -370,30 +403,103 @@ export class SyncService {
       timelines.set(p.roomId, { events, limited });
     }
 
+    // State events of limited incremental timelines (the gap), read meanwhile.
+    // (Rooms checked for visibility are sent with full state: never a gap.)
+    const gapPlans = activePlans.filter((p) => !p.fullState && timelines.get(p.roomId)!.limited);
+    const gapEventsP = gapPlans.length ? background(this.store.stateEventsInRange(gapPlans.map((p) => p.roomId), fromPos, toPos)) : undefined;
+
     // ---- state before each timeline, where needed (full state, visibility, lazy loading)
     const lazy = rf.state?.lazy_load_members === true;
+    const stateFilter = rf.state;
     const needStart = activePlans.filter((p) => p.fullState || p.checkVisibility || lazy);
     const starts = await this.statesBefore(needStart, timelines);
-    if (needStart.some((p) => p.checkVisibility)) {
+
+    /** The state section of a room: event id -> type (before the redundant-member and timeline checks). */
+    const stateIdsOf = (p: RoomPlan, gapEvents: readonly StoredEvent[]): Map<string, string> => {
+      const tl = timelines.get(p.roomId)!;
+      const senders = new Set(tl.events.map((e) => e.event.sender));
+      senders.add(userId);
+      const ids = new Map<string, string>();
+      const start = starts.get(p.roomId);
+      const keep = (type: string, stateKey: string) => {
+        if (!stateAllowedByKey(stateFilter, type)) return false;
+        if (lazy && type === 'm.room.member') return senders.has(stateKey);
+        return true;
+      };
+      if (p.fullState) {
+        for (const [key, id] of start ?? []) {
+          const [type, stateKey] = splitKey(key);
+          if (keep(type, stateKey)) ids.set(id, type);
+        }
+      } else {
+        if (tl.limited) {
+          const firstStream = tl.events[0]?.streamOrdering ?? Infinity;
+          const latest = new Map<string, string>();
+          for (const e of gapEvents) {
+            if (e.roomId !== p.roomId || e.streamOrdering >= firstStream) continue;
+            latest.set(sk(e.event.type, e.event.state_key!), e.event.event_id);
+          }
+          for (const [key, id] of latest) {
+            const [type, stateKey] = splitKey(key);
+            if (keep(type, stateKey) && !(lazy && type === 'm.room.member')) ids.set(id, type);
+          }
+        }
+        if (lazy && start) {
+          for (const sender of senders) {
+            const id = start.get(sk('m.room.member', sender));
+            if (id && stateAllowedByKey(stateFilter, 'm.room.member')) ids.set(id, 'm.room.member');
+          }
+        }
+      }
+      return ids;
+    };
+
+    // Events of the state sections, each read once: the visibility events
+    // together with the state of the rooms sent with full state (visibility
+    // only removes timeline events, so only ever fewer lazy-loaded members;
+    // the other rooms' state depends on which members this device has).
+    const fetched = new Map<string, StoredEvent>();
+    const fetchEvents = async (ids: Iterable<string>): Promise<void> => {
+      const missing = [...ids].filter((id) => !fetched.has(id));
+      if (missing.length) for (const [id, e] of await this.store.getEvents(missing)) fetched.set(id, e);
+    };
+    const visPlans = needStart.filter((p) => p.checkVisibility);
+    const visKeys = [sk('m.room.history_visibility', ''), sk('m.room.member', userId)];
+    const likely = new Set<string>();
+    for (const p of visPlans) {
+      for (const k of visKeys) {
+        const id = starts.get(p.roomId)?.get(k);
+        if (id) likely.add(id);
+      }
+    }
+    for (const p of needStart) if (p.fullState) for (const id of stateIdsOf(p, []).keys()) likely.add(id);
+    // What serialisation reads, started now for these events (a superset of
+    // what will be sent; the state events' senders are not known yet): the
+    // viewer's transaction ids, and whether anything relates to the timelines.
+    const serializer = f.event_format === 'federation' ? undefined : s.clientEvents;
+    const tlEvents = [...timelines.values()].flatMap((t) => t.events);
+    const txnAsked = new Set(serializer && req.deviceId ? [...tlEvents.filter((e) => e.event.sender === userId).map((e) => e.event.event_id), ...likely] : []);
+    const txnIdsP = txnAsked.size ? background(this.txnIds([...txnAsked], userId, req.deviceId!)) : undefined;
+    const relatable = tlEvents.filter((e) => !e.redactedBy && typeof e.event.state_key !== 'string').map((e) => e.event.event_id);
+    const relationsP = serializer && relatable.length ? background(this.mayHaveRelations(relatable)) : undefined;
+    const [gapEvents = []] = await Promise.all([gapEventsP, likely.size ? fetchEvents(likely) : undefined]);
+    for (const e of gapEvents) if (!fetched.has(e.event.event_id)) fetched.set(e.event.event_id, e);
+
+    if (visPlans.length) {
       const refetch: RoomPlan[] = [];
-      const visPlans = needStart.filter((p) => p.checkVisibility);
-      const keys = [sk('m.room.history_visibility', ''), sk('m.room.member', userId)];
-      const visEvents = await this.store.getEvents(
-        visPlans.flatMap((p) => keys.map((k) => starts.get(p.roomId)?.get(k)).filter((x): x is string => !!x)),
-      );
       for (const p of visPlans) {
         const tl = timelines.get(p.roomId)!;
         const st = starts.get(p.roomId);
         const get = (k: string) => {
           const id = st?.get(k);
-          return id ? visEvents.get(id) : undefined;
+          return id ? fetched.get(id) : undefined;
         };
         const visible = filterVisible(
           userId,
           tl.events,
           {
-            historyVisibility: String(get(keys[0]!)?.event.content?.history_visibility ?? 'shared'),
-            membership: String(get(keys[1]!)?.event.content?.membership ?? 'leave'),
+            historyVisibility: String(get(visKeys[0]!)?.event.content?.history_visibility ?? 'shared'),
+            membership: String(get(visKeys[1]!)?.event.content?.membership ?? 'leave'),
           },
           p.section === 'join',
         );
@@ -410,48 +516,13 @@ export class SyncService {
     }
 
     // ---- state sections
-    const stateFilter = rf.state;
     const stateIdsByRoom = new Map<string, string[]>();
-    const gapPlans = activePlans.filter((p) => !p.fullState && timelines.get(p.roomId)!.limited);
-    const gapEvents = gapPlans.length ? await this.store.stateEventsInRange(gapPlans.map((p) => p.roomId), fromPos, toPos) : [];
+    const memberStateRooms = new Set<string>();
     const deviceKey = `${userId}|${req.deviceId ?? ''}`;
     if (initial || req.fullState) this.sentMembers.delete(deviceKey);
     for (const p of activePlans) {
       const tl = timelines.get(p.roomId)!;
-      const senders = new Set(tl.events.map((e) => e.event.sender));
-      senders.add(userId);
-      const ids = new Set<string>();
-      const start = starts.get(p.roomId);
-      const keep = (type: string, stateKey: string) => {
-        if (!stateAllowedByKey(stateFilter, type)) return false;
-        if (lazy && type === 'm.room.member') return senders.has(stateKey);
-        return true;
-      };
-      if (p.fullState) {
-        for (const [key, id] of start ?? []) {
-          const [type, stateKey] = splitKey(key);
-          if (keep(type, stateKey)) ids.add(id);
-        }
-      } else {
-        if (tl.limited) {
-          const firstStream = tl.events[0]?.streamOrdering ?? Infinity;
-          const latest = new Map<string, string>();
-          for (const e of gapEvents) {
-            if (e.roomId !== p.roomId || e.streamOrdering >= firstStream) continue;
-            latest.set(sk(e.event.type, e.event.state_key!), e.event.event_id);
-          }
-          for (const [key, id] of latest) {
-            const [type, stateKey] = splitKey(key);
-            if (keep(type, stateKey) && !(lazy && type === 'm.room.member')) ids.add(id);
-          }
-        }
-        if (lazy && start) {
-          for (const sender of senders) {
-            const id = start.get(sk('m.room.member', sender));
-            if (id && stateAllowedByKey(stateFilter, 'm.room.member')) ids.add(id);
-          }
-        }
-      }
+      const ids = stateIdsOf(p, gapEvents);
       // Lazy loading without redundant members: skip member events this device already has.
       if (lazy && !rf.state?.include_redundant_members) {
         let rooms = this.sentMembers.get(deviceKey);
@@ -461,18 +532,31 @@ export class SyncService {
         }
         let sent = rooms.get(p.roomId);
         if (!sent) rooms.set(p.roomId, (sent = new Set()));
-        for (const id of [...ids]) {
+        for (const id of [...ids.keys()]) {
           if (sent.has(id) && !p.fullState) ids.delete(id);
           sent.add(id);
         }
         for (const e of tl.events) if (e.event.type === 'm.room.member') sent.add(e.event.event_id);
       }
       for (const e of tl.events) ids.delete(e.event.event_id);
-      stateIdsByRoom.set(p.roomId, [...ids]);
+      stateIdsByRoom.set(p.roomId, [...ids.keys()]);
+      for (const type of ids.values()) {
+        if (type === 'm.room.member') {
+          memberStateRooms.add(p.roomId);
+          break;
+        }
+      }
     }
+    // Summaries of the other joined rooms whose membership may have changed.
+    const summaryRooms = joinPlans
+      .filter((p) => !p.fullState && (memberStateRooms.has(p.roomId) || timelines.get(p.roomId)!.events.some((e) => e.event.type === 'm.room.member')))
+      .map((p) => p.roomId);
+    const moreSummariesP = summaryRooms.length ? background(this.summaries(summaryRooms, userId)) : undefined;
 
-    // Load the state events of every room at once, then serialise everything in one batch.
-    const stateEvents = await this.store.getEvents([...stateIdsByRoom.values()].flat());
+    // Load the state events not read yet, then serialise everything in one batch.
+    const stateIds = [...stateIdsByRoom.values()].flat();
+    if (stateIds.length) await fetchEvents(stateIds);
+    const stateEvents = fetched;
     const allEvents: StoredEvent[] = [];
     for (const p of activePlans) {
       allEvents.push(...timelines.get(p.roomId)!.events);
@@ -487,23 +571,16 @@ export class SyncService {
       withRoomId: req.withRoomId === true,
       federationFormat: f.event_format === 'federation',
       shared: s.clientEvents,
-      mayHaveRelations: (ids) => (ids.length > 20 ? this.store.anyRelations(ids) : this.sharedRelations.get(ids.join(' '), () => this.store.anyRelations(ids))),
+      // The final timelines are within the events checked ahead (visibility only removes).
+      mayHaveRelations: (ids) => relationsP ?? this.mayHaveRelations(ids),
+      knownTxnIds: txnIdsP ? { asked: txnAsked, ids: await txnIdsP } : undefined,
     });
     const byId = new Map<string, ClientRoomEvent>();
     allEvents.forEach((e, i) => byId.set(e.event.event_id, serialized[i]!));
     const out = (e: StoredEvent) => projectEventFields(byId.get(e.event.event_id)!, f.event_fields);
 
-    // ---- summaries and unread counts for joined rooms
-    const joinPlans = activePlans.filter((p) => p.section === 'join');
-    const summaryRooms = joinPlans
-      .filter((p) => p.fullState || timelines.get(p.roomId)!.events.some((e) => e.event.type === 'm.room.member') ||
-        stateIdsByRoom.get(p.roomId)!.some((id) => stateEvents.get(id)?.event.type === 'm.room.member'))
-      .map((p) => p.roomId);
-    const [counts, heroes, unread] = await Promise.all([
-      summaryRooms.length ? this.store.memberCounts(summaryRooms) : new Map<string, { joined: number; invited: number }>(),
-      summaryRooms.length ? this.store.heroes(summaryRooms, userId) : new Map<string, string[]>(),
-      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, memberships.get(p.roomId)?.streamOrdering ?? -1])), to),
-    ]);
+    const [fullSummaries, moreSummaries, unread] = await Promise.all([fullSummariesP, moreSummariesP, unreadP]);
+    const summaryOf = (roomId: string) => fullSummaries?.get(roomId) ?? moreSummaries?.get(roomId);
 
     const ephemeralFilter = rf.ephemeral;
     const accountDataFilter = rf.account_data;
@@ -544,9 +621,9 @@ export class SyncService {
         room.ephemeral = {
           events: roomAllowed(ephemeralFilter, p.roomId) ? limitList(eph.filter((e) => eventMatches(ephemeralFilter, e)), ephemeralFilter?.limit) : [],
         };
-        const c = counts.get(p.roomId);
-        if (c) {
-          room.summary = { 'm.joined_member_count': c.joined, 'm.invited_member_count': c.invited, 'm.heroes': heroes.get(p.roomId) ?? [] };
+        const sum = summaryOf(p.roomId);
+        if (sum) {
+          room.summary = { 'm.joined_member_count': sum.joined, 'm.invited_member_count': sum.invited, 'm.heroes': sum.heroes };
         } else room.summary = {};
         const u = unread?.get(p.roomId);
         if (u) {
@@ -569,8 +646,31 @@ export class SyncService {
       }
     }
 
-    const [invite, knock] = await Promise.all([this.strippedRooms(invites, ignored, 'invite'), this.strippedRooms(knocks, ignored, 'knock')]);
+    const [invite, knock] = strippedP ? await strippedP : [{}, {}];
     return { join, invite, leave, knock };
+  }
+
+  /** Whether any event relates to one of these (a small set is shared between responses at one events position). */
+  private mayHaveRelations(ids: string[]): Promise<boolean> {
+    return ids.length > 20 ? this.store.anyRelations(ids) : this.sharedRelations.get(ids.join(' '), () => this.store.anyRelations(ids));
+  }
+
+  /** The viewer's transaction ids of events, in parts of 500 read concurrently. */
+  private async txnIds(eventIds: string[], userId: string, deviceId: string): Promise<Map<string, string>> {
+    if (eventIds.length <= 500) return this.store.txnIds(eventIds, userId, deviceId);
+    const parts: string[][] = [];
+    for (let i = 0; i < eventIds.length; i += 500) parts.push(eventIds.slice(i, i + 500));
+    const maps = await Promise.all(parts.map((p) => this.store.txnIds(p, userId, deviceId)));
+    return new Map(maps.flatMap((m) => [...m]));
+  }
+
+  /** Member counts and heroes of rooms (two statements, concurrently). */
+  private async summaries(roomIds: string[], userId: string): Promise<Map<string, { joined: number; invited: number; heroes: string[] }>> {
+    const out = new Map<string, { joined: number; invited: number; heroes: string[] }>();
+    if (!roomIds.length) return out;
+    const [counts, heroes] = await Promise.all([this.store.memberCounts(roomIds), this.store.heroes(roomIds, userId)]);
+    for (const [roomId, c] of counts) out.set(roomId, { joined: c.joined, invited: c.invited, heroes: heroes.get(roomId) ?? [] });
+    return out;
   }
 
   private noteInboxEmpty(userId: string, deviceId: string, position: number): void {
@@ -635,8 +735,8 @@ export class SyncService {
    * the state after that event with its own key reverted to what it
    * replaced; for an empty timeline, the state after the last event <= to.
    */
-  private async statesBefore(plans: RoomPlan[], timelines: Map<string, { events: StoredEvent[] }>): Promise<Map<string, Map<string, string>>> {
-    const out = new Map<string, Map<string, string>>();
+  private async statesBefore(plans: RoomPlan[], timelines: Map<string, { events: StoredEvent[] }>): Promise<Map<string, StateMap>> {
+    const out = new Map<string, StateMap>();
     if (!plans.length) return out;
     const anchor = new Map<string, { eventId: string; revert?: StoredEvent }>();
     const empty: Array<{ roomId: string; to: EventsBound }> = [];
@@ -646,18 +746,19 @@ export class SyncService {
       else empty.push({ roomId: p.roomId, to: p.to });
     }
     if (empty.length) for (const [r, id] of await this.store.lastEventIds(empty)) anchor.set(r, { eventId: id });
-    const groupsOf = await this.store.stateGroupsOf([...anchor.values()].map((a) => a.eventId));
-    const states = await this.store.stateOfGroups([...groupsOf.values()]);
+    const after = await this.states.statesAfter([...anchor.values()].map((a) => a.eventId));
     for (const [roomId, a] of anchor) {
-      const g = groupsOf.get(a.eventId);
-      const st = new Map(g !== undefined ? (states.get(g) ?? []) : []);
+      // Shared with the cache: copied only when the anchor's own key is reverted.
+      let st: StateMap = after.get(a.eventId) ?? new Map<string, string>();
       const ev = a.revert?.event;
       if (ev && typeof ev.state_key === 'string') {
         const key = sk(ev.type, ev.state_key);
         const replaced = a.revert!.unsignedExtra?.replaces_state;
         if (st.get(key) === ev.event_id) {
-          if (replaced) st.set(key, replaced);
-          else st.delete(key);
+          const copy = new Map(st);
+          if (replaced) copy.set(key, replaced);
+          else copy.delete(key);
+          st = copy;
         }
       }
       out.set(roomId, st);
@@ -669,13 +770,10 @@ export class SyncService {
   private async strippedRooms(ms: MembershipAt[], ignored: Set<string>, kind: 'invite' | 'knock'): Promise<Json> {
     const out: Json = {};
     if (!ms.length) return out;
-    const memberEvents = await this.store.getEvents(ms.map((m) => m.eventId));
-    const groups = await this.store.stateGroupsOf(ms.map((m) => m.eventId));
-    const states = await this.store.stateOfGroups([...groups.values()]);
+    const [memberEvents, states] = await Promise.all([this.store.getEvents(ms.map((m) => m.eventId)), this.states.statesAfter(ms.map((m) => m.eventId))]);
     const wanted = new Map<string, string[]>();
     for (const m of ms) {
-      const g = groups.get(m.eventId);
-      const st = g !== undefined ? states.get(g) : undefined;
+      const st = states.get(m.eventId);
       wanted.set(m.roomId, STRIPPED_TYPES.map((t) => st?.get(sk(t, ''))).filter((x): x is string => !!x));
     }
     const stateEvents = await this.store.getEvents([...wanted.values()].flat());
@@ -693,6 +791,16 @@ export class SyncService {
     }
     return out;
   }
+}
+
+/**
+ * A read started ahead of where its result is awaited: when the response
+ * fails first, its own failure is not an unhandled rejection (the caller
+ * still sees it when awaiting).
+ */
+function background<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 function sameToken(a: SyncToken, b: SyncToken): boolean {

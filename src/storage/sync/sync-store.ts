@@ -308,6 +308,50 @@ export class SyncStore {
     return out;
   }
 
+  /**
+   * The state group of each event and the full state of those groups, in one
+   * statement per chunk (stateGroupsOf and stateOfGroups together). Events
+   * without a group are absent from `groups`.
+   */
+  async stateAfterEvents(eventIds: string[]): Promise<{ groups: Map<string, number>; states: Map<number, Map<string, string>> }> {
+    const groups = new Map<string, number>();
+    const states = new Map<number, Map<string, string>>();
+    // Chunks run concurrently (on PostgreSQL, on different connections of the pool).
+    const parts = await Promise.all(
+      chunks([...new Set(eventIds)], 100).map((part) =>
+        // kind 0: an event's group (event_id, root); kind 1: a state row of group `root`, nearer groups (lower lvl) last.
+        this.db.query(
+          `WITH RECURSIVE eg(event_id, state_group) AS (
+             SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})
+           ),
+           chain(root, id, prev, lvl) AS (
+             SELECT id, id, prev_state_group, 0 FROM state_groups WHERE id IN (SELECT state_group FROM eg)
+             UNION ALL
+             SELECT c.root, g.id, g.prev_state_group, c.lvl + 1 FROM state_groups g JOIN chain c ON g.id = c.prev
+           )
+           SELECT 0 AS kind, state_group AS root, '' AS type, '' AS state_key, event_id, 0 AS lvl FROM eg
+           UNION ALL
+           SELECT 1, c.root, s.type, s.state_key, s.event_id, c.lvl FROM chain c JOIN state_groups_state s ON s.state_group = c.id
+           ORDER BY kind, root, lvl DESC`,
+          part,
+        ),
+      ),
+    );
+    for (const rows of parts) {
+      for (const r of rows) {
+        const root = Number(r.root);
+        if (Number(r.kind) === 0) {
+          groups.set(r.event_id, root);
+          continue;
+        }
+        let m = states.get(root);
+        if (!m) states.set(root, (m = new Map()));
+        m.set(`${r.type}\u0000${r.state_key}`, r.event_id);
+      }
+    }
+    return { groups, states };
+  }
+
   async getEvents(eventIds: string[]): Promise<Map<string, StoredEvent>> {
     return eventsById(this.db, eventIds);
   }
