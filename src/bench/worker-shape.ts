@@ -66,10 +66,15 @@ export interface PlanInput {
   persisters: number;
   /** At least portsNeeded(persisters) distinct free ports. */
   ports: readonly number[];
-  database: { name: string; user: string; host: string; port: number };
+  database: { name: string; user: string; host: string; port: number; password?: string };
   redis: { host: string; port: number };
   replicationSecret: string;
-  bcryptRounds: number;
+  /** The bench's settings (benchConfigOverrides), unless `settings` is given. */
+  bcryptRounds?: number;
+  /** Settings every process gets, first (the end-to-end suite's test defaults); replaces the bench's. */
+  settings?: Record<string, unknown>;
+  /** Top-level keys merged last into the shared overrides (a test's own configuration). */
+  extra?: Record<string, unknown>;
   /** Connection pool size of each process (default 3). */
   cpMax?: number;
   /**
@@ -130,7 +135,15 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   const instances: PlannedInstance[] = [main];
   const worker = (name: string, ports: { clientPort?: number; replPort?: number }, listeners: unknown[]) =>
     instances.push({ name, ...ports, workerFile: { worker_app: 'synapse.app.generic_worker', worker_name: name, worker_listeners: listeners } });
-  const dbArgs = (cpMax: number) => ({ user: p.database.user, host: p.database.host, port: p.database.port, database: p.database.name, cp_min: 1, cp_max: cpMax });
+  const dbArgs = (cpMax: number) => ({
+    user: p.database.user,
+    host: p.database.host,
+    port: p.database.port,
+    database: p.database.name,
+    ...(p.database.password !== undefined ? { password: p.database.password } : {}),
+    cp_min: 1,
+    cp_max: cpMax,
+  });
   for (const name of ['generic_worker1', 'generic_worker2']) {
     const port = take();
     worker(name, { clientPort: port }, [client(port, ['client', 'federation'])]);
@@ -156,8 +169,9 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   const instanceMap: Record<string, { host: string; port: number }> = { main: { host: '127.0.0.1', port: main.replPort! } };
   for (const i of instances) if (i !== main && i.replPort !== undefined && !followerSet.has(i.name)) instanceMap[i.name] = { host: '127.0.0.1', port: i.replPort };
 
+  if (!p.settings && p.bcryptRounds === undefined) throw new Error('a worker deployment plan needs settings or bcryptRounds');
   const overrides: Record<string, unknown> = {
-    ...benchConfigOverrides(p.bcryptRounds),
+    ...(p.settings ?? benchConfigOverrides(p.bcryptRounds!)),
     database: {
       name: 'psycopg2',
       // Every process has its own pool on one database: keep them small.
@@ -176,18 +190,25 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
       presence: 'stream_writer',
     },
     run_background_tasks_on: 'background_worker',
+    ...(p.extra ?? {}),
   };
   return { overrides, instances, nginxPort };
 }
 
 /** Why the worker shapes cannot run here, or undefined when they can. */
 /**
- * Writes a plan's config files into `dir`: `bench.yaml` (the shared
- * overrides, after `base`) and `workers/<name>.yaml` per worker. Returns the
+ * Writes a plan's config files into `dir`: `bench.yaml` (or
+ * `overridesName`: the shared overrides, after `base`) and
+ * `workers/<name>.yaml` per worker. Returns the
  * shared files, each instance's `-c` list, and the worker files.
  */
-export function writePlanFiles(plan: WorkerPlan, dir: string, base: string): { shared: string[]; configsOf: Map<string, string[]>; workerFiles: string[] } {
-  const overridePath = path.join(dir, 'bench.yaml');
+export function writePlanFiles(
+  plan: WorkerPlan,
+  dir: string,
+  base: string,
+  overridesName = 'bench.yaml',
+): { shared: string[]; configsOf: Map<string, string[]>; workerFiles: string[] } {
+  const overridePath = path.join(dir, overridesName);
   writeFileSync(overridePath, stringifyYaml(plan.overrides));
   const shared = [base, overridePath];
   const workersDir = path.join(dir, 'workers');

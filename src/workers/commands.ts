@@ -14,6 +14,13 @@
  *
  * Stream and instance names may not contain spaces (instance names are
  * worker_name values). Rows are JSON without newlines.
+ *
+ * One transport message (a Redis pub/sub message) carries one or more
+ * commands, one per line (`\n`-separated, in order): a process coalesces what
+ * it publishes in one turn of its event loop (e.g. the rows of one group
+ * commit) into one message, since every message costs every subscriber a
+ * wake-up. `splitCommandLines` takes a message apart; a message of one line
+ * is the single-command form.
  */
 
 export class ReplicationCommandError extends Error {
@@ -101,6 +108,12 @@ export function serialiseCommand(c: Command): string {
     case 'REMOTE_SERVER_UP':
       return `REMOTE_SERVER_UP ${word(c.server, 'server name')}`;
   }
+}
+
+/** The command lines of one transport message (empty lines are skipped). */
+export function splitCommandLines(message: string): string[] {
+  if (!message.includes('\n')) return message === '' ? [] : [message];
+  return message.split('\n').filter((l) => l !== '');
 }
 
 export function parseCommand(line: string): Command {

@@ -47,7 +47,8 @@ export class MultiWriterIdGenerator {
   private readonly listeners = new Set<Listener>();
   private persisting: Promise<void> | undefined;
   private persistAgain = false;
-  private persistedPosition = -1;
+  /** Per writer: the highest position this process has written to stream_positions. */
+  private readonly persistedPositions = new Map<string, number>();
   /** SQLite stand-in for the sequence. */
   private localCounter = 0;
 
@@ -96,6 +97,7 @@ export class MultiWriterIdGenerator {
     for (const w of opts.writers) {
       const row = persisted.find((r) => r.instance_name === w);
       g.positions.set(w, row ? Number(row.stream_id) : 0);
+      if (row) g.persistedPositions.set(w, Number(row.stream_id));
     }
     g.lastAllocated = seqNow;
     if (g.isWriter) {
@@ -277,7 +279,14 @@ export class MultiWriterIdGenerator {
     for (const l of this.listeners) l(pos, instance);
   }
 
-  /** Writes this writer's position to stream_positions (coalesced; only ever increases). */
+  /**
+   * Writes this writer's position to stream_positions, with the other
+   * writers' positions as this process knows them (they came from those
+   * writers, so they are true, and a row only ever moves upwards): a process
+   * reading the table then sees a minimum that covers this writer's writes
+   * even when an idle writer has not recorded that it followed. One statement
+   * for all of them; coalesced.
+   */
   persist(): Promise<void> {
     if (!this.isWriter) return Promise.resolve();
     if (this.persisting) {
@@ -287,15 +296,16 @@ export class MultiWriterIdGenerator {
     const run = (async () => {
       do {
         this.persistAgain = false;
-        const pos = this.positions.get(this.opts.instanceName) ?? 0;
-        if (pos <= this.persistedPosition) continue;
+        const rows: Array<[string, number]> = [];
+        for (const [w, pos] of this.positions) if (pos > (this.persistedPositions.get(w) ?? -1)) rows.push([w, pos]);
+        if (!rows.length) continue;
         await this.db.execute(
-          `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES (?, ?, ?)
+          `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}
            ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id
            WHERE stream_positions.stream_id < excluded.stream_id`,
-          [this.opts.streamName, this.opts.instanceName, pos],
+          rows.flatMap(([w, pos]) => [this.opts.streamName, w, pos]),
         );
-        this.persistedPosition = pos;
+        for (const [w, pos] of rows) this.persistedPositions.set(w, Math.max(this.persistedPositions.get(w) ?? -1, pos));
       } while (this.persistAgain);
     })();
     // Cleared once settled, not in a `finally` inside: with nothing to write

@@ -8,7 +8,12 @@
  * Server names cannot contain `/`, so the two never collide; several
  * homeservers can share one Redis.
  *
- * Each message is one line command (commands.ts). Two connections are used
+ * Each message carries one or more line commands (commands.ts): what a
+ * process publishes on one channel in one turn of its event loop (the rows of
+ * a group commit, a POSITION after them, ...) goes out as ONE message, its
+ * commands one per line in the order they were sent. Every message wakes every
+ * subscriber, so this is what keeps the cost of following the streams down
+ * under load. Two connections are used
  * (a subscribed Redis connection cannot publish). ioredis reconnects by
  * itself and re-subscribes; after every reconnection the transport emits
  * `reconnected` (and sends REPLICATE) so that stream followers catch up from
@@ -17,7 +22,7 @@
 import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { parseCommand, serialiseCommand, type Command } from './commands.js';
+import { parseCommand, serialiseCommand, splitCommandLines, type Command } from './commands.js';
 
 export interface RedisTransportOptions {
   serverName: string;
@@ -36,6 +41,9 @@ export interface RedisTransportEvents {
   /** The subscription was lost (commands published meanwhile are missed). */
   disconnected: [];
 }
+
+/** A message is split before it grows past this many characters (commands are never split). */
+export const MAX_MESSAGE_CHARS = 256 * 1024;
 
 export function broadcastChannel(serverName: string): string {
   return serverName;
@@ -66,6 +74,9 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
   private sub: Redis | undefined;
   private readyOnce = false;
   private stopped = false;
+  /** Commands waiting for the end of this turn of the event loop, per channel (in order). */
+  private outbox = new Map<string, { lines: string[]; done: Array<(ok: boolean) => void> }>();
+  private flushing: NodeJS.Immediate | undefined;
 
   constructor(private readonly opts: RedisTransportOptions) {
     super();
@@ -129,16 +140,18 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
   }
 
   private onMessage(channel: string, message: string): void {
-    let cmd: Command;
-    try {
-      cmd = parseCommand(message);
-    } catch (e) {
-      this.opts.logger?.warn({ err: e, channel }, 'ignoring a malformed replication command');
-      return;
+    for (const line of splitCommandLines(message)) {
+      let cmd: Command;
+      try {
+        cmd = parseCommand(line);
+      } catch (e) {
+        this.opts.logger?.warn({ err: e, channel }, 'ignoring a malformed replication command');
+        continue;
+      }
+      // Our own broadcasts come back to us: skip the ones that say they are ours.
+      if (channel === this.broadcast && commandOrigin(cmd) === this.opts.instanceName) continue;
+      this.emit('command', cmd, channel);
     }
-    // Our own broadcasts come back to us: skip the ones that say they are ours.
-    if (channel === this.broadcast && commandOrigin(cmd) === this.opts.instanceName) return;
-    this.emit('command', cmd, channel);
   }
 
   /** Publishes to every process. Returns false when Redis is unreachable (the database still has the data). */
@@ -151,19 +164,72 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
     return this.publish(instanceChannel(this.opts.serverName, instance), cmd);
   }
 
-  private async publish(channel: string, cmd: Command): Promise<boolean> {
+  /**
+   * Queues `cmd` for `channel`; the commands queued in this turn of the event
+   * loop go out together (one message per channel) once it ends.
+   */
+  private publish(channel: string, cmd: Command): Promise<boolean> {
     // A doorbell: when Redis is away, do not wait (readers catch up from the database).
-    if (!this.pub || this.stopped || this.pub.status !== 'ready') return false;
+    if (!this.pub || this.stopped || this.pub.status !== 'ready') return Promise.resolve(false);
+    let line: string;
     try {
-      await this.pub.publish(channel, serialiseCommand(cmd));
-      return true;
+      line = serialiseCommand(cmd);
     } catch (e) {
-      this.opts.logger?.debug({ err: e }, 'redis publish failed');
-      return false;
+      this.opts.logger?.debug({ err: e }, 'redis publish failed: bad command');
+      return Promise.resolve(false);
     }
+    let box = this.outbox.get(channel);
+    if (!box) this.outbox.set(channel, (box = { lines: [], done: [] }));
+    box.lines.push(line);
+    this.flushing ??= setImmediate(() => void this.flush());
+    const b = box;
+    return new Promise<boolean>((resolve) => b.done.push(resolve));
+  }
+
+  /** Publishes every queued command: one message per channel (split only when very large). */
+  private async flush(): Promise<void> {
+    this.flushing = undefined;
+    const boxes = this.outbox;
+    if (!boxes.size) return;
+    this.outbox = new Map();
+    const messages: Array<[string, string]> = [];
+    for (const [channel, box] of boxes) {
+      let cur = '';
+      for (const line of box.lines) {
+        if (cur && cur.length + 1 + line.length > MAX_MESSAGE_CHARS) {
+          messages.push([channel, cur]);
+          cur = '';
+        }
+        cur = cur ? `${cur}\n${line}` : line;
+      }
+      if (cur) messages.push([channel, cur]);
+    }
+    let ok = false;
+    const pub = this.pub;
+    if (pub && pub.status === 'ready') {
+      try {
+        if (messages.length === 1) await pub.publish(messages[0]![0], messages[0]![1]);
+        else {
+          const p = pub.pipeline();
+          for (const [channel, message] of messages) p.publish(channel, message);
+          const res = await p.exec();
+          const err = res?.find(([e]) => e)?.[0];
+          if (err) throw err;
+        }
+        ok = true;
+      } catch (e) {
+        this.opts.logger?.debug({ err: e }, 'redis publish failed');
+      }
+    }
+    for (const box of boxes.values()) for (const d of box.done) d(ok);
   }
 
   async stop(): Promise<void> {
+    // What was queued before stopping still goes out (e.g. CLEAR_USER_SYNC at shut-down).
+    if (this.flushing) {
+      clearImmediate(this.flushing);
+      await this.flush();
+    }
     this.stopped = true;
     await Promise.all([this.pub, this.sub].map(async (c) => {
       if (!c) return;

@@ -19,11 +19,14 @@
  * covers it, whatever the others do (a slow or paused persister holds back
  * only its own rooms). The minimum still moves only when an idle persister
  * hears of the others' writes, so a persister tells the other persisters,
- * alone (POSITION on their own channels), whenever its position moves, and
- * its rows carry the other persisters' positions as it knows them
- * (`positions`). A process that only follows thus gets one message per
- * event instead of one per persister. Idle persisters still announce their
- * position to everyone at most twice a second.
+ * alone (POSITION on their own channels), when its position moved without a
+ * row of its own saying so (50 ms after, one POSITION for a run of moves:
+ * no write waits for it), and its rows carry the other persisters'
+ * positions as it knows them (`positions`). A process that only follows
+ * thus gets at most one message per event instead of one per persister (the
+ * transport puts the rows of one turn of the event loop into one message).
+ * Idle persisters still announce their position to everyone at most twice a
+ * second.
  *
  * Applying (every process, for the streams it does not write): advance the
  * local view of the stream (StreamIdGenerator.advanceTo, or the multi-writer
@@ -121,8 +124,6 @@ export interface StreamReplicatorDeps {
   transport?: TransportLike;
   readPositions(): Promise<PositionRow[]>;
   persistPosition(stream: string, instance: string, position: number): Promise<void>;
-  /** Several writers' positions of one stream in one statement (only upwards); else persistPosition per row. */
-  persistPositions?(stream: string, positions: Record<string, number>): Promise<void>;
   typing?: TypingReplicaHooks;
   caches?: CacheRegistry;
   logger?: Pick<Logger, 'info' | 'warn' | 'debug'>;
@@ -141,6 +142,12 @@ export const SETTLE_MS = 5000;
 const PUBLISH_ANYWAY_MS = 1000;
 /** An events writer that only followed the others announces its position to everyone at most this often. */
 const IDLE_ANNOUNCE_MS = 500;
+/**
+ * An events writer tells the other writers that its position moved (it
+ * followed them) this long after the first move it has not told (trailing:
+ * one POSITION for a run of followed rows).
+ */
+const TELL_WRITERS_MS = 50;
 /** Positions learnt from a reply or the database that Redis has not confirmed after this long: catch up. */
 const CONFIRM_MS = 1500;
 /** Per-process caches that follow a stream (dropped when the stream moves before its invalidations arrive). */
@@ -167,6 +174,7 @@ export class StreamReplicator {
   private catchUpAgain = false;
   private stopped = false;
   private positionTimer: NodeJS.Immediate | undefined;
+  private tellTimer: NodeJS.Timeout | undefined;
   private readonly unsubs: Array<() => void> = [];
   /** Positions applied from a reply or a fresh read, waiting for Redis to confirm them. */
   private readonly unconfirmed = new Map<string, { stream: NotifiedStream; instance: string; position: number; at: number }>();
@@ -174,7 +182,6 @@ export class StreamReplicator {
   private freshRunning: Promise<void> | undefined;
   private freshNext: Promise<void> | undefined;
   private freshJoinable = false;
-  private eventsPersist: { running?: Promise<void>; again: boolean; done: Map<string, number> } = { again: false, done: new Map() };
 
   constructor(private readonly d: StreamReplicatorDeps) {
     this.me = d.instanceName;
@@ -271,6 +278,7 @@ export class StreamReplicator {
     this.stopped = true;
     clearInterval(this.timer);
     if (this.positionTimer) clearImmediate(this.positionTimer);
+    clearTimeout(this.tellTimer);
     clearTimeout(this.confirmTimer);
     for (const u of this.unsubs) u();
   }
@@ -375,33 +383,45 @@ export class StreamReplicator {
   }
 
   private schedulePositions(): void {
-    if (this.positionTimer || this.stopped) return;
-    // Once this turn's advances are done (they coalesce into one command), not
-    // on a timer: a persister answering a write waits for the others to
-    // follow (read-after-write), so this is on the path of every write.
+    if (this.stopped) return;
+    if (this.otherEventsWriters().length) {
+      // Several events writers: only the other writers need to hear it (their
+      // rows carry our position to the readers, so that the minimum moves), and
+      // none waits for it (a write settles on its writer's own position), so a
+      // short timer coalesces a run of followed rows into one POSITION, and
+      // none is sent when a row of ours (which they read too) said it.
+      if (this.tellTimer) return;
+      this.tellTimer = setTimeout(() => {
+        this.tellTimer = undefined;
+        this.tellWriters();
+      }, TELL_WRITERS_MS);
+      this.tellTimer.unref?.();
+      return;
+    }
+    if (this.positionTimer) return;
+    // Once this turn's advances are done (they coalesce into one command).
     this.positionTimer = setImmediate(() => {
       this.positionTimer = undefined;
       if (this.stopped) return;
       const own = this.ownPosition('events');
-      const others = this.otherEventsWriters();
-      if (others.length) {
-        // Only the other writers need to hear it at once (they wait for us to
-        // follow); readers learn it from their rows, or from publishStale.
-        if (own > this.toldWriters) {
-          const prev = this.toldWriters;
-          this.toldWriters = own;
-          const t = this.d.transport;
-          for (const w of others) {
-            const cmd = { name: 'POSITION' as const, stream: 'events', instance: this.me, prev, next: own };
-            void (t?.sendTo ? t.sendTo(w, cmd) : t?.send(cmd));
-          }
-        }
-        return;
-      }
       const prev = this.announced.get('events') ?? 0;
       if (own > prev && !this.pending.get('events')?.length) this.announce('events');
     });
     this.positionTimer.unref?.();
+  }
+
+  /** Tells the other events writers our position, on their own channels, unless our rows already did. */
+  private tellWriters(): void {
+    if (this.stopped) return;
+    const own = this.ownPosition('events');
+    // Our rows are broadcast: the other writers learnt our position from them.
+    this.toldWriters = Math.max(this.toldWriters, this.announced.get('events') ?? 0);
+    if (own <= this.toldWriters) return;
+    const prev = this.toldWriters;
+    this.toldWriters = own;
+    const t = this.d.transport;
+    const cmd = { name: 'POSITION' as const, stream: 'events', instance: this.me, prev, next: own };
+    for (const w of this.otherEventsWriters()) void (t?.sendTo ? t.sendTo(w, cmd) : t?.send(cmd));
   }
 
   private announce(stream: NotifiedStream): void {
@@ -635,9 +655,9 @@ export class StreamReplicator {
   /**
    * The writer, after a write of `stream` finished here: waits (at most
    * SETTLE_MS) until the readable position covers every write finished so
-   * far — for events the minimum over all persisters, so it waits for the
-   * others to follow — records the positions in `stream_positions` and
-   * returns them (the forwarder's `applyWriteReply`).
+   * far — for events this persister's own position (readers read its rows up
+   * to it) — records the positions in `stream_positions` and returns them
+   * (the forwarder's `applyWriteReply`).
    */
   async settleWrite(stream: NotifiedStream): Promise<Record<string, number> | undefined> {
     const g = this.d.streams[stream];
@@ -657,54 +677,14 @@ export class StreamReplicator {
       if (!ok) this.d.logger?.warn(`replication: ${stream} did not reach ${target} within ${SETTLE_MS} ms (at ${g.getCurrent()}); answering anyway`);
     }
     if (multi) {
-      // Our own position is recorded by the generator (already under way since
-      // the write finished); the others' positions as we know them, alongside.
-      const own = multi.persist().catch((e: unknown) => this.d.logger?.warn({ err: e }, 'replication: could not record the events position'));
-      await Promise.all([own, this.persistEventsPositions()]);
+      // The generator records our position (already under way since the
+      // write finished) with the others' as we know them, in one statement.
+      await multi.persist().catch((e: unknown) => this.d.logger?.warn({ err: e }, 'replication: could not record the events positions'));
       return multi.getWriterPositions();
     }
     // Typing is not read from the database (readers ask its writer).
     if (stream !== 'typing') await this.persist(stream, g.getCurrent());
     return { [this.me]: g.getCurrent() };
-  }
-
-  /**
-   * Records the other events writers' positions as this process knows them
-   * (they came from those writers: true, and only ever moved upwards), so
-   * that a fresh read anywhere sees the minimum that covers our write even
-   * when an idle persister has not recorded that it followed. Our own
-   * position is the generator's to record (one statement less per write, and
-   * no two statements racing for our row). Coalesced.
-   */
-  private persistEventsPositions(): Promise<void> {
-    const g = this.d.streams.events;
-    if (!(g instanceof MultiWriterEventsStream)) return Promise.resolve();
-    const st = this.eventsPersist;
-    if (st.running) {
-      st.again = true; // the running loop writes once more, with the positions of then
-      const wanted = Object.entries(g.multi.getWriterPositions()).filter(([w]) => w !== this.me);
-      return st.running.then(() => (wanted.every(([w, p]) => (st.done.get(w) ?? -1) >= p) ? undefined : this.persistEventsPositions()));
-    }
-    st.running = (async () => {
-      try {
-        do {
-          st.again = false;
-          const changed: Record<string, number> = {};
-          for (const [w, p] of Object.entries(g.multi.getWriterPositions())) if (w !== this.me && p > (st.done.get(w) ?? -1)) changed[w] = p;
-          if (!Object.keys(changed).length) continue;
-          if (this.d.persistPositions) await this.d.persistPositions('events', changed);
-          else for (const [w, p] of Object.entries(changed)) await this.d.persistPosition('events', w, p);
-          for (const [w, p] of Object.entries(changed)) st.done.set(w, Math.max(st.done.get(w) ?? -1, p));
-        } while (st.again);
-      } catch (e) {
-        this.d.logger?.warn({ err: e }, 'replication: could not record the events positions');
-      }
-    })();
-    const run = st.running;
-    void run.then(() => {
-      if (st.running === run) st.running = undefined;
-    });
-    return run;
   }
 
   /**

@@ -82,16 +82,6 @@ export async function wireReplication(services: Services): Promise<void> {
         [stream, instance, position],
       );
     },
-    persistPositions: async (stream, positions) => {
-      const rows = Object.entries(positions);
-      if (!rows.length) return;
-      await services.db.execute(
-        `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}
-         ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id
-         WHERE stream_positions.stream_id < excluded.stream_id`,
-        rows.flatMap(([instance, position]) => [stream, instance, position]),
-      );
-    },
     typing: typingHooks,
     caches,
     logger: services.logger,

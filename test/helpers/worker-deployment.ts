@@ -11,6 +11,8 @@
  *   background_worker   run_background_tasks_on (a replication listener, only
  *                       so that the harness can see /health)
  *
+ * The deployment is the bench's (planWorkerDeployment in
+ * src/bench/worker-shape.ts, with two persisters and the test settings).
  * Each process is spawned here as `myelin run -c homeserver.yaml -c
  * test-overrides.yaml [-c workers/NAME.yaml]`, its output captured (and kept
  * in `<dir>/<name>.log`), so that a test can stop, kill or restart any one of
@@ -21,11 +23,11 @@
  * are named after server_name, unique per deployment.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { stringify } from 'yaml';
+import { planWorkerDeployment, portsNeeded, writePlanFiles } from '../../src/bench/worker-shape.js';
 import { BIN, createPgDatabase, freePort, ROOT, runCli, testConfigDefaults, TestServer, type StartOptions } from './homeserver.js';
 
 export const MAIN = 'master';
@@ -316,60 +318,33 @@ export async function startWorkerDeployment(opts: StartOptions = {}): Promise<Wo
   const dir = mkdtempSync(join(tmpdir(), 'myelin-workers-'));
   // nginx's worker processes drop root (to nobody/www-data) and must reach their temp dirs in here.
   chmodSync(dir, 0o755);
-  const workersDir = join(dir, 'workers');
-  mkdirSync(workersDir);
-  const [mainClient, mainRepl, gw1, gw2, ep1, ep2, swRepl, swClient, bgRepl, nginxPort] = await freePorts(10);
+  const ports = await freePorts(portsNeeded(EVENT_PERSISTERS.length));
   const base = join(dir, 'homeserver.yaml');
-  const gen = await runCli(['generate-config', '--server-name', serverName, '--config-path', base, '--data-dir', dir, '--port', String(mainClient)]);
+  const gen = await runCli(['generate-config', '--server-name', serverName, '--config-path', base, '--data-dir', dir, '--port', String(ports[0])]);
   if (gen.code !== 0) throw new Error(`generate-config failed:\n${gen.stderr}`);
   const db = await createPgDatabase('myelin_workers');
-  const loopback = { bind_addresses: ['127.0.0.1'], type: 'http' };
-  const repl = (port: number) => ({ ...loopback, port, resources: [{ names: ['replication'] }] });
-  const overrides: Record<string, unknown> = {
-    ...testConfigDefaults(),
+  const a = db.args as { user: string; host: string; port: number; password?: string };
+  // The bench's deployment (src/bench/worker-shape.ts), with the test defaults.
+  const plan = planWorkerDeployment({
+    persisters: EVENT_PERSISTERS.length,
+    ports,
+    database: { name: db.name, user: a.user, host: a.host, port: a.port, ...(a.password !== undefined ? { password: a.password } : {}) },
+    redis: redisAddress(),
+    replicationSecret: randomBytes(16).toString('hex'),
+    settings: testConfigDefaults(),
+    extra: opts.config,
     // 7 processes share one database: small pools (PostgreSQL's default max_connections is 100).
-    database: { name: 'psycopg2', args: { ...db.args, cp_min: 1, cp_max: 3 } },
-    redis: { enabled: true, ...redisAddress() },
-    worker_replication_secret: randomBytes(16).toString('hex'),
-    listeners: [{ ...loopback, port: mainClient, x_forwarded: true, resources: [{ names: ['client', 'federation'] }] }, repl(mainRepl!)],
-    instance_map: {
-      main: { host: '127.0.0.1', port: mainRepl },
-      event_persister1: { host: '127.0.0.1', port: ep1 },
-      event_persister2: { host: '127.0.0.1', port: ep2 },
-      stream_writer: { host: '127.0.0.1', port: swRepl },
-      background_worker: { host: '127.0.0.1', port: bgRepl },
-    },
-    stream_writers: {
-      events: [...EVENT_PERSISTERS],
-      typing: STREAM_WRITER,
-      to_device: STREAM_WRITER,
-      account_data: STREAM_WRITER,
-      receipts: STREAM_WRITER,
-      presence: STREAM_WRITER,
-    },
-    run_background_tasks_on: BACKGROUND_WORKER,
-    ...(opts.config ?? {}),
-  };
-  const overridePath = join(dir, 'test-overrides.yaml');
-  writeFileSync(overridePath, stringify(overrides));
-  const shared = [base, overridePath];
+    cpMax: 3,
+    cpMaxClient: 3,
+  });
+  const { shared, configsOf } = writePlanFiles(plan, dir, base, 'test-overrides.yaml');
   const secret = /registration_shared_secret:\s*"([^"]+)"/.exec(readFileSync(base, 'utf8'))![1]!;
+  const instances: Instance[] = plan.instances.map((i) => {
+    if (!(INSTANCES as readonly string[]).includes(i.name)) throw new Error(`unexpected instance ${i.name} in the deployment plan`);
+    return { name: i.name as InstanceName, configs: configsOf.get(i.name)!, clientPort: i.clientPort, replPort: i.replPort };
+  });
 
-  const instances: Instance[] = [{ name: MAIN, configs: shared, clientPort: mainClient, replPort: mainRepl }];
-  const worker = (name: InstanceName, listeners: unknown[], ports: { clientPort?: number; replPort?: number }) => {
-    const path = join(workersDir, `${name}.yaml`);
-    writeFileSync(path, stringify({ worker_app: 'synapse.app.generic_worker', worker_name: name, worker_listeners: listeners }));
-    instances.push({ name, configs: [...shared, path], ...ports });
-  };
-  const clientFed = (port: number) => ({ ...loopback, port, x_forwarded: true, resources: [{ names: ['client', 'federation'] }] });
-  worker('generic_worker1', [clientFed(gw1!)], { clientPort: gw1 });
-  worker('generic_worker2', [clientFed(gw2!)], { clientPort: gw2 });
-  worker('event_persister1', [repl(ep1!)], { replPort: ep1 });
-  worker('event_persister2', [repl(ep2!)], { replPort: ep2 });
-  worker('stream_writer', [repl(swRepl!), { ...loopback, port: swClient, x_forwarded: true, resources: [{ names: ['client'] }] }], { clientPort: swClient, replPort: swRepl });
-  worker('background_worker', [repl(bgRepl!)], { replPort: bgRepl });
-
-  const d = new WorkerDeployment(serverName, nginxPort!, dir, shared, secret, instances, db.drop);
+  const d = new WorkerDeployment(serverName, plan.nginxPort, dir, shared, secret, instances, db.drop);
   try {
     await d.start();
   } catch (e) {

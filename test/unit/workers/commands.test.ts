@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseCommand, ReplicationCommandError, serialiseCommand, type Command } from '../../../src/workers/commands.js';
+import { parseCommand, ReplicationCommandError, serialiseCommand, splitCommandLines, type Command } from '../../../src/workers/commands.js';
 
 describe('replication line commands', () => {
   const cases: Array<[Command, string]> = [
@@ -54,5 +54,14 @@ describe('replication line commands', () => {
   it('refuses to serialise names with spaces', () => {
     expect(() => serialiseCommand({ name: 'POSITION', stream: 'events', instance: 'a b', prev: 1, next: 2 })).toThrow(ReplicationCommandError);
     expect(() => serialiseCommand({ name: 'PING', ts: 1.5 })).toThrow(ReplicationCommandError);
+  });
+
+  it('splits a message into its command lines (one line is the single-command form)', () => {
+    expect(splitCommandLines('PING 1')).toEqual(['PING 1']);
+    expect(splitCommandLines('PING 1\nREPLICATE\n')).toEqual(['PING 1', 'REPLICATE']);
+    expect(splitCommandLines('')).toEqual([]);
+    // A row's JSON never holds a raw newline: serialised commands stay one line each.
+    const line = serialiseCommand({ name: 'RDATA', stream: 'events', instance: 'p1', token: 1, row: { body: 'a\nb' } });
+    expect(splitCommandLines(`${line}\n${line}`).map(parseCommand)).toHaveLength(2);
   });
 });

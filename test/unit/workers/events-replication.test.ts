@@ -5,31 +5,13 @@
  * it (POSITION), so the reader's long-poll wakes; catch-up from
  * stream_positions when the bus is down.
  */
-import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkersPgDatabase } from '../../helpers/workers-pg.js';
 import { Notifier } from '../../../src/streams/notifier.js';
 import { eventsPositionFor } from '../../../src/streams/tokens.js';
-import type { Command } from '../../../src/workers/commands.js';
 import { MultiWriterEventsStream } from '../../../src/workers/events-stream.js';
 import { StreamReplicator } from '../../../src/workers/stream-replication.js';
-
-class Bus {
-  readonly ts: Array<EventEmitter & { me: string }> = [];
-  up = true;
-  transport(me: string) {
-    const t = Object.assign(new EventEmitter(), {
-      me,
-      send: async (cmd: Command) => {
-        if (!this.up) return false;
-        for (const o of this.ts) if (o !== t) o.emit('command', cmd, 'x');
-        return true;
-      },
-    });
-    this.ts.push(t);
-    return t;
-  }
-}
+import { FakeBus } from './fake-bus.js';
 
 const WRITERS = ['ep1', 'ep2'];
 
@@ -43,7 +25,7 @@ describe('events stream with two persisters', () => {
     await pg?.close();
   });
 
-  async function proc(bus: Bus, me: string) {
+  async function proc(bus: FakeBus, me: string) {
     const db = open();
     const events = await MultiWriterEventsStream.open(db, me, WRITERS);
     const streams = { events };
@@ -53,7 +35,7 @@ describe('events stream with two persisters', () => {
       writersOf: (s) => (s === 'events' ? WRITERS : ['master']),
       streams,
       notifier,
-      transport: bus.transport(me) as any,
+      transport: bus.transport(me),
       readPositions: () => db.query('SELECT stream_name, instance_name, stream_id FROM stream_positions'),
       persistPosition: async () => {},
       pollConnectedMs: 1e9,
@@ -64,7 +46,7 @@ describe('events stream with two persisters', () => {
   }
 
   it('a reader exposes an event once its persister has passed it, and its long-poll wakes', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const ep1 = await proc(bus, 'ep1');
     const ep2 = await proc(bus, 'ep2');
     const reader = await proc(bus, 'reader');
@@ -84,7 +66,7 @@ describe('events stream with two persisters', () => {
   });
 
   it('an event in flight on one persister holds the minimum back', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const ep1 = await proc(bus, 'ep1');
     const ep2 = await proc(bus, 'ep2');
     const reader = await proc(bus, 'reader');
@@ -96,18 +78,19 @@ describe('events stream with two persisters', () => {
     expect(reader.events.getCurrent()).toBeLessThan(slow!);
     ep2.events.finish(slow!);
     ep2.notifier.notify({ stream: 'events', position: slow!, rooms: ['!s:x'] });
-    await new Promise((r) => setTimeout(r, 30));
+    // ep2's row says `slow`; that it followed ep1 past it comes a moment later (a trailing POSITION).
+    for (let i = 0; i < 100 && reader.events.getCurrent() < Math.max(slow!, fast!); i++) await new Promise((r) => setTimeout(r, 10));
     expect(reader.events.getCurrent()).toBeGreaterThanOrEqual(Math.max(slow!, fast!));
     for (const p of [ep1, ep2, reader]) p.rep.stop();
   });
 
   it('with the bus down, positions arrive from stream_positions', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const ep1 = await proc(bus, 'ep1');
     const ep2 = await proc(bus, 'ep2');
     const reader = await proc(bus, 'reader');
     bus.up = false;
-    for (const t of bus.ts) t.emit('disconnected');
+    for (const t of bus.transports) t.emit('disconnected');
     const since = reader.notifier.currentToken();
     const woke = reader.notifier.waitForChange('@u:x', [], since, 10_000);
     const [pos] = await ep1.events.allocateManyAsync(1);

@@ -6,7 +6,6 @@
  * (`freshPositions`) — all without waiting for Redis. Positions learnt that
  * way and never confirmed by Redis rows are caught up (waking waiters).
  */
-import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkersPgDatabase } from '../../helpers/workers-pg.js';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
@@ -14,41 +13,9 @@ import { Notifier } from '../../../src/streams/notifier.js';
 import { eventsPositionFor } from '../../../src/streams/tokens.js';
 import type { NotifiedStream } from '../../../src/streams/notifier-types.js';
 import { CacheRegistry } from '../../../src/workers/caches.js';
-import type { Command } from '../../../src/workers/commands.js';
 import { MultiWriterEventsStream } from '../../../src/workers/events-stream.js';
 import { StreamReplicator, type PositionRow } from '../../../src/workers/stream-replication.js';
-
-/** A fake Redis that can hold back (or lose) messages. */
-class Bus {
-  readonly ts: Array<EventEmitter & { me: string }> = [];
-  up = true;
-  held: Array<() => void> = [];
-  hold = false;
-  /** Processes that hear nothing. */
-  readonly deaf = new Set<string>();
-  transport(me: string) {
-    const t = Object.assign(new EventEmitter(), {
-      me,
-      send: async (cmd: Command) => {
-        if (!this.up) return false;
-        const deliver = () => {
-          for (const o of this.ts) if (o !== t && !this.deaf.has(o.me)) o.emit('command', cmd, 'x');
-        };
-        if (this.hold) this.held.push(deliver);
-        else deliver();
-        return true;
-      },
-    });
-    this.ts.push(t);
-    return t;
-  }
-  release(): void {
-    const h = this.held;
-    this.held = [];
-    this.hold = false;
-    for (const d of h) d();
-  }
-}
+import { FakeBus } from './fake-bus.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -75,7 +42,7 @@ describe('read-after-write, single-writer streams', () => {
     };
   }
 
-  function proc(bus: Bus, db: ReturnType<typeof table>, me: string) {
+  function proc(bus: FakeBus, db: ReturnType<typeof table>, me: string) {
     const streams: Partial<Record<NotifiedStream, StreamIdGenerator>> = {
       receipts: new StreamIdGenerator(0),
       account_data: new StreamIdGenerator(0),
@@ -89,7 +56,7 @@ describe('read-after-write, single-writer streams', () => {
       writersOf: () => ['writer'],
       streams,
       notifier,
-      transport: bus.transport(me) as any,
+      transport: bus.transport(me),
       readPositions: db.read,
       persistPosition: db.write,
       caches,
@@ -105,13 +72,13 @@ describe('read-after-write, single-writer streams', () => {
     return pos;
   }
 
-  let bus: Bus;
+  let bus: FakeBus;
   let db: ReturnType<typeof table>;
   let w: ReturnType<typeof proc>;
   let fwd: ReturnType<typeof proc>;
   let other: ReturnType<typeof proc>;
   beforeAll(async () => {
-    bus = new Bus();
+    bus = new FakeBus({ targeted: false });
     db = table();
     w = proc(bus, db, 'writer');
     fwd = proc(bus, db, 'forwarder');
@@ -204,7 +171,7 @@ describe('read-after-write, events with two persisters (PostgreSQL)', () => {
     await pg?.close();
   });
 
-  async function proc(bus: Bus, me: string) {
+  async function proc(bus: FakeBus, me: string) {
     const db = open();
     const events = await MultiWriterEventsStream.open(db, me, WRITERS);
     const streams = { events };
@@ -221,13 +188,10 @@ describe('read-after-write, events with two persisters (PostgreSQL)', () => {
       writersOf: (s) => (s === 'events' ? WRITERS : ['master']),
       streams,
       notifier,
-      transport: bus.transport(me) as any,
+      transport: bus.transport(me),
       readPositions: () => db.query('SELECT stream_name, instance_name, stream_id FROM stream_positions'),
       persistPosition: async (s, i, p) => {
         await upsert(s, [[i, p]]);
-      },
-      persistPositions: async (s, positions) => {
-        await upsert(s, Object.entries(positions));
       },
       pollConnectedMs: 1e9,
     });
@@ -237,7 +201,7 @@ describe('read-after-write, events with two persisters (PostgreSQL)', () => {
   }
 
   it('the persister answers once its own position covers the write and is recorded; a third process reads it fresh', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const ep1 = await proc(bus, 'ep1');
     await proc(bus, 'ep2');
     const reader = await proc(bus, 'reader');
@@ -258,7 +222,7 @@ describe('read-after-write, events with two persisters (PostgreSQL)', () => {
   });
 
   it('the forwarder applies the answered positions of every persister at once', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const ep1 = await proc(bus, 'ep1');
     await proc(bus, 'ep2');
     const fwd = await proc(bus, 'fwd');

@@ -57,6 +57,42 @@ describe.skipIf(!up)('RedisTransport', () => {
     expect(await echoed).toBe(false);
   });
 
+  it('sends what is published in one turn as one message, its commands one per line, in order', async () => {
+    const raw = new Redis(REDIS);
+    const messages: string[] = [];
+    await raw.subscribe(serverName);
+    raw.on('message', (_ch: string, m: string) => messages.push(m));
+    const got: Command[] = [];
+    const on = (cmd: Command) => void got.push(cmd);
+    b.on('command', on);
+    try {
+      const sent = [1, 2, 3].map((token) => a.send({ name: 'RDATA', stream: 'events', instance: 'writer1', token, row: { prev: token - 1 } }));
+      expect(await Promise.all(sent)).toEqual([true, true, true]);
+      for (let i = 0; i < 100 && got.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(got.map((c) => (c as { token: number }).token)).toEqual([1, 2, 3]);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]!.split('\n')).toHaveLength(3);
+    } finally {
+      b.off('command', on);
+      raw.disconnect();
+    }
+  });
+
+  it('reads several commands from one message, skipping malformed lines', async () => {
+    const pub = new Redis(REDIS);
+    const got: Command[] = [];
+    const on = (cmd: Command) => void got.push(cmd);
+    b.on('command', on);
+    try {
+      await pub.publish(serverName, 'PING 1\nGARBAGE\nPOSITION typing writer1 1 2\n');
+      for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(got).toEqual([{ name: 'PING', ts: 1 }, { name: 'POSITION', stream: 'typing', instance: 'writer1', prev: 1, next: 2 }]);
+    } finally {
+      b.off('command', on);
+      pub.disconnect();
+    }
+  });
+
   it('targets one instance on its own channel', async () => {
     const got = nextCommand(a);
     await b.sendTo('writer1', { name: 'REPLICATE' });

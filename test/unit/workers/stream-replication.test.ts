@@ -4,7 +4,6 @@
  * notifier, gaps, POSITION, catch-up from recorded positions, typing
  * catch-up from the writer, caches.
  */
-import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
 import { Notifier } from '../../../src/streams/notifier.js';
@@ -13,33 +12,11 @@ import type { NotifiedStream } from '../../../src/streams/notifier-types.js';
 import { CacheRegistry } from '../../../src/workers/caches.js';
 import type { Command } from '../../../src/workers/commands.js';
 import { StreamReplicator, type PositionRow, type TypingReplicaHooks } from '../../../src/workers/stream-replication.js';
-
-/** A fake Redis: every transport sees the others' commands. */
-class Bus {
-  readonly transports: FakeTransport[] = [];
-  sent: Command[] = [];
-  up = true;
-}
-
-class FakeTransport extends EventEmitter {
-  constructor(
-    readonly bus: Bus,
-    readonly me: string,
-  ) {
-    super();
-    bus.transports.push(this);
-  }
-  async send(cmd: Command): Promise<boolean> {
-    if (!this.bus.up) return false;
-    this.bus.sent.push(cmd);
-    for (const t of this.bus.transports) if (t !== this) t.emit('command', cmd, 'x');
-    return true;
-  }
-}
+import { FakeBus } from './fake-bus.js';
 
 const WRITERS: Record<string, string[]> = { receipts: ['writer'], typing: ['writer'], events: ['writer'] };
 
-function proc(bus: Bus, me: string, opts: { positions?: PositionRow[]; typing?: TypingReplicaHooks; start?: number } = {}) {
+function proc(bus: FakeBus, me: string, opts: { positions?: PositionRow[]; typing?: TypingReplicaHooks; start?: number } = {}) {
   const streams: Partial<Record<NotifiedStream, StreamIdGenerator>> = {
     receipts: new StreamIdGenerator(opts.start ?? 0),
     typing: new StreamIdGenerator(0),
@@ -47,7 +24,7 @@ function proc(bus: Bus, me: string, opts: { positions?: PositionRow[]; typing?: 
   const notifier = new Notifier(streams);
   const caches = new CacheRegistry();
   const persisted: Array<[string, string, number]> = [];
-  const transport = new FakeTransport(bus, me);
+  const transport = bus.transport(me);
   const rep = new StreamReplicator({
     instanceName: me,
     writersOf: (s) => WRITERS[s] ?? ['master'],
@@ -70,7 +47,7 @@ const tick = () => new Promise((r) => setTimeout(r, 10));
 
 describe('StreamReplicator', () => {
   it('publishes a committed write and wakes a long-poll on the reader', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const w = proc(bus, 'writer');
     const r = proc(bus, 'reader');
     await w.rep.start();
@@ -91,7 +68,7 @@ describe('StreamReplicator', () => {
   });
 
   it('does not wake waiters of unrelated rooms', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const w = proc(bus, 'writer');
     const r = proc(bus, 'reader');
     await w.rep.start();
@@ -103,7 +80,7 @@ describe('StreamReplicator', () => {
   });
 
   it('holds a row until the writer position covers it (out-of-order commits)', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const w = proc(bus, 'writer');
     await w.rep.start();
     const gen = w.streams.receipts!;
@@ -119,7 +96,7 @@ describe('StreamReplicator', () => {
   });
 
   it('ignores rows from an instance that does not write the stream', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const r = proc(bus, 'reader');
     await r.rep.start();
     r.rep.onCommand({ name: 'RDATA', stream: 'receipts', instance: 'impostor', token: 50, row: { prev: 0, ts: Date.now() } });
@@ -127,7 +104,7 @@ describe('StreamReplicator', () => {
   });
 
   it('a gap (prev not seen) wakes every waiter of the stream', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const r = proc(bus, 'reader');
     await r.rep.start();
     const woke = r.notifier.waitForChange('@nobody:x', [], r.notifier.currentToken(), 5000);
@@ -138,7 +115,7 @@ describe('StreamReplicator', () => {
   });
 
   it('POSITION advances without waking when nothing was missed, and wakes on a gap', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const r = proc(bus, 'reader');
     await r.rep.start();
     const t0 = r.notifier.currentToken();
@@ -154,7 +131,7 @@ describe('StreamReplicator', () => {
   });
 
   it('catches up from recorded positions after a Redis reconnection, waking waiters', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const positions: PositionRow[] = [];
     const r = proc(bus, 'reader', { positions });
     await r.rep.start();
@@ -168,7 +145,7 @@ describe('StreamReplicator', () => {
   });
 
   it('polls the database every second while Redis is away', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const positions: PositionRow[] = [];
     const r = proc(bus, 'reader', { positions });
     await r.rep.start();
@@ -181,7 +158,7 @@ describe('StreamReplicator', () => {
   });
 
   it('typing rows carry the room list; a reader that fell behind asks the writer', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const lists = new Map<string, string[]>();
     const applied: Array<[string, string[], number]> = [];
     let fetched = -1;
@@ -214,7 +191,7 @@ describe('StreamReplicator', () => {
   });
 
   it('cache invalidations reach the other processes, and a gap clears every cache', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const a = proc(bus, 'writer');
     const b = proc(bus, 'reader');
     await a.rep.start();
@@ -230,7 +207,7 @@ describe('StreamReplicator', () => {
   });
 
   it('a token from a process ahead is waited for (catchUpTo) once replication delivers', async () => {
-    const bus = new Bus();
+    const bus = new FakeBus({ targeted: false });
     const r = proc(bus, 'reader');
     await r.rep.start();
     r.notifier.onBehind = () => {};
