@@ -102,12 +102,32 @@ function toPg(v: unknown): unknown {
   return v;
 }
 
+/**
+ * Texts with parameters that recur (the cached ones) run as named prepared
+ * statements: PostgreSQL parses each once per connection (pg prepares it on
+ * a connection the first time it runs there) instead of at every call.
+ * Texts without parameters (migrations: several statements in one text)
+ * stay on the simple protocol.
+ */
+const statementNames = new Map<string, string>();
+
+function queryConfig(sql: string, params: readonly unknown[]): pg.QueryConfig {
+  const values = params.map(toPg);
+  if (!values.length) return { text: rewritePlaceholders(sql), values };
+  let name = statementNames.get(sql);
+  if (name === undefined && statementNames.size < 5000) {
+    name = `m${statementNames.size + 1}`;
+    statementNames.set(sql, name);
+  }
+  return name === undefined ? { text: rewritePlaceholders(sql), values } : { name, text: rewritePlaceholders(sql), values };
+}
+
 class PgQueryable implements Queryable {
   readonly engine = 'postgres' as const;
   constructor(private readonly client: pg.Pool | pg.PoolClient) {}
 
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-    const res = await this.client.query(rewritePlaceholders(sql), params.map(toPg));
+    const res = await this.client.query(queryConfig(sql, params));
     return res.rows as T[];
   }
 
@@ -116,7 +136,7 @@ class PgQueryable implements Queryable {
   }
 
   async execute(sql: string, params: readonly unknown[] = []): Promise<number> {
-    const res = await this.client.query(rewritePlaceholders(sql), params.map(toPg));
+    const res = await this.client.query(queryConfig(sql, params));
     return res.rowCount ?? 0;
   }
 }
