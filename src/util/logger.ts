@@ -23,7 +23,7 @@ const LOG_CHUNK = 4096;
 
 /** Where LineBatcher hands its chunks (sonic-boom on stdout, in createLogger). */
 export interface ChunkWriter {
-  /** Writes asynchronously. */
+  /** Writes `text` (in order with every other write). */
   write(text: string): unknown;
   /** Writes what `write` was given and has not written yet, before returning. */
   flushSync(): void;
@@ -53,7 +53,7 @@ export class LineBatcher {
     return true;
   }
 
-  /** Hands the pending lines to the writer, which writes them asynchronously. */
+  /** Hands the pending lines to the writer. */
   flush(): void {
     const text = this.take();
     if (text) this.out.write(text);
@@ -91,10 +91,12 @@ function writeAllSync(fd: number, text: string): void {
 export function createLogger(opts: { logConfig?: string; level?: string; name: string }): Logger {
   let level = process.env.MYELIN_LOG_LEVEL ?? opts.level ?? 'info';
   if (opts.logConfig) level = levelFromLogConfig(opts.logConfig) ?? level;
-  // Asynchronous, buffered stdout writes: a request log line must neither
-  // block the event loop nor cost a write(2) of its own. Lines are written in
-  // 4 KiB chunks, at least every 250 ms, and whatever is pending at exit.
-  const stdout = destination({ dest: 1, sync: false });
+  // Buffered stdout writes: a request log line must not cost a write(2) of
+  // its own. Lines are written in 4 KiB chunks, at least every 250 ms, and
+  // whatever is pending at exit. Each chunk is written synchronously: an
+  // asynchronous write still in flight at exit would land after the exit
+  // flush, out of order.
+  const stdout = destination({ dest: 1, sync: true });
   const dest = new LineBatcher({
     write: (text) => stdout.write(text),
     flushSync: () => stdout.flushSync(),

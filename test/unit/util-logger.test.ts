@@ -56,7 +56,7 @@ describe('createLogger in a process', () => {
     const code = [
       `import { createLogger } from ${JSON.stringify(BUILT)};`,
       "const log = createLogger({ name: 'test' });",
-      // More than a chunk (written asynchronously), then a tail that only the exit flush writes.
+      // More than a chunk (written as it fills), then a tail that only the exit flush writes.
       'for (let i = 0; i < 500; i++) log.info(`line ${i}`);',
       'process.exit(0);',
     ].join('\n');

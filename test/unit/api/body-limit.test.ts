@@ -54,16 +54,16 @@ function slowPost(body: Buffer, opts: { chunked: boolean; chunks: number; delayM
     let i = 0;
     const next = () => {
       if (sock.destroyed) return;
-      if (i >= body.length) {
-        if (opts.chunked) sock.write('0\r\n\r\n');
-        sentAll = true;
-        return;
-      }
       const piece = body.subarray(i, i + size);
       i += size;
       sock.write(opts.chunked ? Buffer.concat([Buffer.from(piece.length.toString(16) + '\r\n'), piece, Buffer.from('\r\n')]) : piece, () => {
-        setTimeout(next, opts.delayMs);
+        if (i < body.length) setTimeout(next, opts.delayMs);
       });
+      if (i >= body.length) {
+        // The last bytes are handed to the socket now: an answer can only come after them.
+        if (opts.chunked) sock.write('0\r\n\r\n');
+        sentAll = true;
+      }
     };
     next();
   });
