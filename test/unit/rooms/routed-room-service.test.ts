@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateSigningKey } from '../../../src/matrix/signing.js';
 import { ClientEventSerializer } from '../../../src/services/rooms/client-events.js';
-import { EventCreator } from '../../../src/services/rooms/event-creator.js';
+import { EventCreator, type EventCreatorDeps } from '../../../src/services/rooms/event-creator.js';
 import { chooseRoomId, RoomIdTakenError } from '../../../src/services/rooms/create-room.js';
 import { RoutedRoomService, type RoomWriteRequest } from '../../../src/services/rooms/routed-room-service.js';
 import { VisibilityChecker } from '../../../src/services/rooms/visibility.js';
@@ -12,14 +12,28 @@ import { SqliteDb } from '../../../src/storage/sqlite.js';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
 import { MatrixError } from '../../../src/util/errors.js';
 
+/** A rooms context on an in-memory SQLite database (`shard`: the event creator's ownsRoom/onForeignRoom). */
+async function roomsFixture(shard: Pick<EventCreatorDeps, 'ownsRoom' | 'onForeignRoom'> = {}) {
+  const db = new SqliteDb(':memory:');
+  await migrate(db, roomsMigrations);
+  const store = new SqlRoomStore(db);
+  let g = 0;
+  const creator = new EventCreator({
+    store,
+    serverName: 'r.test',
+    signingKey: generateSigningKey('r'),
+    stream: new StreamIdGenerator(0),
+    notifier: { notify() {} },
+    nextStateGroup: () => ++g,
+    ...shard,
+  });
+  const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
+  return { store, ctx };
+}
+
 describe('RoutedRoomService', () => {
   it('routes writes as plain JSON and runs them on the writer side', async () => {
-    const db = new SqliteDb(':memory:');
-    await migrate(db, roomsMigrations);
-    const store = new SqlRoomStore(db);
-    let g = 0;
-    const creator = new EventCreator({ store, serverName: 'r.test', signingKey: generateSigningKey('r'), stream: new StreamIdGenerator(0), notifier: { notify() {} }, nextStateGroup: () => ++g });
-    const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
+    const { store, ctx } = await roomsFixture();
     const seen: RoomWriteRequest[] = [];
     // The "writer": a second service that receives the JSON as HTTP replication would deliver it.
     const writer: RoutedRoomService = new RoutedRoomService(ctx, async () => { throw new Error('writer must not route'); });
@@ -46,23 +60,12 @@ describe('RoutedRoomService', () => {
   });
 
   it('every event of a room in its own writer: profile changes go room by room, other shards are refused', async () => {
-    const db = new SqliteDb(':memory:');
-    await migrate(db, roomsMigrations);
-    const store = new SqlRoomStore(db);
-    let g = 0;
     const foreign: string[] = [];
     // This "persister" owns the rooms whose id does not contain "x".
-    const creator = new EventCreator({
-      store,
-      serverName: 'r.test',
-      signingKey: generateSigningKey('r'),
-      stream: new StreamIdGenerator(0),
-      notifier: { notify() {} },
-      nextStateGroup: () => ++g,
+    const { store, ctx } = await roomsFixture({
       ownsRoom: (roomId) => !roomId.includes('x'),
       onForeignRoom: (roomId) => foreign.push(roomId),
     });
-    const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
     const seen: RoomWriteRequest[] = [];
     const writer: RoutedRoomService = new RoutedRoomService(ctx, async () => {
       throw new Error('writer must not route');
@@ -93,12 +96,7 @@ describe('RoutedRoomService', () => {
   });
 
   it('a v12 room id drawn by two processes at once: the writer refuses the second, which draws again', async () => {
-    const db = new SqliteDb(':memory:');
-    await migrate(db, roomsMigrations);
-    const store = new SqlRoomStore(db);
-    let g = 0;
-    const creator = new EventCreator({ store, serverName: 'r.test', signingKey: generateSigningKey('r'), stream: new StreamIdGenerator(0), notifier: { notify() {} }, nextStateGroup: () => ++g });
-    const ctx = { serverName: 'r.test', store, creator, serializer: new ClientEventSerializer(store), visibility: new VisibilityChecker(store) };
+    const { store, ctx } = await roomsFixture();
     const writer: RoutedRoomService = new RoutedRoomService(ctx, async () => {
       throw new Error('writer must not route');
     });
