@@ -3,10 +3,30 @@
  * tests of the worker shape (a room's events go to the persister its id
  * hashes to).
  */
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { startServer } from './homeserver.js';
 import { shardFor } from '../../src/workers/role.js';
 import { enc, RawClient } from './http.js';
 import { EVENT_PERSISTERS, type WorkerDeployment } from './worker-deployment.js';
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Starts the worker deployment before the suite's tests and stops it after them; the getter gives it. */
+export function useWorkerDeployment(): () => WorkerDeployment {
+  let d: WorkerDeployment | undefined;
+  beforeAll(async () => {
+    d = (await startServer({ shape: 'workers' })) as WorkerDeployment;
+  }, 120_000);
+  afterAll(async () => {
+    await d?.stop();
+  }, 60_000);
+  return () => {
+    if (!d) throw new Error('the worker deployment did not start');
+    return d;
+  };
+}
 
 export interface WorkerTestUser {
   userId: string;

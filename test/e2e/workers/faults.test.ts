@@ -5,21 +5,17 @@
  * sent to its own client listener (instanceUrl), not through nginx.
  */
 import { spawnSync } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shapesUnderTest, startServer, workersShapeUnavailable } from '../../helpers/homeserver.js';
+import { describe, expect, it } from 'vitest';
+import { shapesUnderTest, workersShapeUnavailable } from '../../helpers/homeserver.js';
 import { enc, RawClient } from '../../helpers/http.js';
-import { roomOnPersister, workerTestUser, type WorkerTestUser } from '../../helpers/worker-rooms.js';
-import { redisAddress, type WorkerDeployment } from '../../helpers/worker-deployment.js';
+import { roomOnPersister, workerTestUser, type WorkerTestUser, sleep, useWorkerDeployment } from '../../helpers/worker-rooms.js';
+import { redisAddress } from '../../helpers/worker-deployment.js';
 
 const wanted = shapesUnderTest().includes('workers');
 const unavailable = wanted ? workersShapeUnavailable() : 'the workers shape is not in MYELIN_TEST_SHAPES';
 if (unavailable) console.warn(`worker fault tests skipped: ${unavailable}`);
 
 type U = WorkerTestUser;
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
 
 /** Sync the timeline of `roomId` from `since` until every id in `want` has been seen (or the deadline). */
 async function syncUntil(c: RawClient, roomId: string, since: string | undefined, want: Set<string>, ms = 30_000): Promise<{ seen: Set<string>; next: string }> {
@@ -55,16 +51,9 @@ async function messagesBack(c: RawClient, roomId: string, from: string, max: num
 }
 
 describe.skipIf(!!unavailable)('worker shape: faults', () => {
-  let d: WorkerDeployment;
+  const deployment = useWorkerDeployment();
 
-  beforeAll(async () => {
-    d = (await startServer({ shape: 'workers' })) as WorkerDeployment;
-  }, 120_000);
-  afterAll(async () => {
-    await d?.stop();
-  }, 60_000);
-
-  const user = () => workerTestUser(d);
+  const user = () => workerTestUser(deployment());
 
   /** Sends `n` messages from `u` one after another; returns the acknowledged event ids (failures are allowed while a process is down). */
   async function sender(u: U, roomId: string, n: number, tag: string, pauseMs = 20): Promise<{ acked: string[]; failed: number }> {
@@ -89,12 +78,12 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
 
     const traffic = Promise.all([sender(a, room, 60, 'a'), sender(b, room, 60, 'b'), sender(a, other, 40, 'o')]);
     await sleep(600);
-    await d.killInstance('event_persister1', 'SIGKILL');
+    await deployment().killInstance('event_persister1', 'SIGKILL');
     // The other persister's rooms keep going while this one is down.
     const during = await sender(b, other, 5, 'during', 0);
     expect(during.acked).toHaveLength(5);
     await sleep(1500);
-    await d.startInstance('event_persister1');
+    await deployment().startInstance('event_persister1');
     const [ra, rb, ro] = await traffic;
     // Sending works again after the restart.
     const after = await sender(a, room, 5, 'after', 0);
@@ -127,7 +116,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     let killed = 0;
     for (let k = 0; k < 3; k++) {
       await sleep(300);
-      killed += killRedisConnections(d.serverName);
+      killed += killRedisConnections(deployment().serverName);
     }
     expect(killed).toBeGreaterThanOrEqual(7); // at least every process's subscription, once
     const { acked } = await traffic;
@@ -135,7 +124,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     const want = new Set(acked);
     // Both generic workers (directly, not via nginx) deliver everything.
     for (const w of ['generic_worker1', 'generic_worker2'] as const) {
-      const s = await syncUntil(new RawClient(d.instanceUrl(w), watcher.token), room, before, want);
+      const s = await syncUntil(new RawClient(deployment().instanceUrl(w), watcher.token), room, before, want);
       expect([...want].filter((id) => !s.seen.has(id)), `missing on ${w}`).toEqual([]);
     }
     // And live delivery works again afterwards: a long-poll is woken by a new event.
@@ -151,13 +140,13 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
   it('a worker started long after the others catches up', async () => {
     const [a, watcher] = [await user(), await user()];
     const room = await roomOnPersister('event_persister1', a, [watcher]);
-    const old = (await new RawClient(d.instanceUrl('generic_worker2'), watcher.token).get('/_matrix/client/v3/sync?timeout=0')).body.next_batch as string;
-    await d.stopInstance('generic_worker2');
+    const old = (await new RawClient(deployment().instanceUrl('generic_worker2'), watcher.token).get('/_matrix/client/v3/sync?timeout=0')).body.next_batch as string;
+    await deployment().stopInstance('generic_worker2');
     const { acked } = await sender(a, room, 20, 'late-start', 0);
     expect(acked).toHaveLength(20);
     await sleep(2000);
-    await d.startInstance('generic_worker2');
-    const gw2 = new RawClient(d.instanceUrl('generic_worker2'), watcher.token);
+    await deployment().startInstance('generic_worker2');
+    const gw2 = new RawClient(deployment().instanceUrl('generic_worker2'), watcher.token);
     const want = new Set(acked);
     // From an old token, and from scratch.
     const inc = await syncUntil(gw2, room, old, want);
@@ -176,11 +165,11 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     const a = await user();
     const room = await roomOnPersister('event_persister2', a, []);
     const typing = () => a.c.put(`/_matrix/client/v3/rooms/${enc(room)}/typing/${enc(a.userId)}`, { typing: true, timeout: 5000 });
-    await d.killInstance('stream_writer', 'SIGKILL');
+    await deployment().killInstance('stream_writer', 'SIGKILL');
     const down = await typing();
     expect(down.status).toBe(502);
     expect(down.body.errcode).toBe('M_UNKNOWN'); // JSON, not nginx's HTML page
-    await d.startInstance('stream_writer');
+    await deployment().startInstance('stream_writer');
     const up = await typing();
     expect(up.status, JSON.stringify(up.body)).toBe(200);
   }, 60_000);
@@ -189,8 +178,8 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     const [a, b] = [await user(), await user()];
     const r1 = await roomOnPersister('event_persister1', a, [b]);
     const r2 = await roomOnPersister('event_persister2', a, [b]);
-    const gw1 = new RawClient(d.instanceUrl('generic_worker1'), b.token);
-    const gw2 = new RawClient(d.instanceUrl('generic_worker2'), b.token);
+    const gw1 = new RawClient(deployment().instanceUrl('generic_worker1'), b.token);
+    const gw2 = new RawClient(deployment().instanceUrl('generic_worker2'), b.token);
     const token = (await gw1.get('/_matrix/client/v3/sync?timeout=0')).body.next_batch as string;
     const sent = [...(await sender(a, r1, 5, 'x', 0)).acked, ...(await sender(a, r2, 5, 'y', 0)).acked];
     expect(sent).toHaveLength(10);

@@ -6,34 +6,22 @@
  * write completes and reaches every client exactly once, and tokens made by
  * one generic worker keep working on the other.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shapesUnderTest, startServer, workersShapeUnavailable } from '../../helpers/homeserver.js';
+import { describe, expect, it } from 'vitest';
+import { shapesUnderTest, workersShapeUnavailable } from '../../helpers/homeserver.js';
 import { enc, RawClient } from '../../helpers/http.js';
-import { roomOnPersister, workerTestUser } from '../../helpers/worker-rooms.js';
-import type { WorkerDeployment } from '../../helpers/worker-deployment.js';
+import { roomOnPersister, workerTestUser, sleep, useWorkerDeployment } from '../../helpers/worker-rooms.js';
 
 const wanted = shapesUnderTest().includes('workers');
 const unavailable = wanted ? workersShapeUnavailable() : 'the workers shape is not in MYELIN_TEST_SHAPES';
 if (unavailable) console.warn(`persister pause tests skipped: ${unavailable}`);
 
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
 const FILTER = enc(JSON.stringify({ room: { timeline: { limit: 100 } } }));
 
 describe.skipIf(!!unavailable)('worker shape: a paused event persister', () => {
-  let d: WorkerDeployment;
+  const deployment = useWorkerDeployment();
 
-  beforeAll(async () => {
-    d = (await startServer({ shape: 'workers' })) as WorkerDeployment;
-  }, 120_000);
-  afterAll(async () => {
-    await d?.stop();
-  }, 60_000);
-
-  const user = () => workerTestUser(d);
+  const user = () => workerTestUser(deployment());
 
   /** Timeline event ids per room of one sync response. */
   function timelineIds(body: any, roomIds: string[]): string[] {
@@ -46,7 +34,7 @@ describe.skipIf(!!unavailable)('worker shape: a paused event persister', () => {
     const fastRoom = await roomOnPersister('event_persister2', a, [watcher]);
     const rooms = [slowRoom, fastRoom];
     const workers = ['generic_worker1', 'generic_worker2'] as const;
-    const on = (i: number) => new RawClient(d.instanceUrl(workers[i % 2]!), watcher.token);
+    const on = (i: number) => new RawClient(deployment().instanceUrl(workers[i % 2]!), watcher.token);
     // A token after both joins, from the first generic worker.
     let since: string | undefined;
     const joined = new Set<string>();
@@ -59,7 +47,7 @@ describe.skipIf(!!unavailable)('worker shape: a paused event persister', () => {
     expect(joined.size).toBe(rooms.length);
     const seen: string[] = [];
 
-    const pid = d.pid('event_persister1');
+    const pid = deployment().pid('event_persister1');
     expect(pid).toBeDefined();
     process.kill(pid!, 'SIGSTOP');
     let pending: Promise<{ status: number; body: any }>;

@@ -7,11 +7,11 @@
  *  - a room upgrade creates the new room on the new room's persister and
  *    tombstones the old room on the old room's, whichever they are.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { shapesUnderTest, startServer, workersShapeUnavailable } from '../../helpers/homeserver.js';
+import { describe, expect, it } from 'vitest';
+import { shapesUnderTest, workersShapeUnavailable } from '../../helpers/homeserver.js';
 import { enc } from '../../helpers/http.js';
-import { roomOnPersister, workerTestUser, type WorkerTestUser } from '../../helpers/worker-rooms.js';
-import { EVENT_PERSISTERS, type WorkerDeployment } from '../../helpers/worker-deployment.js';
+import { roomOnPersister, workerTestUser, type WorkerTestUser, sleep, useWorkerDeployment } from '../../helpers/worker-rooms.js';
+import { EVENT_PERSISTERS } from '../../helpers/worker-deployment.js';
 import { shardFor } from '../../../src/workers/role.js';
 
 const wanted = shapesUnderTest().includes('workers');
@@ -20,19 +20,8 @@ if (unavailable) console.warn(`persister search/upgrade tests skipped: ${unavail
 
 const V3 = '/_matrix/client/v3';
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
 describe.skipIf(!!unavailable)('worker shape: search and upgrades across event persisters', () => {
-  let d: WorkerDeployment;
-
-  beforeAll(async () => {
-    d = (await startServer({ shape: 'workers' })) as WorkerDeployment;
-  }, 120_000);
-  afterAll(async () => {
-    await d?.stop();
-  }, 60_000);
+  const deployment = useWorkerDeployment();
 
   async function send(u: WorkerTestUser, roomId: string, body: string): Promise<string> {
     const r = await u.c.put(`${V3}/rooms/${enc(roomId)}/send/m.room.message/${encodeURIComponent(body)}`, { msgtype: 'm.text', body });
@@ -51,13 +40,13 @@ describe.skipIf(!!unavailable)('worker shape: search and upgrades across event p
   }
 
   it('a paused persister hides nothing of the other persister rooms; its own are found once it runs again', async () => {
-    const a = await workerTestUser(d);
+    const a = await workerTestUser(deployment());
     const slowRoom = await roomOnPersister('event_persister1', a, []);
     const fastRoom = await roomOnPersister('event_persister2', a, []);
     const before = [await send(a, slowRoom, 'zebra slow one'), await send(a, fastRoom, 'zebra fast one')];
     expect((await search(a, 'zebra')).ids.sort()).toEqual([...before].sort());
 
-    const pid = d.pid('event_persister1');
+    const pid = deployment().pid('event_persister1');
     expect(pid).toBeDefined();
     process.kill(pid!, 'SIGSTOP');
     let pending: Promise<{ status: number; body: any }>;
@@ -98,8 +87,8 @@ describe.skipIf(!!unavailable)('worker shape: search and upgrades across event p
   }, 120_000);
 
   it('upgrades across persisters: the new room on its own persister, the tombstone on the old room one', async () => {
-    const a = await workerTestUser(d);
-    const b = await workerTestUser(d);
+    const a = await workerTestUser(deployment());
+    const b = await workerTestUser(deployment());
     let room = await roomOnPersister('event_persister1', a, [b]);
     await send(a, room, 'before the upgrades');
     const seen = new Set<string>();
