@@ -1,6 +1,7 @@
 /**
- * `node dist/bench/event-path.js [--engines sqlite,postgres] [--events N]
- *   [--rooms R] [--inflight C] [--rounds K]` — the event-creation path in
+ * `node dist/bench/event-path.js [--parts events,state-res] [--engines
+ *   sqlite,postgres] [--events N] [--rooms R] [--inflight C] [--rounds K]
+ *   [--state-res-versions 10,12,1]` — the event-creation path in
  * process, without HTTP: build (prev/auth events, depth) + hash + sign +
  * auth-check against the cached state + persist with its state group, through
  * the real EventCreator and SqlRoomStore, against a temporary SQLite file
@@ -12,13 +13,20 @@
  * (process.cpuUsage: user + system, all threads), split (Linux /proc) into
  * the main thread and the other threads (on SQLite mostly the writer thread
  * that runs the commits); for PostgreSQL also the CPU of the database's
- * server processes serving this database (`pg CPU`).
+ * server processes serving this database (`pg CPU`), and the events per
+ * group commit (with C requests in flight at most C; on SQLite each commit
+ * is one fsync).
+ *
+ * Then (part `state-res`, see state-res.ts) state resolution of two forks of
+ * 1,000 state events each: the first call in a fresh process (cold) and the
+ * warm median, per room version, with the result checked.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { getRoomVersion } from '../matrix/room-versions.js';
 import { generateSigningKey } from '../matrix/signing.js';
 import { EventCreator } from '../services/rooms/event-creator.js';
 import type { Db } from '../storage/db.js';
@@ -30,9 +38,12 @@ import { StreamIdGenerator } from '../streams/id-generator.js';
 import { clockTicksPerSecond, parseStatCpuTicks, readCpuTicks, readLoadavg, ticksToMs } from './procstat.js';
 import { fmt, formatTable } from './report.js';
 import { percentile } from './stats.js';
+import { measureStateRes, reportStateRes, STATE_RES_VERSIONS } from './state-res.js';
 import { runIfMain } from './util.js';
 
 interface Opts {
+  parts: Array<'events' | 'state-res'>;
+  stateResVersions: string[];
   engines: Array<'sqlite' | 'postgres'>;
   events: number;
   rooms: number;
@@ -43,7 +54,15 @@ interface Opts {
 const SERVER = 'bench.local';
 
 function parse(argv: readonly string[]): Opts {
-  const o: Opts = { engines: ['sqlite', 'postgres'], events: 5000, rooms: 8, inflight: 16, rounds: 3 };
+  const o: Opts = {
+    parts: ['events', 'state-res'],
+    stateResVersions: STATE_RES_VERSIONS,
+    engines: ['sqlite', 'postgres'],
+    events: 5000,
+    rooms: 8,
+    inflight: 16,
+    rounds: 3,
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const val = () => {
@@ -56,7 +75,13 @@ function parse(argv: readonly string[]): Opts {
       if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer`);
       return n;
     };
-    if (flag === '--engines') {
+    if (flag === '--parts') {
+      o.parts = val().split(',').map((s) => s.trim()) as Opts['parts'];
+      if (o.parts.some((p) => p !== 'events' && p !== 'state-res')) throw new Error('--parts: events and/or state-res');
+    } else if (flag === '--state-res-versions') {
+      o.stateResVersions = val().split(',').map((s) => s.trim());
+      if (o.stateResVersions.some((v) => !getRoomVersion(v))) throw new Error('--state-res-versions: known room versions');
+    } else if (flag === '--engines') {
       o.engines = val().split(',').map((s) => s.trim()) as Opts['engines'];
       if (o.engines.some((e) => e !== 'sqlite' && e !== 'postgres')) throw new Error('--engines: sqlite and/or postgres');
     } else if (flag === '--events') o.events = int();
@@ -155,6 +180,8 @@ interface RoundFigures {
   /** PostgreSQL server processes of the bench's database (NaN for SQLite). */
   pg_cpu_ms_per_event: number;
   wall_ms: number;
+  /** Events per group commit (one transaction each). */
+  events_per_commit: number;
 }
 
 async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<RoundFigures[]> {
@@ -162,6 +189,10 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
   try {
     await migrate(db);
     const store = new SqlRoomStore(db, 'master');
+    // Counts the group commits (each one transaction and, on SQLite, one fsync).
+    let commits = 0;
+    const persist = store.persistEventBatches.bind(store);
+    store.persistEventBatches = (batches) => (commits++, persist(batches));
     const stream = await StreamIdGenerator.fromTables(db, [{ table: 'events', column: 'stream_ordering' }]);
     let group = await store.maxStateGroupId();
     const creator = new EventCreator({
@@ -181,6 +212,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
       // The pool's connections exist after the first rooms were made; a new one during the round is not counted.
       const pgPids = pgName ? await backendPids(db, pgName) : [];
       const pg0 = ticksOf(pgPids);
+      const commits0 = commits;
       const main0 = mainThreadTicks();
       const cpu0 = process.cpuUsage();
       const t0 = performance.now();
@@ -209,6 +241,7 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
         main_cpu_ms_per_event: main0 !== undefined && main1 !== undefined ? ticksToMs(main1 - main0, clk) / o.events : NaN,
         pg_cpu_ms_per_event: pgPids.length ? ticksToMs(pg1 - pg0, clk) / o.events : NaN,
         wall_ms: wall,
+        events_per_commit: o.events / Math.max(1, commits - commits0),
       });
     }
     return out;
@@ -219,16 +252,10 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
 
 const median = (xs: readonly number[]): number => percentile(xs, 50);
 
-export async function main(argv: readonly string[]): Promise<number> {
-  let o: Opts;
-  try {
-    o = parse(argv);
-  } catch (e) {
-    console.error(`bench:events: ${(e as Error).message}\nUsage: npm run bench:events -- [--engines sqlite,postgres] [--events N] [--rooms R] [--inflight C] [--rounds K]`);
-    return 2;
-  }
+/** The event-creation part: one table over the engines. */
+async function benchEvents(o: Opts): Promise<void> {
   const load0 = readLoadavg();
-  const rows: string[][] = [['engine', 'round', 'events/s', 'CPU ms/event', 'main thread', 'pg CPU ms/event', 'wall ms']];
+  const rows: string[][] = [['engine', 'round', 'events/s', 'CPU ms/event', 'main thread', 'pg CPU ms/event', 'events/commit', 'wall ms']];
   for (const engine of o.engines) {
     let figs: RoundFigures[];
     try {
@@ -238,15 +265,42 @@ export async function main(argv: readonly string[]): Promise<number> {
       continue;
     }
     figs.forEach((f, i) =>
-      rows.push([engine, String(i + 1), fmt(f.events_per_s), fmt(f.cpu_ms_per_event), fmt(f.main_cpu_ms_per_event), fmt(f.pg_cpu_ms_per_event), fmt(f.wall_ms)]),
+      rows.push([
+        engine,
+        String(i + 1),
+        fmt(f.events_per_s),
+        fmt(f.cpu_ms_per_event),
+        fmt(f.main_cpu_ms_per_event),
+        fmt(f.pg_cpu_ms_per_event),
+        fmt(f.events_per_commit),
+        fmt(f.wall_ms),
+      ]),
     );
     const med = (k: keyof RoundFigures) => fmt(median(figs.map((f) => f[k])));
-    rows.push([engine, 'median', med('events_per_s'), med('cpu_ms_per_event'), med('main_cpu_ms_per_event'), med('pg_cpu_ms_per_event'), '']);
+    rows.push([engine, 'median', med('events_per_s'), med('cpu_ms_per_event'), med('main_cpu_ms_per_event'), med('pg_cpu_ms_per_event'), med('events_per_commit'), '']);
   }
   const load1 = readLoadavg();
   console.log(`event-creation path: ${o.events} events/round over ${o.rooms} rooms, ${o.inflight} in flight, ${o.rounds} round(s); load1 ${fmt(load0.load1)} → ${fmt(load1.load1)} on ${os.cpus().length} CPUs`);
   console.log(formatTable(rows));
-  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let o: Opts;
+  try {
+    o = parse(argv);
+  } catch (e) {
+    console.error(
+      `bench:events: ${(e as Error).message}\nUsage: npm run bench:events -- [--parts events,state-res] [--engines sqlite,postgres] [--events N] [--rooms R] [--inflight C] [--rounds K] [--state-res-versions 10,12,1]`,
+    );
+    return 2;
+  }
+  if (o.parts.includes('events')) await benchEvents(o);
+  if (!o.parts.includes('state-res')) return 0;
+  if (o.parts.includes('events')) console.log('');
+  const repeat = 20;
+  const processes = 3;
+  // A wrong result fails the run: the figures would not be of a working resolver.
+  return reportStateRes(await measureStateRes(o.stateResVersions, repeat, processes), repeat, processes) ? 0 : 1;
 }
 
 // Run when executed directly (node dist/bench/event-path.js), not when imported.

@@ -39,32 +39,54 @@ export interface StateResOptions {
 export function splitConflicts(stateSets: readonly StateIds[]): { unconflicted: StateIds; conflicted: Set<string> } {
   const unconflicted: StateIds = new Map();
   const conflicted = new Set<string>();
-  const keys = new Set<string>();
-  for (const s of stateSets) for (const k of s.keys()) keys.add(k);
-  for (const k of keys) {
-    const first = stateSets[0]!.get(k);
-    let same = first !== undefined;
-    for (let i = 1; i < stateSets.length && same; i++) if (stateSets[i]!.get(k) !== first) same = false;
-    if (same) {
-      unconflicted.set(k, first!);
-    } else {
-      for (const s of stateSets) {
-        const id = s.get(k);
-        if (id !== undefined) conflicted.add(id);
-      }
+  const n = stateSets.length;
+  const first = stateSets[0]!;
+  // Keys in order of first appearance (the first set's, then each next set's new ones).
+  for (const [k, id] of first) {
+    let same = true;
+    for (let i = 1; i < n && same; i++) if (stateSets[i]!.get(k) !== id) same = false;
+    if (same) unconflicted.set(k, id);
+    else for (const s of stateSets) addIfSet(conflicted, s.get(k));
+  }
+  for (let i = 1; i < n; i++) {
+    for (const k of stateSets[i]!.keys()) {
+      let seen = false;
+      for (let j = 0; j < i && !seen; j++) seen = stateSets[j]!.has(k);
+      // Missing from the first set: a conflict.
+      if (!seen) for (const s of stateSets) addIfSet(conflicted, s.get(k));
     }
   }
   return { unconflicted, conflicted };
 }
 
-/** Memoised auth-chain computation over `auth_events` (iterative, no recursion limits). */
+function addIfSet(set: Set<string>, id: string | undefined): void {
+  if (id !== undefined) set.add(id);
+}
+
+/**
+ * Auth-graph lookups for one resolution: each event's auth event ids
+ * (memoised: the same events are visited many times), full auth chains
+ * (memoised per event) and unions of chains (one traversal, no per-event sets).
+ */
 export class AuthChains {
   private readonly memo = new Map<string, Set<string>>();
+  private readonly parentsMemo = new Map<string, readonly string[]>();
 
   constructor(
     private readonly fetchEvent: FetchEvent,
     private readonly external?: (eventId: string) => Iterable<string>,
   ) {}
+
+  /** The ids of the event's auth_events (none when it cannot be fetched). */
+  parents(id: string): readonly string[] {
+    let p = this.parentsMemo.get(id);
+    if (p === undefined) {
+      const ev = this.fetchEvent(id);
+      p = ev ? authEventIds(ev) : [];
+      this.parentsMemo.set(id, p);
+    }
+    return p;
+  }
 
   /** All events reachable through auth_events from `id` (not including `id`). */
   of(id: string): Set<string> {
@@ -83,8 +105,7 @@ export class AuthChains {
         stack.pop();
         continue;
       }
-      const ev = this.fetchEvent(top.id);
-      const parents = ev ? authEventIds(ev) : [];
+      const parents = this.parents(top.id);
       if (!top.expanded) {
         top.expanded = true;
         for (const p of parents) if (!this.memo.has(p)) stack.push({ id: p, expanded: false });
@@ -99,6 +120,34 @@ export class AuthChains {
       this.memo.set(top.id, chain);
     }
     return this.memo.get(id)!;
+  }
+
+  /** The union of the auth chains of `ids` (what `of` gives for each, merged). */
+  union(ids: Iterable<string>): Set<string> {
+    const out = new Set<string>();
+    if (this.external) {
+      for (const id of ids) for (const a of this.of(id)) out.add(a);
+      return out;
+    }
+    // Everything reachable through at least one auth_events edge.
+    const stack: string[] = [];
+    for (const id of ids) {
+      for (const p of this.parents(id)) {
+        if (!out.has(p)) {
+          out.add(p);
+          stack.push(p);
+        }
+      }
+    }
+    while (stack.length > 0) {
+      for (const p of this.parents(stack.pop()!)) {
+        if (!out.has(p)) {
+          out.add(p);
+          stack.push(p);
+        }
+      }
+    }
+    return out;
   }
 }
 
@@ -166,6 +215,7 @@ class Heap<T> {
 class Resolver {
   readonly chains: AuthChains;
   private readonly powerMemo = new Map<string, number>();
+  private readonly keyMemo = new Map<string, string>();
 
   constructor(
     readonly rv: RoomVersion,
@@ -186,12 +236,40 @@ class Resolver {
       const create = this.opts.isRejected?.(id) ? undefined : this.fetchEvent(id);
       if (create && create.type === 'm.room.create') m.set(CREATE_KEY, create);
     }
-    for (const id of authEventIds(ev)) {
+    for (const id of this.chains.parents(ev.event_id)) {
       if (this.opts.isRejected?.(id)) continue;
       const a = this.fetchEvent(id);
       if (a && typeof a.state_key === 'string') m.set(stateKey(a.type, a.state_key), a);
     }
     return m;
+  }
+
+  /** The state key of a (state) event, memoised by event id. */
+  private keyOf(a: RoomEvent & { state_key: string }): string {
+    let k = this.keyMemo.get(a.event_id);
+    if (k === undefined) this.keyMemo.set(a.event_id, (k = stateKey(a.type, a.state_key)));
+    return k;
+  }
+
+  /**
+   * `authEventState(ev).get(k)` without building the map: the last usable
+   * auth event with key k (later ones overwrite earlier ones there), else
+   * (v12) the create event the room id names.
+   */
+  authEventFor(ev: RoomEvent, k: string): RoomEvent | undefined {
+    const parents = this.chains.parents(ev.event_id);
+    for (let i = parents.length - 1; i >= 0; i--) {
+      const id = parents[i]!;
+      if (this.opts.isRejected?.(id)) continue;
+      const a = this.fetchEvent(id);
+      if (a && typeof a.state_key === 'string' && this.keyOf(a as RoomEvent & { state_key: string }) === k) return a;
+    }
+    if (k === CREATE_KEY && this.rv.roomIdFromCreateEvent && ev.type !== 'm.room.create' && typeof ev.room_id === 'string') {
+      const id = createEventIdFromRoomId(ev.room_id);
+      const create = this.opts.isRejected?.(id) ? undefined : this.fetchEvent(id);
+      if (create && create.type === 'm.room.create') return create;
+    }
+    return undefined;
   }
 
   /** Sender's power level according to the event's own auth events. */
@@ -248,7 +326,7 @@ class Resolver {
 
   /** The PL event among an event's auth events, if any. */
   private plParent(ev: RoomEvent): RoomEvent | undefined {
-    for (const id of authEventIds(ev)) {
+    for (const id of this.chains.parents(ev.event_id)) {
       const a = this.fetchEvent(id);
       if (a && a.type === 'm.room.power_levels' && a.state_key === '') return a;
     }
@@ -282,28 +360,25 @@ class Resolver {
       for (const id of path) memo.set(id, pos);
       return pos;
     };
-    const pos = new Map(events.map((e) => [e.event_id, positionFrom(this.plParent(e))]));
-    return [...events].sort((x, y) => {
-      const px = pos.get(x.event_id)!;
-      const py = pos.get(y.event_id)!;
-      if (px !== py) return px > py ? -1 : 1;
-      const tx = tsOf(x);
-      const ty = tsOf(y);
-      if (tx !== ty) return tx - ty;
-      return cmpStr(x.event_id, y.event_id);
+    // Sort keys computed once per event, not at every comparison.
+    const keyed = events.map((e) => ({ e, pos: positionFrom(this.plParent(e)), ts: tsOf(e), id: e.event_id }));
+    keyed.sort((x, y) => {
+      if (x.pos !== y.pos) return x.pos > y.pos ? -1 : 1;
+      if (x.ts !== y.ts) return x.ts - y.ts;
+      return cmpStr(x.id, y.id);
     });
+    return keyed.map((k) => k.e);
   }
 
   /** Iterative auth checks: apply each event that passes auth against `state` (mutated). */
   iterativeAuthChecks(state: StateIds, events: RoomEvent[]): void {
     for (const ev of events) {
       if (typeof ev.state_key !== 'string') continue;
-      const fallback = this.authEventState(ev);
+      // The event's own auth events fill what the state lacks.
       const authState: StateMap = new Map();
       for (const k of authRuleStateKeys(ev, this.rv)) {
         const id = state.get(k);
-        const e = id !== undefined ? this.fetchEvent(id) : undefined;
-        const chosen = e ?? fallback.get(k);
+        const chosen = (id !== undefined ? this.fetchEvent(id) : undefined) ?? this.authEventFor(ev, k);
         if (chosen) authState.set(k, chosen);
       }
       if (checkAuth(ev, authState, this.rv).allowed) state.set(stateKey(ev.type, ev.state_key), ev.event_id);
@@ -326,14 +401,18 @@ export function resolveStateV2(
   const r = new Resolver(roomVersion, fetchEvent, options);
 
   // Auth difference: ∪ C_i − ∩ C_i over the full auth chains of each state set.
-  const fullChains = stateSets.map((s) => {
-    const c = new Set<string>();
-    for (const id of s.values()) for (const a of r.chains.of(id)) c.add(a);
-    return c;
-  });
+  const fullChains = stateSets.map((s) => r.chains.union(s.values()));
   const full = new Set(conflicted);
   for (const c of fullChains) {
-    for (const id of c) if (!full.has(id) && !fullChains.every((o) => o.has(id))) full.add(id);
+    for (const id of c) {
+      if (full.has(id)) continue;
+      for (const o of fullChains) {
+        if (!o.has(id)) {
+          full.add(id);
+          break;
+        }
+      }
+    }
   }
   // v2.1: plus the conflicted state subgraph.
   if (roomVersion.stateRes === 'v2.1') for (const id of conflictedSubgraph(conflicted, r.chains)) full.add(id);
@@ -376,23 +455,34 @@ export function resolveStateV2(
  * in its auth chain).
  */
 export function conflictedSubgraph(conflicted: ReadonlySet<string>, chains: AuthChains): Set<string> {
-  // Whether some conflicted event is in x's auth chain (the smaller side is iterated).
-  const reachesConflicted = (x: string): boolean => {
-    const chain = chains.of(x);
-    if (conflicted.size < chain.size) {
-      for (const c of conflicted) if (c !== x && chain.has(c)) return true;
-      return false;
-    }
-    for (const a of chain) if (conflicted.has(a)) return true;
-    return false;
-  };
   const out = new Set<string>();
-  const below = new Set<string>(); // events in the auth chain of some conflicted event
-  for (const c of conflicted) for (const a of chains.of(c)) below.add(a);
-  for (const c of conflicted) {
-    // Endpoints: a conflicted event below another, or with another below it.
-    if (below.has(c) || reachesConflicted(c)) out.add(c);
+  // Events in the auth chain of some conflicted event.
+  const below = chains.union(conflicted);
+  // Events with some conflicted event in their auth chain: walk from the
+  // conflicted events to the events citing them, within `below` and the
+  // conflicted set (a path between two conflicted events stays in there).
+  const citedBy = new Map<string, string[]>();
+  const link = (x: string): void => {
+    for (const p of chains.parents(x)) {
+      let c = citedBy.get(p);
+      if (!c) citedBy.set(p, (c = []));
+      c.push(x);
+    }
+  };
+  for (const x of below) if (!conflicted.has(x)) link(x);
+  for (const c of conflicted) link(c);
+  const above = new Set<string>();
+  const stack: string[] = [...conflicted];
+  while (stack.length > 0) {
+    for (const x of citedBy.get(stack.pop()!) ?? []) {
+      if (!above.has(x)) {
+        above.add(x);
+        stack.push(x);
+      }
+    }
   }
-  for (const x of below) if (!conflicted.has(x) && reachesConflicted(x)) out.add(x);
+  // Endpoints: a conflicted event below another, or with another below it.
+  for (const c of conflicted) if (below.has(c) || above.has(c)) out.add(c);
+  for (const x of below) if (!conflicted.has(x) && above.has(x)) out.add(x);
   return out;
 }
