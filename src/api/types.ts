@@ -3,6 +3,7 @@
  * Handlers are thin: parse and validate, call a service, return JSON.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { WaitSignal } from '../streams/notifier-types.js';
 
 export interface Requester {
   userId: string;
@@ -41,7 +42,7 @@ export interface MatrixRequest {
   maybeRequester: Requester | undefined;
   accessToken: string | undefined;
   /** Aborted when the client goes away (long-polls stop waiting). */
-  signal: AbortSignal;
+  signal: WaitSignal;
 }
 
 export class HttpResponse {

@@ -20,6 +20,17 @@ export interface StreamChange {
   instance?: string;
 }
 
+/**
+ * What stops a wait: the part of AbortSignal the notifier uses (an
+ * AbortSignal is one). A request's is a lighter object (api/http-server.ts):
+ * building an AbortController for every long-poll showed in the profiles.
+ */
+export interface WaitSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface StreamNotifier {
   notify(change: StreamChange): void;
 }

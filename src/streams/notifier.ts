@@ -10,10 +10,15 @@
  * recent changes per stream; a new waiter first checks that log.
  */
 import type { StreamIdGenerator } from './id-generator.js';
-import type { NotifiedStream, StreamChange, StreamNotifier } from './notifier-types.js';
+import type { NotifiedStream, StreamChange, StreamNotifier, WaitSignal } from './notifier-types.js';
 import { decodeSyncToken, emptyToken, eventsPositionFor, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
 
-/** How many recent changes per stream the notifier remembers. */
+/**
+ * How many recent changes per stream the notifier remembers at least. The
+ * log grows to twice that before the oldest are dropped, down to it: one
+ * splice per RECENT_PER_STREAM changes instead of a shift of the whole log
+ * at every change.
+ */
 const RECENT_PER_STREAM = 1024;
 /** A held change still unreadable after this long is delivered anyway (a stray position). */
 const STRAY_MS = 10_000;
@@ -22,7 +27,7 @@ export type WakeReason = 'change' | 'timeout' | 'aborted' | 'shutdown';
 
 interface Waiter {
   userId: string;
-  rooms: string[];
+  rooms: readonly string[];
   since: SyncToken;
   resolve: (reason: WakeReason) => void;
 }
@@ -251,11 +256,12 @@ export class Notifier implements StreamNotifier {
    * Resolves when a change concerning `userId` or one of `roomIds` moves a
    * stream past `since`, or on timeout, abort or shutdown.
    */
-  waitForChange(userId: string, roomIds: Iterable<string>, since: SyncToken, timeoutMs: number, signal?: AbortSignal): Promise<WakeReason> {
+  waitForChange(userId: string, roomIds: Iterable<string>, since: SyncToken, timeoutMs: number, signal?: WaitSignal): Promise<WakeReason> {
     if (this.closed) return Promise.resolve('shutdown');
     if (signal?.aborted) return Promise.resolve('aborted');
-    const rooms = [...roomIds];
-    if (this.missedSince(userId, new Set(rooms), since)) return Promise.resolve('change');
+    // Kept by the waiter, never modified: an array is taken as it is (every /sync long-poll passes one).
+    const rooms: readonly string[] = Array.isArray(roomIds) ? roomIds : [...roomIds];
+    if (this.missedSince(userId, rooms, since)) return Promise.resolve('change');
     if (timeoutMs <= 0) return Promise.resolve('timeout');
     return new Promise<WakeReason>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
@@ -307,7 +313,7 @@ export class Notifier implements StreamNotifier {
     let i = list.length;
     while (i > 0 && list[i - 1]!.position > change.position) i--;
     list.splice(i, 0, change);
-    if (list.length > RECENT_PER_STREAM) {
+    if (list.length > 2 * RECENT_PER_STREAM) {
       const dropped = list.splice(0, list.length - RECENT_PER_STREAM);
       const top = dropped[dropped.length - 1]!.position;
       this.evictedUpTo.set(change.stream, Math.max(this.evictedUpTo.get(change.stream) ?? 0, top));
@@ -315,7 +321,8 @@ export class Notifier implements StreamNotifier {
   }
 
   /** Whether a change concerning this user/rooms was notified after `since`. */
-  private missedSince(userId: string, rooms: Set<string>, since: SyncToken): boolean {
+  private missedSince(userId: string, roomList: readonly string[], since: SyncToken): boolean {
+    let rooms: Set<string> | undefined; // made when a remembered change names rooms
     for (const [stream, list] of this.recent) {
       // If changes after `since` may have been forgotten, assume one concerned us.
       if ((this.evictedUpTo.get(stream) ?? 0) > tokenPosition(since, stream)) return true;
@@ -327,7 +334,10 @@ export class Notifier implements StreamNotifier {
         }
         if (!c.rooms?.length && !c.users?.length) return true;
         if (c.users?.includes(userId)) return true;
-        if (c.rooms?.some((r) => rooms.has(r))) return true;
+        if (c.rooms?.length) {
+          rooms ??= new Set(roomList);
+          if (c.rooms.some((r) => rooms!.has(r))) return true;
+        }
       }
     }
     return false;

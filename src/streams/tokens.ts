@@ -40,13 +40,16 @@ export function emptyToken(): SyncToken {
 }
 
 function encodeEvents(p: EventsPosition): string {
+  if (!hasWriterParts(p)) return String(p.min);
   const writers = Object.entries(p.writers ?? {}).filter(([, pos]) => pos > p.min);
   if (!writers.length) return String(p.min);
   return `m${p.min}` + writers.map(([w, pos]) => `~${encodeURIComponent(w).replace(/[_.~]/g, (c) => '%' + c.charCodeAt(0).toString(16))}.${pos}`).join('');
 }
 
+const DIGITS = /^\d+$/;
+
 function decodeEvents(s: string): EventsPosition {
-  if (/^\d+$/.test(s)) return { min: Number(s) };
+  if (DIGITS.test(s)) return { min: Number(s) };
   const m = /^m(\d+)((?:~[^~.]+\.\d+)*)$/.exec(s);
   if (!m) throw new Error('bad events position');
   const writers: Record<string, number> = {};
@@ -58,7 +61,10 @@ function decodeEvents(s: string): EventsPosition {
 }
 
 export function encodeSyncToken(t: SyncToken): string {
-  return ['s1', encodeEvents(t.events), ...SYNC_STREAMS.map((s) => String(t[s]))].join('_');
+  // Every response encodes one or more (next_batch, prev_batch): concatenated, no arrays.
+  let out = 's1_' + encodeEvents(t.events);
+  for (let i = 0; i < SYNC_STREAMS.length; i++) out += '_' + t[SYNC_STREAMS[i]!];
+  return out;
 }
 
 /** Parses a token, throwing M_INVALID_PARAM for anything that is not one. */
@@ -70,18 +76,24 @@ export function decodeSyncToken(token: string): SyncToken {
   try {
     const t = emptyToken();
     t.events = decodeEvents(parts[1]!);
-    SYNC_STREAMS.forEach((s, i) => {
+    if (!position(t.events.min)) throw new Error('bad position');
+    if (t.events.writers) for (const w in t.events.writers) if (!position(t.events.writers[w]!)) throw new Error('bad position');
+    for (let i = 0; i < SYNC_STREAMS.length; i++) {
       const v = parts[i + 2];
-      if (v === undefined) return;
-      if (!/^\d+$/.test(v)) throw new Error('bad position');
-      t[s] = Number(v);
-    });
-    const all = [t.events.min, ...Object.values(t.events.writers ?? {}), ...SYNC_STREAMS.map((s) => t[s])];
-    if (!all.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new Error('bad position');
+      if (v === undefined) break;
+      if (!DIGITS.test(v)) throw new Error('bad position');
+      const n = Number(v);
+      if (!position(n)) throw new Error('bad position');
+      t[SYNC_STREAMS[i]!] = n;
+    }
     return t;
   } catch {
     throw Errors.invalidParam('Invalid sync token');
   }
+}
+
+function position(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 0;
 }
 
 /** The highest events position a token covers (for a single-writer reader). */

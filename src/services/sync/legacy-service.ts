@@ -7,6 +7,7 @@ import type { Services } from '../../app/services.js';
 import type { SyncFilter } from '../../matrix/filter-apply.js';
 import type { SyncStore } from '../../storage/sync/sync-store.js';
 import type { Notifier } from '../../streams/notifier.js';
+import type { WaitSignal } from '../../streams/notifier-types.js';
 import { encodeSyncToken, eventsClamp, eventsJoin, type SyncToken } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import { serializeEvents } from './serialize.js';
@@ -24,7 +25,7 @@ export class LegacyEventsService {
   ) {}
 
   /** GET /events: room events (and typing) after `from`, waiting up to `timeoutMs` for some. */
-  async events(userId: string, deviceId: string | null, fromToken: string | undefined, timeoutMs: number, signal?: AbortSignal): Promise<Json> {
+  async events(userId: string, deviceId: string | null, fromToken: string | undefined, timeoutMs: number, signal?: WaitSignal): Promise<Json> {
     await this.services.workers?.freshPositions(); // worker mode: writes acknowledged by other processes are visible
     if (fromToken) await this.notifier.catchUpTo(fromToken); // worker mode: a token from a process ahead of us
     let from: SyncToken = fromToken ? this.sync.parseSince(fromToken) : this.notifier.currentToken();

@@ -33,6 +33,7 @@
  * where left or forgotten rooms are listed. Entries are also re-read after
  * `maxAgeMs` as a bound on anything unforeseen.
  */
+import { roomAllowed } from '../../matrix/filter-apply.js';
 import type { MembershipAt } from '../../storage/sync/sync-store.js';
 import { eventsJoin, eventsUpperBound, type EventsPosition } from '../../streams/tokens.js';
 
@@ -66,7 +67,7 @@ export interface MembershipCacheLimits {
 
 const DEFAULT_LIMITS: MembershipCacheLimits = { maxUsers: 20_000, maxRows: 2_000_000, maxAgeMs: 5 * 60_000 };
 
-interface Entry extends UserMemberships {
+interface Entry extends UserMemberships, Selected {
   checkedThrough: number;
   loadedAt: number;
 }
@@ -209,5 +210,34 @@ function makeEntry(rows: MembershipAt[], checkedThrough: number, loadedAt: numbe
     if (r.membership === 'join') joined.push(r.roomId);
     if (r.streamOrdering > max) max = r.streamOrdering;
   }
-  return { rows, joined, maxStreamOrdering: max, checkedThrough, loadedAt };
+  return { rows, joined, maxStreamOrdering: max, checkedThrough, loadedAt, selected: undefined };
+}
+
+/** The room filter's part that selects rooms (SyncFilter.room). */
+export interface RoomSelection {
+  rooms?: string[];
+  not_rooms?: string[];
+}
+
+/** The last selection asked of an entry (one client per user is the common case). */
+interface Selected {
+  selected?: { filter: RoomSelection; result: UserMemberships };
+}
+
+/**
+ * The rows and joined rooms a filter's room selection lets through, in the
+ * same order (`maxStreamOrdering` stays that of every row). Without a
+ * selection: `m` itself. Every long-poll of a client asks this of the same
+ * entry with the same stored filter (frozen, shared: api/client/sync.ts),
+ * so for a frozen selection the last answer is kept with the entry (entries
+ * are never modified otherwise: a membership change makes a new entry).
+ */
+export function selectRooms(m: UserMemberships, f: RoomSelection | undefined): UserMemberships {
+  if (!f || (!f.rooms && !f.not_rooms)) return m;
+  const memo = m as UserMemberships & Selected;
+  if (memo.selected?.filter === f) return memo.selected.result;
+  const allowed = (roomId: string) => roomAllowed(f, roomId);
+  const result: UserMemberships = { rows: m.rows.filter((r) => allowed(r.roomId)), joined: m.joined.filter(allowed), maxStreamOrdering: m.maxStreamOrdering };
+  if (Object.isFrozen(f)) memo.selected = { filter: f, result };
+  return result;
 }

@@ -24,6 +24,7 @@ import { eventMatches, projectEventFields, roomAllowed, type RoomEventFilter, ty
 import type { StoredEvent } from '../../storage/rooms/store.js';
 import type { EventsBound, MembershipAt, SyncStore, TimelineFilterSql, TimelineRange } from '../../storage/sync/sync-store.js';
 import type { Notifier } from '../../streams/notifier.js';
+import type { WaitSignal } from '../../streams/notifier-types.js';
 import type { ClientEvent, PresenceState, UnreadCounts } from '../../streams/sync-sources.js';
 import {
   decodeSyncToken,
@@ -37,7 +38,7 @@ import {
 } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import type { TypingService } from '../typing/typing-service.js';
-import type { MembershipCache } from './membership-cache.js';
+import { selectRooms, type MembershipCache } from './membership-cache.js';
 import { PositionMemo, type RecentEvents } from './recent-events.js';
 import { serializeEvents, strippedState, type ClientRoomEvent } from './serialize.js';
 import { StateCache, type StateMap } from './state-cache.js';
@@ -58,7 +59,7 @@ export interface SyncRequest {
   fullState: boolean;
   timeoutMs: number;
   setPresence?: PresenceState;
-  signal?: AbortSignal;
+  signal?: WaitSignal;
   /** Keep room_id on room events (legacy endpoints). */
   withRoomId?: boolean;
 }
@@ -75,6 +76,8 @@ interface RoomPlan {
   fullState: boolean;
   /** The user was not joined throughout: filter by history visibility. */
   checkVisibility: boolean;
+  /** Stream ordering of the user's membership event (as of `to`). */
+  membershipOrdering: number;
 }
 
 const sk = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
@@ -153,10 +156,8 @@ export class SyncService {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0 || req.signal?.aborted) return this.emptyResponse(req, to);
-      const { joined } = await this.memberships.get(req.userId, to.events);
       // Rooms the filter leaves out of every section cannot change the answer.
-      const rf = req.filter.room;
-      const rooms = rf?.rooms || rf?.not_rooms ? joined.filter((r) => roomAllowed(rf, r)) : joined;
+      const rooms = selectRooms(await this.memberships.get(req.userId, to.events), req.filter.room).joined;
       const why = await this.notifier.waitForChange(req.userId, rooms, to, remaining, req.signal);
       if (why !== 'change') return this.emptyResponse(req, to);
       // Nothing concerning us in (from, to]: continue from `to`.
@@ -298,15 +299,16 @@ export class SyncService {
     // fresh: forgetting a room is invisible to the cache (membership-cache.ts).
     let mine = initial || req.fullState ? await this.memberships.fresh(userId) : await this.memberships.get(userId, toPos);
     if (!initial && !req.fullState && mine.maxStreamOrdering > fromPos.min) mine = await this.memberships.fresh(userId);
-    const current = mine.rows;
-    const memberships = new Map<string, MembershipAt>();
+    // Rooms the filter leaves out of every section are not looked at.
+    const current = selectRooms(mine, rf).rows;
+    let memberships: readonly MembershipAt[] = current;
     const beyond: string[] = [];
     // Above the minimum (its writer may be behind `to`): read as of `to`, writer by writer.
-    for (const m of current) {
-      if (m.streamOrdering > toPos.min) beyond.push(m.roomId);
-      else memberships.set(m.roomId, m);
+    for (const m of current) if (m.streamOrdering > toPos.min) beyond.push(m.roomId);
+    if (beyond.length) {
+      const atTo = await this.store.membershipsAt(userId, beyond, toPos);
+      memberships = [...current.filter((m) => m.streamOrdering <= toPos.min), ...atTo.values()];
     }
-    if (beyond.length) for (const [r, m] of await this.store.membershipsAt(userId, beyond, toPos)) memberships.set(r, m);
 
     // What changed in range, and what the membership was at `since`.
     // A membership event in range would be the latest (or be followed by one beyond `to`).
@@ -319,8 +321,7 @@ export class SyncService {
     const invites: MembershipAt[] = [];
     const knocks: MembershipAt[] = [];
     const joinIds: string[] = [];
-    for (const m of memberships.values()) {
-      if (!roomAllowed(rf, m.roomId)) continue;
+    for (const m of memberships) {
       const changed = changedRooms.has(m.roomId);
       const wasJoined = atSince.get(m.roomId)?.membership === 'join' || (!changed && !initial);
       switch (m.membership) {
@@ -328,7 +329,15 @@ export class SyncService {
           joinIds.push(m.roomId);
           const newlyJoined = !initial && changed && !wasJoined;
           const full = initial || req.fullState || newlyJoined;
-          plans.push({ roomId: m.roomId, section: 'join', from: initial || newlyJoined ? 0 : fromPos, to: toPos, fullState: full, checkVisibility: initial || newlyJoined });
+          plans.push({
+            roomId: m.roomId,
+            section: 'join',
+            from: initial || newlyJoined ? 0 : fromPos,
+            to: toPos,
+            fullState: full,
+            checkVisibility: initial || newlyJoined,
+            membershipOrdering: m.streamOrdering,
+          });
           break;
         }
         case 'invite':
@@ -342,7 +351,15 @@ export class SyncService {
           const wanted = initial || req.fullState ? includeLeave : changed;
           if (!wanted) break;
           const full = initial || req.fullState || !wasJoined;
-          plans.push({ roomId: m.roomId, section: 'leave', from: full ? 0 : fromPos, to: m.streamOrdering, fullState: full, checkVisibility: full });
+          plans.push({
+            roomId: m.roomId,
+            section: 'leave',
+            from: full ? 0 : fromPos,
+            to: m.streamOrdering,
+            fullState: full,
+            checkVisibility: full,
+            membershipOrdering: m.streamOrdering,
+          });
           break;
         }
       }
@@ -371,7 +388,7 @@ export class SyncService {
     // others once their state sections are known (a member event in them).
     const joinPlans = activePlans.filter((p) => p.section === 'join');
     const unreadP = background(
-      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, memberships.get(p.roomId)?.streamOrdering ?? -1])), to),
+      this.unreadCounts(userId, joinPlans.map((p) => p.roomId), new Map(joinPlans.map((p) => [p.roomId, p.membershipOrdering])), to),
     );
     const fullRooms = joinPlans.filter((p) => p.fullState).map((p) => p.roomId);
     const fullSummariesP = fullRooms.length ? background(this.summaries(fullRooms, userId)) : undefined;
@@ -394,6 +411,7 @@ export class SyncService {
       timelinePlans.filter((p) => rangeMayHaveRows(p.from, p.to)).map((p) => ({ roomId: p.roomId, from: p.from, to: p.to })),
       limit + 1,
       sqlFilter,
+      ignored.size ? undefined : timelineFilterKey(tf, sqlFilter),
     );
     const timelines = new Map<string, { events: StoredEvent[]; limited: boolean }>();
     for (const p of activePlans) {
@@ -687,11 +705,12 @@ export class SyncService {
    * is shared with the identical reads of other responses at the same
    * events position (the members of a room woken by its message).
    */
-  private async timelines(ranges: TimelineRange[], limit: number, filter: TimelineFilterSql): Promise<Map<string, StoredEvent[]>> {
+  private async timelines(ranges: TimelineRange[], limit: number, filter: TimelineFilterSql, filterKey?: string): Promise<Map<string, StoredEvent[]>> {
     if (!ranges.length || ranges.length > SHARED_TIMELINE_ROOMS || ranges.some((r) => (typeof r.from === 'number' ? r.from : r.from.min) <= 0)) {
       return this.store.timelines(ranges, limit, filter);
     }
-    const key = JSON.stringify([ranges, limit, filter]);
+    let key = `${limit}\u0000${filterKey ?? JSON.stringify(filter)}`;
+    for (const r of ranges) key += `\u0000${JSON.stringify(r.roomId)} ${boundKey(r.from)} ${boundKey(r.to)}`;
     const shared = await this.sharedTimelines.get(key, () => this.store.timelines(ranges, limit, filter));
     // The events are shared (never modified); the lists are the caller's.
     return new Map([...shared].map(([r, list]) => [r, list.slice()]));
@@ -801,6 +820,28 @@ export class SyncService {
 function background<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
+}
+
+/** A range bound in a shared read's key. */
+function boundKey(b: EventsBound): string {
+  if (typeof b === 'number') return String(b);
+  return b.writers ? JSON.stringify(b) : `m${b.min}`;
+}
+
+const timelineFilterKeys = new WeakMap<RoomEventFilter, string>();
+
+/**
+ * The key of a timeline filter without ignored users (derived from `tf`
+ * alone): kept with a frozen, shared filter (a stored filter, parsed once
+ * in api/client/sync.ts), else made again.
+ */
+function timelineFilterKey(tf: RoomEventFilter, sql: TimelineFilterSql): string {
+  let key = timelineFilterKeys.get(tf);
+  if (key === undefined) {
+    key = JSON.stringify(sql);
+    if (Object.isFrozen(tf)) timelineFilterKeys.set(tf, key);
+  }
+  return key;
 }
 
 function sameToken(a: SyncToken, b: SyncToken): boolean {

@@ -93,6 +93,20 @@ describe('Notifier', () => {
     n.shutdown();
   });
 
+  it('a waiter older than the changes it forgot is woken at once; a recent one waits', async () => {
+    const n = new Notifier({});
+    // Far more changes than the log keeps, none about the waiters' room.
+    for (let p = 1; p <= 5000; p++) n.notify({ stream: 'events', position: p, rooms: ['!busy:x'] });
+    expect(await state(n.waitForChange('@a:x', ['!quiet:x'], tok(10), 60_000))).toBe('change');
+    const recent = n.waitForChange('@a:x', ['!quiet:x'], tok(4990), 60_000);
+    expect(await state(recent)).toBe('pending');
+    // A change of the waiter's own room among the remembered ones is seen.
+    n.notify({ stream: 'events', position: 5001, rooms: ['!quiet:x'] });
+    expect(await state(recent)).toBe('change');
+    expect(await state(n.waitForChange('@b:x', ['!other:x', '!quiet:x'], tok(5000), 60_000))).toBe('change');
+    n.shutdown();
+  });
+
   it('a user woken by a membership change of a room they were not watching', async () => {
     const n = new Notifier({});
     const w = n.waitForChange('@new:x', ['!old:x'], tok(1), 60_000);

@@ -22,7 +22,7 @@ describe('sync tokens', () => {
     expect(decodeSyncToken('s1_10_2').typing).toBe(2);
   });
 
-  it.each(['', 'garbage', 's2_1_2', 's1_', 's1_x', 's1_1_-2', 's1_1_2_3_4_5_6_7_8_9', 's1_1_1.5', 's1_99999999999999999999', 's1_1_99999999999999999999', 's1_m1~w.x'])(
+  it.each(['', 'garbage', 's2_1_2', 's1_', 's1_x', 's1_1_-2', 's1_1_2_3_4_5_6_7_8_9', 's1_1_1.5', 's1_99999999999999999999', 's1_1_99999999999999999999', 's1_m1~w.x', 's1_m1~w.99999999999999999999', 's1_1__2', 's1_1_2_'])(
     'rejects %j with M_INVALID_PARAM',
     (s) => {
       try {
@@ -34,6 +34,12 @@ describe('sync tokens', () => {
       }
     },
   );
+
+  it('encodes writer parts at or below the minimum as a plain position', () => {
+    const t = { ...emptyToken(), events: { min: 9, writers: { a: 9, b: 3 } }, receipts: 4 };
+    expect(encodeSyncToken(t)).toBe('s1_9_0_4_0_0_0_0_0');
+    expect(encodeSyncToken({ ...t, events: { min: 9, writers: { a: 12, b: 3 } } })).toBe('s1_m9~a.12_0_4_0_0_0_0_0');
+  });
 
   it('compares tokens', () => {
     const a = { ...emptyToken(), events: { min: 5 }, typing: 2 };

@@ -1,7 +1,7 @@
 /** The /sync caches: membership cache, window of recent events, position memo, key counts. */
 import { describe, expect, it } from 'vitest';
 import { KeyCountCache } from '../../../src/services/e2ee/key-count-cache.js';
-import { MembershipCache, type MembershipReads } from '../../../src/services/sync/membership-cache.js';
+import { MembershipCache, selectRooms, type MembershipReads } from '../../../src/services/sync/membership-cache.js';
 import { PositionMemo, RecentEvents, type RecentEventRow } from '../../../src/services/sync/recent-events.js';
 import type { MembershipAt } from '../../../src/storage/sync/sync-store.js';
 
@@ -201,5 +201,43 @@ describe('KeyCountCache', () => {
     gate = undefined;
     await pending;
     expect((await cache.get('@u', 'E')).oneTimeKeys.signed_curve25519).toBe(3);
+  });
+});
+
+describe('selectRooms', () => {
+  it('keeps the rooms a filter selects, in order, and the answer per entry and frozen filter', async () => {
+    const db = new FakeMemberships();
+    let pos = 10;
+    db.add(1, '!a', '@u', 'join');
+    db.add(2, '!b', '@u', 'invite');
+    db.add(3, '!c', '@u', 'join');
+    db.add(4, '!d', '@u', 'join');
+    const cache = new MembershipCache(db, () => pos);
+    const m = await cache.get('@u', 10);
+    expect(selectRooms(m, undefined)).toBe(m);
+    expect(selectRooms(m, {})).toBe(m);
+    const f = Object.freeze({ rooms: Object.freeze(['!d', '!b', '!a']), not_rooms: Object.freeze(['!a']) }) as { rooms: string[]; not_rooms: string[] };
+    const s = selectRooms(m, f);
+    expect(s.rows.map((r) => r.roomId)).toEqual(['!b', '!d']);
+    expect(s.joined).toEqual(['!d']);
+    expect(s.maxStreamOrdering).toBe(4);
+    expect(selectRooms(m, f)).toBe(s);
+    // A filter that is not frozen (inline, per request) gets the same rooms, worked out again.
+    const inline = { not_rooms: ['!c'] };
+    expect(selectRooms(m, inline).joined).toEqual(['!a', '!d']);
+    expect(selectRooms(m, inline)).not.toBe(selectRooms(m, inline));
+    // A membership change makes a new entry: the selection follows it.
+    db.add(11, '!b', '@u', 'join');
+    db.add(12, '!d', '@u', 'leave');
+    pos = 12;
+    cache.invalidate(['@u']);
+    const after = await cache.get('@u', 12);
+    expect(after).not.toBe(m);
+    const s2 = selectRooms(after, f);
+    expect(s2.joined).toEqual(['!b']);
+    expect(s2.rows.map((r) => [r.roomId, r.membership])).toEqual([
+      ['!b', 'join'],
+      ['!d', 'leave'],
+    ]);
   });
 });
