@@ -12,6 +12,8 @@ import { RoutedRoomService, type RoomWriteRequest } from '../services/rooms/rout
 import { VisibilityChecker } from '../services/rooms/visibility.js';
 import { SqlRoomStore } from '../storage/rooms/sql-store.js';
 import { StreamIdGenerator } from '../streams/id-generator.js';
+import type { ExtraRows } from '../storage/rooms/store.js';
+import { MultiWriterEventsStream } from '../workers/events-stream.js';
 import { makeWriter } from '../workers/runtime.js';
 import { stateGroupAllocator } from '../workers/state-groups.js';
 import { shardFor, streamWriters } from '../workers/role.js';
@@ -26,6 +28,7 @@ export async function wireRooms(services: Services): Promise<void> {
   let stateGroup = await store.maxStateGroupId();
   // Only an events writer keeps room state cached (it sees every write).
   const writesEvents = streamWriters(services.config).events.includes(services.workers?.role.instanceName ?? 'master');
+  const positions = writesEvents && stream instanceof MultiWriterEventsStream ? recordPositionsWithEvents(stream) : undefined;
   const creator = new EventCreator({
     store,
     serverName: services.serverName,
@@ -45,10 +48,14 @@ export async function wireRooms(services: Services): Promise<void> {
     // live-streams: push evaluated before the commit; its rows are written in
     // the events' own transaction (read at call time: wired after us).
     batchRows: {
-      prepare: async (roomId, events) => services.live?.push.prepareBatch(roomId, events.map((e) => ({ event: e.event, streamOrdering: e.streamOrdering }))),
+      prepare: async (roomId, events) => {
+        const rows = await services.live?.push.prepareBatch(roomId, events.map((e) => ({ event: e.event, streamOrdering: e.streamOrdering })));
+        return positions ? [...(rows ?? []), positions.rows(events)] : rows;
+      },
       aborted: (roomId) => services.live?.push.batchAborted(roomId),
     },
     onPersisted: (roomId, events) => {
+      positions?.committed(events);
       for (const l of services.roomEventListeners) l(roomId, events);
     },
     // Several event persisters: only the room's own (see RoutedRoomService).
@@ -97,4 +104,35 @@ export async function wireRooms(services: Services): Promise<void> {
   services.roomVisibility = ctx.visibility;
   services.roomEventListeners = [];
   services.profiles?.onProfileChanged.push((userId, profile) => rooms.onProfileChanged(userId, profile));
+}
+
+/**
+ * Worker mode, an event persister: each group commit of events also records
+ * this persister's position (as it will be once they have finished) in
+ * stream_positions, in the same statement, so that answering the sends
+ * (`settleWrite`) usually has no statement of its own left to run.
+ */
+function recordPositionsWithEvents(stream: MultiWriterEventsStream) {
+  const multi = stream.multi;
+  // The rows a commit recorded, by position, until the commit is reported.
+  const pending = new Map<number, Array<[string, number]>>();
+  // One function for every batch: a group commit merges their rows and calls it once.
+  const write: ExtraRows<number>['write'] = async (tx, ids) => {
+    const rec = multi.recordWith(ids);
+    if (!rec) return;
+    if (pending.size > 10_000) pending.clear(); // commits that failed (only an optimisation is lost)
+    for (const id of ids) pending.set(id, rec.rows);
+    await tx.execute(rec.sql, rec.params);
+  };
+  return {
+    rows: (events: ReadonlyArray<{ streamOrdering: number }>): ExtraRows<number> => ({ write, rows: events.map((e) => e.streamOrdering) }),
+    committed: (events: ReadonlyArray<{ streamOrdering: number }>) => {
+      for (const e of events) {
+        const rows = pending.get(e.streamOrdering);
+        if (!rows) continue;
+        pending.delete(e.streamOrdering);
+        multi.markRecorded(rows);
+      }
+    },
+  };
 }

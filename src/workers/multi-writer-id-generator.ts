@@ -39,14 +39,24 @@ type Listener = (pos: EventsPosition, instance: string) => void;
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
 
+/** How often an idle writer records the position it followed to (recomputeLocal). */
+const FOLLOW_RECORD_MS = 250;
+
+/** Positions a single writer draws from the sequence at once. */
+const ID_BLOCK = 100;
+
 export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
   private readonly inFlight = new Set<number>();
   private lastAllocated = 0;
   private ownLastAllocated = 0;
+  private ownLastFinished = 0;
   private readonly listeners = new Set<Listener>();
-  private persisting: Promise<void> | undefined;
-  private persistAgain = false;
+  /** A persist round is running. */
+  private persisting = false;
+  /** The round that starts after the running one: every caller since it began waits for it. */
+  private runningRound: { promise: Promise<void>; positions: ReadonlyMap<string, number> } | undefined;
+  private nextRound: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | undefined;
   /** Per writer: the highest position this process has written to stream_positions. */
   private readonly persistedPositions = new Map<string, number>();
   /** SQLite stand-in for the sequence. */
@@ -114,6 +124,7 @@ export class MultiWriterIdGenerator {
       for (let i = 0; i < n; i++) ids.push(++this.localCounter);
       return ids;
     }
+    if (this.opts.writers.length === 1) return this.takeFromBlock(q, Math.floor(n));
     if (q !== this.db) return this.drawIds(q, n);
     // Requests of the same turn of the event loop (several rooms' batches)
     // share one round trip to the sequence.
@@ -121,6 +132,33 @@ export class MultiWriterIdGenerator {
       this.idRequests.push({ n: Math.floor(n), resolve, reject });
       this.idFlush ??= setImmediate(() => void this.flushIdRequests());
     });
+  }
+
+  /**
+   * The only writer draws positions from the sequence in blocks: nobody else
+   * draws from it, so the unused rest of a block stays above everything it
+   * has handed out, and its position (which only counts positions handed
+   * out) never claims them. A restart skips what was left (a gap, as after a
+   * rolled-back write). With several writers an idle writer moves its
+   * position up to what the others drew, so a block drawn earlier would fall
+   * below it: they draw per request.
+   */
+  private block: number[] = [];
+  private refilling: Promise<void> | undefined;
+
+  private async takeFromBlock(q: Queryable, n: number): Promise<number[]> {
+    while (this.block.length < n) {
+      this.refilling ??= (async () => {
+        try {
+          const want = Math.max(n - this.block.length, 0) + ID_BLOCK;
+          this.block.push(...(await this.drawIds(q, want)));
+        } finally {
+          this.refilling = undefined;
+        }
+      })();
+      await this.refilling;
+    }
+    return this.block.splice(0, n);
   }
 
   private idRequests: Array<{ n: number; resolve: (ids: number[]) => void; reject: (e: unknown) => void }> = [];
@@ -165,6 +203,7 @@ export class MultiWriterIdGenerator {
 
   finish(id: number): void {
     if (!this.inFlight.delete(id)) return;
+    if (id > this.ownLastFinished) this.ownLastFinished = id;
     this.recomputeLocal();
   }
 
@@ -190,7 +229,15 @@ export class MultiWriterIdGenerator {
     return Math.max(this.lastAllocated, ...this.positions.values());
   }
 
-  private recomputeLocal(): void {
+  /**
+   * `following`: the move comes from another writer's position (an idle
+   * writer following). Recording that is not urgent — this writer wrote
+   * nothing in between, so a lagging row hides no row of its own from a
+   * reader, and a writer that answers a write records the others' positions
+   * as it knows them — so it is recorded at most every FOLLOW_RECORD_MS
+   * instead of once per followed write.
+   */
+  private recomputeLocal(following = false): void {
     if (!this.isWriter) return;
     const me = this.opts.instanceName;
     const old = this.positions.get(me) ?? 0;
@@ -198,9 +245,18 @@ export class MultiWriterIdGenerator {
     if (next > old) {
       this.positions.set(me, next);
       this.emit(me);
-      void this.persist();
+      if (!following) void this.persist();
+      else if (!this.followRecord) {
+        this.followRecord = setTimeout(() => {
+          this.followRecord = undefined;
+          void this.persist();
+        }, FOLLOW_RECORD_MS);
+        this.followRecord.unref?.();
+      }
     }
   }
+
+  private followRecord: NodeJS.Timeout | undefined;
 
   /** Another writer's position (from a POSITION or RDATA command, or its persisted row). */
   advanceWriter(instance: string, position: number): void {
@@ -211,7 +267,7 @@ export class MultiWriterIdGenerator {
       this.emit(instance);
     }
     // An idle local writer follows: its future writes draw larger numbers.
-    if (instance !== this.opts.instanceName) this.recomputeLocal();
+    if (instance !== this.opts.instanceName) this.recomputeLocal(true);
   }
 
   /** Re-reads every writer's persisted position (catch-up after a Redis outage or at start). */
@@ -255,6 +311,16 @@ export class MultiWriterIdGenerator {
     return this.ownLastAllocated;
   }
 
+  /**
+   * The highest position this writer has finished (or 0). A write that has
+   * finished is readable once the writer's own position reaches this; unlike
+   * `getOwnLastAllocated` it does not include writes still in flight (drawn
+   * by later requests), which the write's answer need not wait for.
+   */
+  getOwnLastFinished(): number {
+    return this.ownLastFinished;
+  }
+
   /** The stream position as the sync token's events part. */
   getPosition(): EventsPosition {
     const min = this.getCurrent();
@@ -289,33 +355,100 @@ export class MultiWriterIdGenerator {
    */
   persist(): Promise<void> {
     if (!this.isWriter) return Promise.resolve();
-    if (this.persisting) {
-      this.persistAgain = true;
-      return this.persisting;
+    // Everything this process knows is recorded, or being recorded by the
+    // running round: wait for that one at most.
+    if (this.covered()) return Promise.resolve();
+    if (this.runningRound && this.covered(this.runningRound.positions)) return this.runningRound.promise;
+    // A caller waits for a round that starts after its call (so it records
+    // what the caller knows now), never for later ones: under a steady
+    // stream of writes, a caller that joined a running loop used to wait
+    // until nobody asked again.
+    let round = this.nextRound;
+    if (!round) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      // Callers that do not wait (`void this.persist()`) must not leave an unhandled rejection.
+      promise.catch(() => {});
+      round = this.nextRound = { promise, resolve, reject };
     }
-    const run = (async () => {
-      do {
-        this.persistAgain = false;
-        const rows: Array<[string, number]> = [];
-        for (const [w, pos] of this.positions) if (pos > (this.persistedPositions.get(w) ?? -1)) rows.push([w, pos]);
-        if (!rows.length) continue;
-        await this.db.execute(
-          `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}
+    if (!this.persisting) void this.runPersistRounds();
+    return round.promise;
+  }
+
+  /** The statement recording positions (a row only ever moves upwards). */
+  private positionsStatement(rows: ReadonlyArray<readonly [string, number]>): { sql: string; params: unknown[] } {
+    return {
+      sql: `INSERT INTO stream_positions (stream_name, instance_name, stream_id) VALUES ${rows.map(() => '(?, ?, ?)').join(', ')}
            ON CONFLICT (stream_name, instance_name) DO UPDATE SET stream_id = excluded.stream_id
            WHERE stream_positions.stream_id < excluded.stream_id`,
-          rows.flatMap(([w, pos]) => [this.opts.streamName, w, pos]),
-        );
-        for (const [w, pos] of rows) this.persistedPositions.set(w, Math.max(this.persistedPositions.get(w) ?? -1, pos));
-      } while (this.persistAgain);
-    })();
-    // Cleared once settled, not in a `finally` inside: with nothing to write
-    // the body ends synchronously, before `persisting` is even assigned, and
-    // would leave a settled promise there that every later call returned.
-    this.persisting = run;
-    const clear = () => {
-      if (this.persisting === run) this.persisting = undefined;
+      params: rows.flatMap(([w, pos]) => [this.opts.streamName, w, pos]),
     };
-    run.then(clear, clear);
-    return run;
+  }
+
+  /**
+   * For writes about to commit together (`ids`, all in flight here): the
+   * statement that records, in their own transaction, this writer's
+   * position as it will be once they have finished (every other id in
+   * flight here is still counted as unfinished), with the other writers'
+   * positions as this process knows them. Undefined when nothing would move.
+   * Call `markRecorded(rows)` once the transaction has committed: the
+   * answer's `persist()` then has nothing left to write.
+   */
+  recordWith(ids: readonly number[]): { sql: string; params: unknown[]; rows: Array<[string, number]> } | undefined {
+    if (!this.isWriter || !ids.length) return undefined;
+    const me = this.opts.instanceName;
+    const batch = new Set(ids);
+    let lowestOther = Infinity;
+    for (const id of this.inFlight) if (!batch.has(id) && id < lowestOther) lowestOther = id;
+    for (const id of ids) if (!this.inFlight.has(id)) return undefined; // not ours, or finished already
+    const own = Math.max(this.positions.get(me) ?? 0, Math.min(Math.max(...ids), lowestOther - 1));
+    const rows: Array<[string, number]> = [];
+    for (const [w, pos] of this.positions) {
+      const p = w === me ? own : pos;
+      if (p > (this.persistedPositions.get(w) ?? -1)) rows.push([w, p]);
+    }
+    return rows.length ? { ...this.positionsStatement(rows), rows } : undefined;
+  }
+
+  /** Positions now recorded in stream_positions (by `recordWith`'s statement once committed). */
+  markRecorded(rows: ReadonlyArray<readonly [string, number]>): void {
+    for (const [w, pos] of rows) this.persistedPositions.set(w, Math.max(this.persistedPositions.get(w) ?? -1, pos));
+  }
+
+  /** Whether every writer's position as this process knows it is recorded (or being recorded, in `writing`). */
+  private covered(writing?: ReadonlyMap<string, number>): boolean {
+    for (const [w, pos] of this.positions) if (pos > Math.max(this.persistedPositions.get(w) ?? -1, writing?.get(w) ?? -1)) return false;
+    return true;
+  }
+
+  private async runPersistRounds(): Promise<void> {
+    this.persisting = true;
+    try {
+      while (this.nextRound) {
+        const round = this.nextRound;
+        this.nextRound = undefined;
+        try {
+          const rows: Array<[string, number]> = [];
+          for (const [w, pos] of this.positions) if (pos > (this.persistedPositions.get(w) ?? -1)) rows.push([w, pos]);
+          if (rows.length) {
+            this.runningRound = { promise: round.promise, positions: new Map(rows) };
+            const { sql, params } = this.positionsStatement(rows);
+            await this.db.execute(sql, params);
+            this.markRecorded(rows);
+          }
+          round.resolve();
+        } catch (e) {
+          round.reject(e);
+        } finally {
+          this.runningRound = undefined;
+        }
+      }
+    } finally {
+      this.persisting = false;
+    }
   }
 }

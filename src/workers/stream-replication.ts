@@ -665,10 +665,11 @@ export class StreamReplicator {
     const multi = g instanceof MultiWriterEventsStream ? g.multi : undefined;
     if (multi) {
       // Events with several writers: readers read our rows up to our own
-      // position, so the write is readable once that covers every id drawn
-      // here so far (not once the other persisters follow: a slow one must
-      // not hold back our rooms).
-      const target = multi.getOwnLastAllocated();
+      // position, so the write is readable once that covers every id that
+      // has finished here so far — the write's own ids finished before it
+      // returned — (not the ids of requests still in flight, and not once the
+      // other persisters follow: a slow one must not hold back our rooms).
+      const target = multi.getOwnLastFinished();
       const ok = await this.waitOwnCovers(multi, target, SETTLE_MS);
       if (!ok) this.d.logger?.warn(`replication: events did not reach ${target} on ${this.me} within ${SETTLE_MS} ms; answering anyway`);
     } else {

@@ -10,18 +10,25 @@
  * - With a txnId the answer is cached per (endpoint, txnId): a retry gets the
  *   first answer and the write happens once (ReplicationRegistry).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { Services } from '../../app/services.js';
 import { Errors } from '../../util/errors.js';
 import type { MatrixRequest, Router } from '../types.js';
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
+
+// Every replication request checks the secret: its digest is computed once.
+let secretDigest: { secret: string; digest: Buffer } | undefined;
+const digestOfSecret = (secret: string): Buffer => {
+  if (secretDigest?.secret !== secret) secretDigest = { secret, digest: digest(secret) };
+  return secretDigest.digest;
+};
 
 /** Constant-time check of the Bearer secret (hashing first hides the length). */
 export function replicationSecretMatches(header: string | undefined, secret: string): boolean {
   const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   const given = m ? m[1]! : '';
-  const ok = timingSafeEqual(digest(given), digest(secret));
+  const ok = timingSafeEqual(digest(given), digestOfSecret(secret));
   return ok && m !== null;
 }
 

@@ -479,12 +479,40 @@ export class SqlRoomStore implements RoomStore {
   // ---------------------------------------------------------- transaction ids
 
   async getTxnEvent(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
+    if (this.db.engine === 'postgres') {
+      // Every send looks its transaction id up: on PostgreSQL the lookups of
+      // one turn of the event loop share one statement (one round trip).
+      return new Promise((resolve, reject) => {
+        this.txnLookups.push({ userId, deviceId, txnId, resolve, reject });
+        this.txnLookupFlush ??= setImmediate(() => void this.flushTxnLookups());
+      });
+    }
     const r = await this.db.queryOne('SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?', [
       userId,
       deviceId,
       txnId,
     ]);
     return r?.event_id;
+  }
+
+  private txnLookups: Array<{ userId: string; deviceId: string; txnId: string; resolve: (eventId: string | undefined) => void; reject: (e: unknown) => void }> = [];
+  private txnLookupFlush: NodeJS.Immediate | undefined;
+
+  private async flushTxnLookups(): Promise<void> {
+    const batch = this.txnLookups;
+    this.txnLookups = [];
+    this.txnLookupFlush = undefined;
+    try {
+      const rows = await this.db.query<{ user_id: string; device_id: string; txn_id: string; event_id: string }>(
+        `SELECT t.user_id, t.device_id, t.txn_id, t.event_id FROM event_txn_ids t
+         JOIN unnest(?::text[], ?::text[], ?::text[]) AS k(u, d, x) ON t.user_id = k.u AND t.device_id = k.d AND t.txn_id = k.x`,
+        [batch.map((l) => l.userId), batch.map((l) => l.deviceId), batch.map((l) => l.txnId)],
+      );
+      const found = new Map(rows.map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id]));
+      for (const l of batch) l.resolve(found.get(`${l.userId}\u0000${l.deviceId}\u0000${l.txnId}`));
+    } catch (e) {
+      for (const l of batch) l.reject(e);
+    }
   }
 
   async getTxnIds(eventIds: readonly string[], userId: string, deviceId: string): Promise<Map<string, string>> {

@@ -208,6 +208,30 @@ describeEngines('rooms store', (db) => {
     expect(await store.getForwardExtremities(roomId)).toEqual([sorted[sorted.length - 1]!.event.event_id]);
   });
 
+  it('answers transaction-id lookups made together each with its own event (one statement on PostgreSQL)', async () => {
+    const roomId = await newRoom();
+    const a = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' }, txn: { deviceId: 'DEV', txnId: 'together1' } });
+    const b = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'b' }, txn: { deviceId: 'DEV2', txnId: 'together1' } });
+    const queries: string[] = [];
+    const d = db() as any;
+    const query = d.query;
+    d.query = (sql: string, params?: unknown[]) => (queries.push(sql), query.call(d, sql, params));
+    try {
+      const got = await Promise.all([
+        store.getTxnEvent(alice, 'DEV', 'together1'),
+        store.getTxnEvent(alice, 'DEV2', 'together1'),
+        store.getTxnEvent(alice, 'DEV', 'together2'),
+        store.getTxnEvent(bob, 'DEV', 'together1'),
+        store.getTxnEvent(alice, 'DEV', 'together1'),
+      ]);
+      expect(got).toEqual([a.eventId, b.eventId, undefined, undefined, a.eventId]);
+    } finally {
+      d.query = query;
+    }
+    const lookups = queries.filter((q) => q.includes('event_txn_ids'));
+    expect(lookups).toHaveLength(db().engine === 'postgres' ? 1 : 5);
+  });
+
   it('writes a batch larger than one multi-row INSERT holds (events, state group rows, txn ids)', async () => {
     const roomId = await newRoom();
     const n = 250;

@@ -93,6 +93,51 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     expect(again.getWriterPosition('p1')).toBe(id);
   });
 
+  it('a single writer draws its positions in blocks, never exposing what it has not handed out', async () => {
+    const solo = { streamName: 'solo_stream', instanceName: 'solo', writers: ['solo'], sequenceName: 'solo_seq' };
+    const db = open();
+    const g = await MultiWriterIdGenerator.create(db, solo);
+    const seqAt = async () => Number((await db.queryOne<{ last_value: string }>('SELECT last_value FROM solo_seq'))!.last_value);
+    const [a, b] = await Promise.all([g.allocate(), g.allocate()]);
+    const more = await g.allocateMany(20);
+    expect([a, b, ...more]).toEqual(Array.from({ length: 22 }, (_, i) => a + i));
+    const drawn = await seqAt();
+    expect(drawn).toBeGreaterThanOrEqual(a + 99); // one statement drew the whole block
+    for (const id of [a, b, ...more]) g.finish(id);
+    expect(g.getWriterPosition('solo')).toBe(more[19]); // what it handed out, not the block's end
+    // A restart continues above the whole block.
+    const again = await MultiWriterIdGenerator.create(open(), solo);
+    expect(await again.allocate()).toBeGreaterThan(drawn);
+    // Two writers draw per request: an idle one follows the other's positions.
+    const two = await MultiWriterIdGenerator.create(open(), { ...solo, writers: ['solo', 'other'] });
+    const at = await seqAt();
+    expect(await two.allocate()).toBe(at + 1);
+    expect(await seqAt()).toBe(at + 1);
+  });
+
+  it('records with a commit the position its writes reach, counting every other write in flight as unfinished', async () => {
+    const g = await MultiWriterIdGenerator.create(open(), { ...opts('p1'), streamName: 'rec_stream', writers: ['p1'] });
+    const [x, y] = await g.allocateMany(2);
+    // y commits while x is still in flight: only what is below x may be claimed, which is recorded already.
+    expect(g.recordWith([y!])).toBeUndefined();
+    expect(g.recordWith([x!, y!])!.rows).toEqual([['p1', y!]]);
+    expect(g.recordWith([12345])).toBeUndefined(); // not in flight here
+    // The commit's statement is the same upsert persist() runs.
+    const rec = g.recordWith([x!, y!])!;
+    const db = open();
+    await db.execute(rec.sql, rec.params);
+    g.markRecorded(rec.rows);
+    g.finish(x!);
+    g.finish(y!);
+    const executed: string[] = [];
+    const gdb = (g as any).db;
+    const execute = gdb.execute.bind(gdb);
+    gdb.execute = (sql: string, params: unknown[]) => (executed.push(sql), execute(sql, params));
+    await g.persist(); // nothing left to record
+    expect(executed).toEqual([]);
+    expect(Number((await db.queryOne<{ stream_id: string }>("SELECT stream_id FROM stream_positions WHERE stream_name = 'rec_stream' AND instance_name = 'p1'"))!.stream_id)).toBe(y);
+  });
+
   it('positions fit the sync token events part', () => {
     const t = emptyToken();
     t.events = { min: 10, writers: { p1: 12, 'p2_x.y': 15 } };
@@ -138,6 +183,62 @@ describe('MultiWriterIdGenerator on SQLite (single process)', () => {
     await g.withNext(async () => {});
     await g.persist();
     expect(await recorded()).toBe(g.getCurrent());
+    await db.close();
+  });
+
+  it('a persist() waits for one round that starts after it, not for the rounds later writes ask for', async () => {
+    const db = openDatabase({ name: 'sqlite3', args: { database: ':memory:' } } as any);
+    await migrate(db, workersMigrations);
+    const g = await MultiWriterIdGenerator.create(db, { streamName: 'events', instanceName: 'master', writers: ['master'], sequenceName: 'events_stream_seq' });
+    // From now on each recording statement waits until the test lets it run.
+    const held: Array<() => void> = [];
+    const execute = db.execute.bind(db);
+    (db as any).execute = (sql: string, params: unknown[]) => new Promise<void>((resolve) => held.push(resolve)).then(() => execute(sql, params));
+    const tick = () => new Promise((r) => setImmediate(r));
+    await g.withNext(async () => {}); // round 1 starts (held)
+    await tick();
+    expect(held).toHaveLength(1);
+    // Nothing new since round 1 began: wait for round 1 only.
+    let firstDone = false;
+    void g.persist().then(() => (firstDone = true));
+    await g.withNext(async () => {}); // asks for round 2
+    let done = false;
+    const caller = g.persist().then(() => (done = true)); // round 2 records what the caller knows
+    held.shift()!();
+    await tick();
+    expect(firstDone).toBe(true);
+    expect(done).toBe(false);
+    expect(held).toHaveLength(1); // round 2 running
+    await g.withNext(async () => {}); // a later write asks for round 3
+    held.shift()!();
+    await caller; // resolved by round 2, while round 3 is held
+    expect(held).toHaveLength(1);
+    const recorded = await db.queryOne<{ stream_id: number }>('SELECT stream_id FROM stream_positions WHERE stream_name = ?', ['events']);
+    expect(Number(recorded?.stream_id)).toBe(g.getCurrent() - 1);
+    held.shift()!();
+    await g.persist();
+    expect(Number((await db.queryOne<{ stream_id: number }>('SELECT stream_id FROM stream_positions WHERE stream_name = ?', ['events']))?.stream_id)).toBe(g.getCurrent());
+    // Everything recorded: no statement at all.
+    await g.persist();
+    expect(held).toHaveLength(0);
+    await db.close();
+  });
+
+  it('an idle writer records the positions it follows to at most every 250 ms, not once per followed write', async () => {
+    const db = openDatabase({ name: 'sqlite3', args: { database: ':memory:' } } as any);
+    await migrate(db, workersMigrations);
+    const g = await MultiWriterIdGenerator.create(db, { streamName: 'events', instanceName: 'a', writers: ['a', 'b'], sequenceName: 'events_stream_seq' });
+    const executed: string[] = [];
+    const execute = db.execute.bind(db);
+    (db as any).execute = (sql: string, params: unknown[]) => (executed.push(sql), execute(sql, params));
+    for (let p = 1; p <= 20; p++) g.advanceWriter('b', p);
+    expect(g.getWriterPosition('a')).toBe(20); // followed at once
+    await new Promise((r) => setTimeout(r, 20));
+    expect(executed).toHaveLength(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(executed).toHaveLength(1);
+    const rows = await db.query<{ instance_name: string; stream_id: number }>('SELECT instance_name, stream_id FROM stream_positions ORDER BY instance_name');
+    expect(rows.map((r) => [r.instance_name, Number(r.stream_id)])).toEqual([['a', 20], ['b', 20]]);
     await db.close();
   });
 });

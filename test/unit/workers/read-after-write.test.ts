@@ -221,6 +221,22 @@ describe('read-after-write, events with two persisters (PostgreSQL)', () => {
     expect(readerAt()).toBeGreaterThanOrEqual(pos);
   });
 
+  it('a finished write is answered without waiting for a write drawn after it that is still in flight', async () => {
+    const bus = new FakeBus({ targeted: false });
+    const ep1 = await proc(bus, 'ep1');
+    await proc(bus, 'ep2');
+    const first = await ep1.events.allocateManyAsync(1);
+    const later = await ep1.events.allocateManyAsync(1); // another request, still being persisted
+    ep1.events.finish(first[0]!);
+    ep1.notifier.notify({ stream: 'events', position: first[0]!, rooms: ['!r:x'] });
+    const started = Date.now();
+    const positions = await ep1.rep.settleWrite('events');
+    expect(Date.now() - started).toBeLessThan(2000); // not the 5 s settle timeout
+    expect(positions!.ep1).toBeGreaterThanOrEqual(first[0]!);
+    expect(positions!.ep1).toBeLessThan(later[0]!);
+    ep1.events.finish(later[0]!);
+  });
+
   it('the forwarder applies the answered positions of every persister at once', async () => {
     const bus = new FakeBus({ targeted: false });
     const ep1 = await proc(bus, 'ep1');
