@@ -119,6 +119,11 @@ export class LocalPushRulesWriter implements PushRulesWriter {
 export class PushRulesService implements PushRulesSource {
   private writer!: PushRulesWriter;
   private readonly cache = new Map<string, Ruleset>();
+  /**
+   * Reads in flight, one per user: the first events after a start evaluate
+   * the same members in many rooms at once, and would each read them.
+   */
+  private readonly loading = new Map<string, Promise<Ruleset>>();
   /** Rulesets that are exactly the server defaults (no own rules, no changes). */
   private readonly defaultOnly = new WeakSet<Ruleset>();
 
@@ -131,11 +136,13 @@ export class PushRulesService implements PushRulesSource {
   /** Drops the cached ruleset (called on every change). */
   invalidate(userId: string): void {
     this.cache.delete(userId);
+    this.loading.delete(userId); // a read in flight may predate the change: not cached
   }
 
   /** Drops every cached ruleset (worker mode: invalidations may have been missed). */
   invalidateAll(): void {
     this.cache.clear();
+    this.loading.clear();
   }
 
   /** The ruleset when cached (no await on the push evaluation path), else undefined. */
@@ -146,14 +153,32 @@ export class PushRulesService implements PushRulesSource {
   async getRuleset(userId: string): Promise<Ruleset> {
     const cached = this.cache.get(userId);
     if (cached) return cached;
+    let p = this.loading.get(userId);
+    if (!p) {
+      p = this.load(userId);
+      this.loading.set(userId, p);
+    }
+    const loading = p;
+    try {
+      const ruleset = await loading;
+      // Cached only when no change dropped this read meanwhile.
+      if (this.loading.get(userId) === loading) {
+        if (this.cache.size > 10_000) this.cache.clear();
+        this.cache.set(userId, ruleset);
+      }
+      return ruleset;
+    } finally {
+      if (this.loading.get(userId) === loading) this.loading.delete(userId);
+    }
+  }
+
+  private async load(userId: string): Promise<Ruleset> {
     const own = {} as Record<RuleKind, PushRule[]>;
     for (const k of RULE_KINDS) own[k] = [];
-    for (const r of await this.store.userRules(userId)) own[r.kind]?.push(r.rule);
-    const overrides = await this.store.defaultOverrides(userId);
+    const [rules, overrides] = await Promise.all([this.store.userRules(userId), this.store.defaultOverrides(userId)]);
+    for (const r of rules) own[r.kind]?.push(r.rule);
     const ruleset = buildRuleset(userId, own, overrides);
     if (overrides.size === 0 && RULE_KINDS.every((k) => own[k].length === 0)) this.defaultOnly.add(ruleset);
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(userId, ruleset);
     return ruleset;
   }
 

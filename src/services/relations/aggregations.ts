@@ -55,11 +55,15 @@ export class AggregationBundler {
     private readonly serializer: PlainSerializer,
   ) {}
 
-  /** Adds unsigned["m.relations"] to `out` (the serialised form of `events`, same order). */
-  async bundle(events: readonly StoredEvent[], out: ClientEvent[], viewer?: Viewer, depth = 0): Promise<void> {
+  /**
+   * Adds unsigned["m.relations"] to `out` (the serialised form of `events`,
+   * same order; a promise when it is being built meanwhile: awaited only
+   * once the relations are read).
+   */
+  async bundle(events: readonly StoredEvent[], outIn: ClientEvent[] | Promise<ClientEvent[]>, viewer?: Viewer, depth = 0): Promise<void> {
     const idx: number[] = [];
     events.forEach((se, i) => {
-      if (!se.redactedBy && typeof se.event.state_key !== 'string' && out[i]) idx.push(i);
+      if (!se.redactedBy && typeof se.event.state_key !== 'string') idx.push(i);
     });
     if (!idx.length) return;
     const ids = idx.map((i) => events[i]!.event.event_id);
@@ -99,6 +103,7 @@ export class AggregationBundler {
     }
     const byId = new Map(nestedOut.map((e) => [e.event_id, e]));
     const latestByStream = new Map(latestVisible.map((e) => [e.streamOrdering, e.event.event_id]));
+    const out = await outIn;
 
     for (const i of idx) {
       const id = events[i]!.event.event_id;
@@ -119,8 +124,8 @@ export class AggregationBundler {
       }
       const r = refs.get(id);
       if (r?.length) rel['m.reference'] = { chunk: r.map((event_id) => ({ event_id })) };
-      if (Object.keys(rel).length) {
-        const o = out[i]!;
+      const o = out[i];
+      if (o && Object.keys(rel).length) {
         o.unsigned = { ...(o.unsigned ?? {}), 'm.relations': rel };
       }
     }

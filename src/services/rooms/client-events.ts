@@ -65,19 +65,24 @@ export class ClientEventSerializer {
   /**
    * Added to every served batch after serialisation (rooms-extra: bundled
    * aggregations, unsigned["m.relations"]). Each gets the stored events and
-   * their serialised form, in the same order.
+   * their serialised form, in the same order; the form may still be on its
+   * way (a promise): a decorator does its reads first, alongside the
+   * serialisation's own, and awaits it only to fill it in.
    */
-  readonly decorators: Array<(events: readonly StoredEvent[], out: ClientEvent[], viewer?: Viewer) => Promise<void>> = [];
+  readonly decorators: Array<
+    (events: readonly StoredEvent[], out: ClientEvent[] | Promise<ClientEvent[]>, viewer?: Viewer) => Promise<void>
+  > = [];
 
   /** Serialises a batch of stored events for `viewer`, in the given order (with the decorators). */
   async serialize(events: readonly StoredEvent[], viewer?: Viewer, opts?: SerializeOptions): Promise<ClientEvent[]> {
-    const out = await this.serializePlain(events, viewer, opts);
-    await this.decorate(events, out, viewer);
+    const outP = this.serializePlain(events, viewer, opts);
+    if (!events.length || !this.decorators.length) return outP;
+    const [out] = await Promise.all([outP, this.decorate(events, outP, viewer)]);
     return out;
   }
 
-  /** Runs the decorators on a batch `serializePlain` returned (what `serialize` adds). */
-  async decorate(events: readonly StoredEvent[], out: ClientEvent[], viewer?: Viewer): Promise<void> {
+  /** Runs the decorators on a batch `serializePlain` returned or is returning (what `serialize` adds). */
+  async decorate(events: readonly StoredEvent[], out: ClientEvent[] | Promise<ClientEvent[]>, viewer?: Viewer): Promise<void> {
     for (const d of this.decorators) await d(events, out, viewer);
   }
 

@@ -6,12 +6,14 @@
  */
 import { isValidRoomId } from '../../matrix/identifiers.js';
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
-import type { MemberRow, StoredEvent, TopoPosition } from '../../storage/rooms/store.js';
+import type { WalkBound } from '../../storage/rooms/event-sql.js';
+import type { MemberRow, StoredEvent, TopoPosition, ViewerPage } from '../../storage/rooms/store.js';
 import type { EventsPosition } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
 import type { ClientEvent, Viewer } from './client-events.js';
 import type { RoomsContext } from './context.js';
 import { formatTopoToken, parsePaginationToken, type RoomEventFilter } from './pagination.js';
+import { visibilityFilter } from './visibility.js';
 
 export interface RoomAccess {
   /** Current membership row, if the user ever had one. */
@@ -67,6 +69,21 @@ export class RoomReadService {
       this.ctx.store.getMembership(roomId, userId),
       this.ctx.visibility.isWorldReadable(roomId),
     ]);
+    return this.decideAccess(userId, roomId, member, worldReadable);
+  }
+
+  /**
+   * `access` and the history visibility filter of the user in the room,
+   * from one read (`readAccess`).
+   */
+  private async accessAndVisibility(userId: string, roomId: string): Promise<{ acc: RoomAccess; visible: (events: readonly StoredEvent[]) => StoredEvent[] }> {
+    if (!isValidRoomId(roomId)) throw Errors.invalidParam(`Invalid room id: ${roomId}`);
+    const r = await this.ctx.store.readAccess(roomId, userId);
+    const acc = await this.decideAccess(userId, roomId, r.member, r.historyVisibility?.history_visibility === 'world_readable');
+    return { acc, visible: visibilityFilter(userId, r.memberships, r.visibilityHistory) };
+  }
+
+  private async decideAccess(userId: string, roomId: string, member: MemberRow | undefined, worldReadable: boolean): Promise<RoomAccess> {
     const joined = member?.membership === 'join';
     const acc: RoomAccess = { joined, worldReadable, ...(member ? { member } : {}) };
     if (!joined && !worldReadable) {
@@ -89,35 +106,64 @@ export class RoomReadService {
     return this.ctx.serializer.serializeOne(se, viewer);
   }
 
-  /** GET /rooms/{roomId}/messages. */
+  /**
+   * GET /rooms/{roomId}/messages. With a `from` token (a page's `end`, or a
+   * sync token, resolved by the statement itself) it is one statement
+   * (`readAccessAndPage`): the access check with the visibility timelines,
+   * and the page with the viewer's transaction ids and which events have
+   * relations. From the room's end, the bounds are read first, alongside
+   * the access check. The page is read again only when the user left and
+   * their leave moves the bounds; bundled aggregations are read only for
+   * pages with relations. Errors keep their order: access first, then the
+   * tokens.
+   */
   async messages(
     viewer: Viewer,
     roomId: string,
     o: { from?: string; to?: string; dir: 'b' | 'f'; limit?: number; filter?: RoomEventFilter },
   ): Promise<MessagesResult> {
-    const acc = await this.access(viewer.userId, roomId);
     const limit = Math.min(Math.max(o.limit ?? 10, 0), MAX_LIMIT);
-    let from = o.from ? await this.toPosition(roomId, o.from) : null;
-    let to = o.to ? await this.toPosition(roomId, o.to) : null;
-    let start = o.from;
-    if (!from) {
-      if (o.dir === 'b') {
-        await this.freshPositions?.(); // a write just acknowledged by another process is visible
-        const cur = this.roomStream(roomId);
-        from = (await this.ctx.store.topoPositionAtStream(roomId, cur)) ?? { topo: 0, stream: cur };
-      } else from = { topo: 0, stream: 0 };
-      start = formatTopoToken(from);
-    }
-    // Users who left read up to their leave.
-    if (acc.leftAt) {
-      if (o.dir === 'b' && cmp(from, acc.leftAt.pos) > 0) from = acc.leftAt.pos;
-      if (o.dir === 'f' && (!to || cmp(to, acc.leftAt.pos) > 0)) to = acc.leftAt.pos;
-    }
     const filter = o.filter ?? {};
-    const raw = limit ? await this.ctx.store.paginate(roomId, { from, to, dir: o.dir, limit, filter }) : [];
-    const visible = await this.ctx.visibility.filter(viewer.userId, roomId, raw);
-    const chunk = await this.ctx.serializer.serialize(visible, viewer);
-    const out: MessagesResult = { chunk, start: start! };
+    const pageOpts = (from: WalkBound, to: WalkBound | null) => ({ from, to, dir: o.dir, limit, filter });
+    const page = (from: TopoPosition, to: TopoPosition | null): Promise<ViewerPage> =>
+      limit ? this.ctx.store.paginateForViewer(roomId, pageOpts(from, to), viewer) : Promise.resolve({ events: [], txnIds: new Map(), related: new Set() });
+
+    let acc: RoomAccess;
+    let visibleOf: (events: readonly StoredEvent[]) => StoredEvent[];
+    let got: ViewerPage;
+    let resolved: Promise<{ from: TopoPosition; to: TopoPosition | null; start: string }> | undefined;
+    const fast = isValidRoomId(roomId) ? this.tokenBounds(roomId, o) : undefined;
+    if (fast) {
+      const r = await this.ctx.store.readAccessAndPage(roomId, pageOpts(fast.from, fast.to), viewer);
+      acc = await this.decideAccess(viewer.userId, roomId, r.access.member, r.access.historyVisibility?.history_visibility === 'world_readable');
+      visibleOf = visibilityFilter(viewer.userId, r.access.memberships, r.access.visibilityHistory);
+      got = r.page;
+    } else {
+      const accessP = this.accessAndVisibility(viewer.userId, roomId);
+      const boundsP = this.bounds(roomId, o);
+      const pageP = boundsP.then((b) => page(b.from, b.to));
+      // Settled even when an earlier step throws (no unhandled rejection).
+      for (const p of [boundsP, pageP]) p.catch(() => {});
+      ({ acc, visible: visibleOf } = await accessP);
+      resolved = boundsP;
+      got = await pageP;
+    }
+    const start = o.from ?? (await resolved!).start;
+    // Users who left read up to their leave (bounds as positions, read if need be).
+    const left = acc.leftAt?.pos;
+    if (left) {
+      const { from, to } = await (resolved ?? this.bounds(roomId, o));
+      if (o.dir === 'b' && cmp(from, left) > 0) got = await page(left, to);
+      else if (o.dir === 'f' && (!to || cmp(to, left) > 0)) got = await page(from, left);
+    }
+    const raw = got.events;
+    const visible = raw.length ? visibleOf(raw) : [];
+    const serializer = this.ctx.serializer;
+    // The page's transaction ids were read with it.
+    const asked = new Set(visible.map((e) => e.event.event_id));
+    const chunk = await serializer.serializePlain(visible, viewer, { knownTxnIds: { asked, ids: got.txnIds } });
+    if (visible.some((e) => got.related.has(e.event.event_id))) await serializer.decorate(visible, chunk, viewer);
+    const out: MessagesResult = { chunk, start };
     if (raw.length === limit && raw.length > 0) {
       const last = raw[raw.length - 1]!;
       out.end = formatTopoToken(o.dir === 'b' ? before(last) : posOf(last));
@@ -126,6 +172,44 @@ export class RoomReadService {
       out.state = await this.memberStateFor(roomId, visible, viewer);
     }
     return out;
+  }
+
+  /**
+   * /messages bounds known without a read: `from` and any `to` given, each a
+   * topological token or a sync token (a stream bound the statement
+   * resolves). Undefined otherwise, or when a token is malformed (the
+   * read path reports it, after the access check).
+   */
+  private tokenBounds(roomId: string, o: { from?: string; to?: string }): { from: WalkBound; to: WalkBound | null } | undefined {
+    if (!o.from) return undefined;
+    try {
+      const bound = (token: string): WalkBound => {
+        const t = parsePaginationToken(token);
+        return t.kind === 'topo' ? t.pos : { roomId, stream: this.roomStream(roomId, t.events) };
+      };
+      return { from: bound(o.from), to: o.to ? bound(o.to) : null };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** /messages: where the walk starts and stops, from the tokens (`start`: the token served as such). */
+  private async bounds(
+    roomId: string,
+    o: { from?: string; to?: string; dir: 'b' | 'f' },
+  ): Promise<{ from: TopoPosition; to: TopoPosition | null; start: string }> {
+    const [fromTok, to] = await Promise.all([
+      o.from ? this.toPosition(roomId, o.from) : null,
+      o.to ? this.toPosition(roomId, o.to) : null,
+    ]);
+    if (fromTok) return { from: fromTok, to, start: o.from! };
+    let from: TopoPosition;
+    if (o.dir === 'b') {
+      await this.freshPositions?.(); // a write just acknowledged by another process is visible
+      const cur = this.roomStream(roomId);
+      from = (await this.ctx.store.topoPositionAtStream(roomId, cur)) ?? { topo: 0, stream: cur };
+    } else from = { topo: 0, stream: 0 };
+    return { from, to, start: formatTopoToken(from) };
   }
 
   /** GET /rooms/{roomId}/context/{eventId}. */

@@ -41,25 +41,26 @@ function valueAt<T>(t: Timeline<T>, pos: number, fallback: T, strict = false): T
   return found < 0 ? fallback : t.value[found]!;
 }
 
-export class VisibilityChecker {
-  constructor(private readonly store: RoomStore) {}
+/**
+ * The filter a user's membership events in a room and the room's
+ * history_visibility events (each oldest first, as `membershipHistory` and
+ * `stateHistory` give them) make: the events the user may see, in order.
+ */
+export function visibilityFilter(
+  userId: string | undefined,
+  members: ReadonlyArray<{ streamOrdering: number; membership: string }>,
+  hv: ReadonlyArray<{ streamOrdering: number; content: Record<string, any> }>,
+): (events: readonly StoredEvent[]) => StoredEvent[] {
+  const memberTl: Timeline<string> = { at: members.map((m) => m.streamOrdering), value: members.map((m) => m.membership) };
+  const hvTl: Timeline<HistoryVisibility> = {
+    at: hv.map((h) => h.streamOrdering),
+    value: hv.map((h) => parseVisibility(h.content.history_visibility)),
+  };
+  let lastJoin = -1;
+  for (const m of members) if (m.membership === 'join') lastJoin = m.streamOrdering;
 
-  /** The events of one room the user may see, in the given order. */
-  async filter(userId: string | undefined, roomId: string, events: readonly StoredEvent[]): Promise<StoredEvent[]> {
-    if (!events.length) return [];
-    const [members, hv] = await Promise.all([
-      userId ? this.store.membershipHistory(roomId, userId) : Promise.resolve([]),
-      this.store.stateHistory(roomId, 'm.room.history_visibility', ''),
-    ]);
-    const memberTl: Timeline<string> = { at: members.map((m) => m.streamOrdering), value: members.map((m) => m.membership) };
-    const hvTl: Timeline<HistoryVisibility> = {
-      at: hv.map((h) => h.streamOrdering),
-      value: hv.map((h) => parseVisibility(h.content.history_visibility)),
-    };
-    const joins = members.filter((m) => m.membership === 'join').map((m) => m.streamOrdering);
-    const lastJoin = joins.length ? joins[joins.length - 1]! : -1;
-
-    return events.filter((se) => {
+  return (events) =>
+    events.filter((se) => {
       const ev = se.event;
       const pos = se.streamOrdering;
       if (userId && ev.type === 'm.room.member' && ev.state_key === userId) return true;
@@ -78,6 +79,19 @@ export class VisibilityChecker {
       if (vis === 'shared') return lastJoin > pos;
       return false;
     });
+}
+
+export class VisibilityChecker {
+  constructor(private readonly store: RoomStore) {}
+
+  /** The events of one room the user may see, in the given order. */
+  async filter(userId: string | undefined, roomId: string, events: readonly StoredEvent[]): Promise<StoredEvent[]> {
+    if (!events.length) return [];
+    const [members, hv] = await Promise.all([
+      userId ? this.store.membershipHistory(roomId, userId) : Promise.resolve([]),
+      this.store.stateHistory(roomId, 'm.room.history_visibility', ''),
+    ]);
+    return visibilityFilter(userId, members, hv)(events);
   }
 
   /** Whether the room's current history visibility is world_readable. */

@@ -71,20 +71,40 @@ export function eventFilterSql(f: EventFilterSql | undefined, params: unknown[])
 }
 
 /**
+ * A bound of a topological walk given by a stream position (a sync token's):
+ * the position just after the room's newest event at or before it, as
+ * `RoomStore.topoPositionAtStream` gives it, resolved within the statement.
+ */
+export interface StreamBound {
+  roomId: string;
+  stream: number;
+}
+
+export type WalkBound = TopoPosition | StreamBound;
+
+/**
  * Conditions (each starting with ` AND `) bounding a topological walk:
  * dir 'b' keeps events at or before `from` and after `to`; dir 'f' keeps
- * events after `from` and at or before `to`. `(topo, stream) <= p` is written
- * out so that both engines accept it.
+ * events after `from` and at or before `to`. Written as row-value
+ * comparisons, `(topo, stream) <= (?, ?)`, which both engines accept and
+ * answer with a range of the (room_id, topological_ordering,
+ * stream_ordering) index, ordered: a page deep in a long history reads its
+ * rows only, where the spelled-out OR made PostgreSQL gather every event on
+ * one side of the bound and sort them.
  */
-export function topoBoundsSql(o: { dir: 'f' | 'b'; from?: TopoPosition | null; to?: TopoPosition | null }, params: unknown[]): string {
-  const atOrBefore = (p: TopoPosition) => {
-    params.push(p.topo, p.topo, p.stream);
-    return ' AND (topological_ordering < ? OR (topological_ordering = ? AND stream_ordering <= ?))';
+export function topoBoundsSql(o: { dir: 'f' | 'b'; from?: WalkBound | null; to?: WalkBound | null }, params: unknown[]): string {
+  const value = (p: WalkBound) => {
+    if ('topo' in p) {
+      params.push(p.topo, p.stream);
+      return '(?, ?)';
+    }
+    // What `topoPositionAtStream` answers, as part of the statement.
+    params.push(p.roomId, p.stream, p.stream);
+    return `(COALESCE((SELECT topological_ordering FROM events WHERE room_id = ? AND stream_ordering <= ? AND outlier = 0
+      ORDER BY stream_ordering DESC LIMIT 1), 0), ?)`;
   };
-  const after = (p: TopoPosition) => {
-    params.push(p.topo, p.topo, p.stream);
-    return ' AND (topological_ordering > ? OR (topological_ordering = ? AND stream_ordering > ?))';
-  };
+  const atOrBefore = (p: WalkBound) => ` AND (topological_ordering, stream_ordering) <= ${value(p)}`;
+  const after = (p: WalkBound) => ` AND (topological_ordering, stream_ordering) > ${value(p)}`;
   let sql = '';
   if (o.dir === 'b') {
     if (o.from) sql += atOrBefore(o.from);

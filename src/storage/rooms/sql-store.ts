@@ -16,10 +16,12 @@ import type {
   MembershipChange,
   PersistBatch,
   PublicRoomRow,
+  RoomReadAccess,
   RoomRow,
   RoomStore,
   StoredEvent,
   TopoPosition,
+  ViewerPage,
 } from './store.js';
 import {
   EVENT_COLS,
@@ -31,6 +33,7 @@ import {
   topoBoundsSql,
   topoOrderedEvents,
   txnIdsOfEvents,
+  type WalkBound,
 } from './event-sql.js';
 
 /** Rows per multi-row INSERT at most: about 2,000 bound parameters. */
@@ -79,6 +82,86 @@ function toMember(r: Row): MemberRow {
     eventId: r.event_id,
     streamOrdering: Number(r.stream_ordering),
   };
+}
+
+/**
+ * `readAccess`'s rows (parameters: room, user, room, room, user, room): the
+ * current membership (k 0), the current history_visibility event (k 1), the
+ * user's membership events (k 2) and the room's history_visibility events
+ * (k 3).
+ */
+const READ_ACCESS_SQL = `SELECT 0 AS k, event_id, stream_ordering, membership, NULL AS sender, NULL AS json FROM current_membership
+    WHERE room_id = ? AND user_id = ?
+  UNION ALL
+  SELECT 1, e.event_id, e.stream_ordering, NULL, NULL, e.json FROM current_state_events c JOIN events e ON e.event_id = c.event_id
+    WHERE c.room_id = ? AND c.type = 'm.room.history_visibility' AND c.state_key = ''
+  UNION ALL
+  SELECT 2, event_id, stream_ordering, membership, sender, NULL FROM room_memberships WHERE room_id = ? AND user_id = ?
+  UNION ALL
+  SELECT 3, event_id, stream_ordering, NULL, NULL, json FROM events
+    WHERE room_id = ? AND type = 'm.room.history_visibility' AND state_key = '' AND ${TIMELINE}`;
+
+/** Decodes `READ_ACCESS_SQL` rows ordered by k, then stream_ordering. */
+function readAccessFromRows(roomId: string, userId: string, rows: readonly Row[]): RoomReadAccess {
+  const out: RoomReadAccess = { memberships: [], visibilityHistory: [] };
+  for (const r of rows) {
+    const k = Number(r.k);
+    const streamOrdering = Number(r.stream_ordering);
+    if (k === 0) out.member = { roomId, userId, membership: r.membership, eventId: r.event_id, streamOrdering };
+    else if (k === 1) out.historyVisibility = JSON.parse(r.json).content ?? {};
+    else if (k === 2) out.memberships.push({ roomId, userId, membership: r.membership, eventId: r.event_id, streamOrdering, sender: r.sender });
+    else out.visibilityHistory.push({ streamOrdering, eventId: r.event_id, content: JSON.parse(r.json).content ?? {} });
+  }
+  return out;
+}
+
+/** `paginateForViewer`'s statement: EVENT_COLS, txn_id and related, in the page's order. */
+function viewerPageSql(
+  roomId: string,
+  o: { from: WalkBound | null; to?: WalkBound | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter },
+  viewer: { userId: string; deviceId?: string | null },
+): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  let txn = 'NULL';
+  if (viewer.deviceId) {
+    // Keyed by event id alone (an event has at most one transaction id), so
+    // that the event id index answers it whatever the planner knows: with
+    // the user and device in the WHERE, a young table's missing statistics
+    // made PostgreSQL scan all of the device's transaction ids for each row.
+    txn = `(SELECT CASE WHEN t.user_id = ? AND t.device_id = ? THEN t.txn_id END FROM event_txn_ids t
+      WHERE t.event_id = e.event_id LIMIT 1)`;
+    params.push(viewer.userId, viewer.deviceId);
+  }
+  params.push(roomId);
+  let where = `room_id = ? AND ${TIMELINE}`;
+  where += topoBoundsSql(o, params);
+  where += eventFilterSql(o.filter, params);
+  params.push(o.limit);
+  const order = o.dir === 'b' ? 'DESC' : 'ASC';
+  return {
+    sql: `SELECT ${EVENT_COLS}, ${txn} AS txn_id,
+        EXISTS (SELECT 1 FROM events r WHERE r.relates_to_id = e.event_id AND r.rel_type IN ('m.thread', 'm.replace', 'm.reference')) AS related
+      FROM events e WHERE ${where} ORDER BY topological_ordering ${order}, stream_ordering ${order} LIMIT ?`,
+    params,
+  };
+}
+
+function viewerPageFromRows(rows: readonly Row[]): ViewerPage {
+  const page: ViewerPage = { events: rows.map(eventFromRow), txnIds: new Map(), related: new Set() };
+  for (const r of rows) {
+    if (r.txn_id != null) page.txnIds.set(r.event_id, r.txn_id);
+    if (Number(r.related) > 0) page.related.add(r.event_id);
+  }
+  return page;
+}
+
+/** A transaction id lookup waiting for its statement. */
+interface TxnLookup {
+  userId: string;
+  deviceId: string;
+  txnId: string;
+  resolve: (eventId: string | undefined) => void;
+  reject: (e: unknown) => void;
 }
 
 export class SqlRoomStore implements RoomStore {
@@ -283,6 +366,45 @@ export class SqlRoomStore implements RoomStore {
     return topoOrderedEvents(this.db, where, params, o.dir, o.limit);
   }
 
+  async paginateForViewer(
+    roomId: string,
+    o: { from: WalkBound | null; to?: WalkBound | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter },
+    viewer: { userId: string; deviceId?: string | null },
+  ): Promise<ViewerPage> {
+    const q = viewerPageSql(roomId, o, viewer);
+    return viewerPageFromRows(await this.db.query(q.sql, q.params));
+  }
+
+  async readAccessAndPage(
+    roomId: string,
+    o: { from: WalkBound | null; to?: WalkBound | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter },
+    viewer: { userId: string; deviceId?: string | null },
+  ): Promise<{ access: RoomReadAccess; page: ViewerPage }> {
+    // One statement: the access rows (k 0-3) and the page's rows (k 4) in
+    // the columns of both, the page's in its order.
+    const q = viewerPageSql(roomId, o, viewer);
+    const order = o.dir === 'b' ? 'DESC' : 'ASC';
+    const rows = await this.db.query(
+      `SELECT k, stream_ordering, event_id, NULL AS room_id, NULL AS topological_ordering, json, NULL AS outlier,
+         NULL AS rejected_reason, NULL AS soft_failed, NULL AS redacted_by, NULL AS unsigned_extra, NULL AS txn_id, NULL AS related,
+         membership, sender
+       FROM (${READ_ACCESS_SQL}) a
+       UNION ALL
+       SELECT 4, stream_ordering, event_id, room_id, topological_ordering, json, outlier, rejected_reason, soft_failed, redacted_by,
+         unsigned_extra, txn_id, related, NULL, NULL
+       FROM (${q.sql}) p
+       ORDER BY k, topological_ordering ${order}, stream_ordering ${order}`,
+      [roomId, viewer.userId, roomId, roomId, viewer.userId, roomId, ...q.params],
+    );
+    const split = rows.findIndex((r) => Number(r.k) === 4);
+    const accessRows = split < 0 ? rows : rows.slice(0, split);
+    accessRows.sort((x, y) => Number(x.stream_ordering) - Number(y.stream_ordering)); // each kind oldest first
+    return {
+      access: readAccessFromRows(roomId, viewer.userId, accessRows),
+      page: viewerPageFromRows(split < 0 ? [] : rows.slice(split)),
+    };
+  }
+
   async topoPositionAtStream(roomId: string, stream: number): Promise<TopoPosition | null> {
     const r = await this.db.queryOne(
       `SELECT topological_ordering, stream_ordering FROM events WHERE room_id = ? AND stream_ordering <= ? AND outlier = 0
@@ -449,6 +571,11 @@ export class SqlRoomStore implements RoomStore {
     return out;
   }
 
+  async readAccess(roomId: string, userId: string): Promise<RoomReadAccess> {
+    const rows = await this.db.query(`${READ_ACCESS_SQL} ORDER BY k, stream_ordering`, [roomId, userId, roomId, roomId, userId, roomId]);
+    return readAccessFromRows(roomId, userId, rows);
+  }
+
   async membershipHistory(roomId: string, userId: string): Promise<MembershipChange[]> {
     const rows = await this.db.query(
       `SELECT event_id, room_id, user_id, sender, membership, stream_ordering FROM room_memberships
@@ -478,41 +605,65 @@ export class SqlRoomStore implements RoomStore {
 
   // ---------------------------------------------------------- transaction ids
 
+  /**
+   * On PostgreSQL, the lookups asked in one turn of the event loop (the sends
+   * of a burst of requests) are one statement: a round trip costs far more
+   * than the rows. SQLite answers each at once (no round trip to save).
+   */
   async getTxnEvent(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
-    if (this.db.engine === 'postgres') {
-      // Every send looks its transaction id up: on PostgreSQL the lookups of
-      // one turn of the event loop share one statement (one round trip).
-      return new Promise((resolve, reject) => {
-        this.txnLookups.push({ userId, deviceId, txnId, resolve, reject });
-        this.txnLookupFlush ??= setImmediate(() => void this.flushTxnLookups());
-      });
+    if (this.db.engine !== 'postgres') return this.getTxnEventNow(userId, deviceId, txnId);
+    return new Promise((resolve, reject) => {
+      if (!this.txnLookups) {
+        this.txnLookups = [];
+        setImmediate(() => this.flushTxnLookups());
+      }
+      this.txnLookups.push({ userId, deviceId, txnId, resolve, reject });
+    });
+  }
+
+  private txnLookups: TxnLookup[] | undefined;
+
+  private flushTxnLookups(): void {
+    const all = this.txnLookups ?? [];
+    this.txnLookups = undefined;
+    // Text PostgreSQL refuses (a NUL) fails its own lookup only, as a bad input.
+    const alone = (x: TxnLookup) => x.userId.includes('\0') || x.deviceId.includes('\0') || x.txnId.includes('\0');
+    const batched: TxnLookup[] = [];
+    for (const x of all) {
+      if (alone(x)) this.getTxnEventNow(x.userId, x.deviceId, x.txnId).then(x.resolve, x.reject);
+      else batched.push(x);
     }
+    for (const part of chunks(batched, 500)) {
+      if (part.length === 1) {
+        const one = part[0]!;
+        this.getTxnEventNow(one.userId, one.deviceId, one.txnId).then(one.resolve, one.reject);
+        continue;
+      }
+      this.db
+        .query(
+          `SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids
+           WHERE (user_id, device_id, txn_id) IN (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]))`,
+          [part.map((x) => x.userId), part.map((x) => x.deviceId), part.map((x) => x.txnId)],
+        )
+        .then(
+          (rows) => {
+            const found = new Map(rows.map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id as string]));
+            for (const x of part) x.resolve(found.get(`${x.userId}\u0000${x.deviceId}\u0000${x.txnId}`));
+          },
+          (e: unknown) => {
+            for (const x of part) x.reject(e);
+          },
+        );
+    }
+  }
+
+  private async getTxnEventNow(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
     const r = await this.db.queryOne('SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?', [
       userId,
       deviceId,
       txnId,
     ]);
     return r?.event_id;
-  }
-
-  private txnLookups: Array<{ userId: string; deviceId: string; txnId: string; resolve: (eventId: string | undefined) => void; reject: (e: unknown) => void }> = [];
-  private txnLookupFlush: NodeJS.Immediate | undefined;
-
-  private async flushTxnLookups(): Promise<void> {
-    const batch = this.txnLookups;
-    this.txnLookups = [];
-    this.txnLookupFlush = undefined;
-    try {
-      const rows = await this.db.query<{ user_id: string; device_id: string; txn_id: string; event_id: string }>(
-        `SELECT t.user_id, t.device_id, t.txn_id, t.event_id FROM event_txn_ids t
-         JOIN unnest(?::text[], ?::text[], ?::text[]) AS k(u, d, x) ON t.user_id = k.u AND t.device_id = k.d AND t.txn_id = k.x`,
-        [batch.map((l) => l.userId), batch.map((l) => l.deviceId), batch.map((l) => l.txnId)],
-      );
-      const found = new Map(rows.map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id]));
-      for (const l of batch) l.resolve(found.get(`${l.userId}\u0000${l.deviceId}\u0000${l.txnId}`));
-    } catch (e) {
-      for (const l of batch) l.reject(e);
-    }
   }
 
   async getTxnIds(eventIds: readonly string[], userId: string, deviceId: string): Promise<Map<string, string>> {

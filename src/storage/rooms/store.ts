@@ -8,6 +8,7 @@
  */
 import type { Membership, RoomEvent, StateIds } from '../../matrix/types.js';
 import type { Queryable } from '../db.js';
+import type { WalkBound } from './event-sql.js';
 
 /** Unsigned keys computed when a state event is persisted. */
 export interface UnsignedExtra {
@@ -28,6 +29,24 @@ export interface StoredEvent {
   /** Id of the m.room.redaction that redacted this event (applied), if any. */
   redactedBy: string | null;
   unsignedExtra: UnsignedExtra | null;
+}
+
+/** A page of `paginateForViewer`. */
+export interface ViewerPage {
+  events: StoredEvent[];
+  /** The viewer's device's transaction ids of the page's events (event id → txn id). */
+  txnIds: Map<string, string>;
+  /** Ids of the page's events that some event relates to. */
+  related: Set<string>;
+}
+
+/** `readAccess`: a user's access to a room and the timelines history visibility needs. */
+export interface RoomReadAccess {
+  member?: MemberRow;
+  /** Content of the current m.room.history_visibility event, if any. */
+  historyVisibility?: Record<string, any>;
+  memberships: MembershipChange[];
+  visibilityHistory: Array<{ streamOrdering: number; eventId: string; content: Record<string, any> }>;
 }
 
 /** A new state group to write along with an event. */
@@ -152,6 +171,24 @@ export interface RoomStore {
    * the same way (exclusive on the far side).
    */
   paginate(roomId: string, opts: { from: TopoPosition | null; to?: TopoPosition | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter }): Promise<StoredEvent[]>;
+  /**
+   * `paginate` for one reader (/messages), in the same single statement
+   * (its bounds may also be stream positions, resolved by the statement):
+   * also the reader's transaction ids of the page's events (when a device is
+   * given) and which of them other events relate to (m.thread, m.replace or
+   * m.reference; a superset of what bundled aggregations show).
+   */
+  paginateForViewer(
+    roomId: string,
+    opts: { from: WalkBound | null; to?: WalkBound | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter },
+    viewer: { userId: string; deviceId?: string | null },
+  ): Promise<ViewerPage>;
+  /** `readAccess` and `paginateForViewer` for the same user, in one statement. */
+  readAccessAndPage(
+    roomId: string,
+    opts: { from: WalkBound | null; to?: WalkBound | null; dir: 'f' | 'b'; limit: number; filter?: EventQueryFilter },
+    viewer: { userId: string; deviceId?: string | null },
+  ): Promise<{ access: RoomReadAccess; page: ViewerPage }>;
   /** Topological position of the newest event with stream_ordering <= stream (null if none). */
   topoPositionAtStream(roomId: string, stream: number): Promise<TopoPosition | null>;
   /**
@@ -185,6 +222,14 @@ export interface RoomStore {
   getRoomsForUser(userId: string, memberships: Membership[]): Promise<MemberRow[]>;
   /** Joined member counts per room. */
   joinedCounts(roomIds: readonly string[]): Promise<Map<string, number>>;
+  /**
+   * What reading a room takes for one user, in one statement: their current
+   * membership, the room's current history_visibility content, their
+   * membership events in the room and the room's history_visibility events
+   * (each oldest first), as `getMembership`, `getCurrentStateEvent`,
+   * `membershipHistory` and `stateHistory` give them.
+   */
+  readAccess(roomId: string, userId: string): Promise<RoomReadAccess>;
   /** A user's membership events in a room, oldest first. */
   membershipHistory(roomId: string, userId: string): Promise<MembershipChange[]>;
   /** Membership events about a user with stream_ordering in (from, to]. */

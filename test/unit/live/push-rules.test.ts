@@ -14,6 +14,8 @@ import {
   type PushRule,
   type RuleKind,
 } from '../../../src/matrix/push-rules.js';
+import { PushRulesService } from '../../../src/services/push/push-rules-service.js';
+import type { PushStore } from '../../../src/storage/live/push-store.js';
 
 const ALICE = '@alice:example.org';
 const BOB = '@bob:example.org';
@@ -313,5 +315,49 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
     expect(sameOutcome(n, { ...n, highlight: true })).toBe(false);
     expect(sameOutcome({ actions: [], notify: false, highlight: false }, { actions: [{ set_tweak: 'sound' }], notify: false, highlight: false })).toBe(true);
     expect(sameOutcome(n, { actions: [], notify: false, highlight: false })).toBe(false);
+  });
+});
+
+describe('PushRulesService ruleset cache', () => {
+  /** A store whose reads wait until released, counting them. */
+  function slowStore() {
+    const reads: Array<() => void> = [];
+    let n = 0;
+    const wait = <T>(v: T) => new Promise<T>((res) => reads.push(() => res(v)));
+    const store = {
+      userRules: () => (n++, wait([])),
+      defaultOverrides: () => wait(new Map()),
+    } as unknown as PushStore;
+    return { store, reads: () => n, release: () => reads.splice(0).forEach((r) => r()) };
+  }
+
+  it('reads a user\'s rules once for concurrent callers', async () => {
+    const s = slowStore();
+    const svc = new PushRulesService(s.store);
+    const all = Promise.all([svc.getRuleset(ALICE), svc.getRuleset(ALICE), svc.getRuleset(BOB)]);
+    await Promise.resolve();
+    s.release();
+    const [a1, a2, b] = await all;
+    expect(s.reads()).toBe(2);
+    expect(a1).toBe(a2);
+    expect(b).not.toBe(a1);
+    expect(svc.cachedRuleset(ALICE)).toBe(a1);
+    expect(svc.isDefaultRuleset(a1)).toBe(true);
+  });
+
+  it('does not cache a read that a change overtook', async () => {
+    const s = slowStore();
+    const svc = new PushRulesService(s.store);
+    const first = svc.getRuleset(ALICE);
+    await Promise.resolve();
+    svc.invalidate(ALICE); // a rule changed while the read was in flight
+    s.release();
+    await first;
+    expect(svc.cachedRuleset(ALICE)).toBeUndefined();
+    const again = svc.getRuleset(ALICE);
+    await Promise.resolve();
+    s.release();
+    expect(await again).toBe(svc.cachedRuleset(ALICE));
+    expect(s.reads()).toBe(2);
   });
 });
