@@ -68,23 +68,32 @@ function hashAndSign<T extends object>(
   serverName: string,
   key: SigningKey,
 ): { pdu: Signed<T>; bytes: Buffer; size: number } {
-  const base = withoutDerivedEventId(pdu, rv);
-  const { unsigned: _u, signatures: _s, hashes: _h, ...hashedPart } = base as Obj;
+  const base = withoutDerivedEventId(pdu, rv) as Obj;
+  // A new event carries none of the keys the content hash leaves out: then it is hashed as it is, without a copy.
+  let hashedPart = base;
+  if ('unsigned' in base || 'signatures' in base || 'hashes' in base) {
+    const { unsigned: _u, signatures: _s, hashes: _h, ...rest } = base;
+    hashedPart = rest;
+  }
   const contentText = canonicalJson(hashedPart);
-  const hashed = { ...base, hashes: { sha256: sha256Base64(contentText) } };
+  const contentHash = sha256Base64(contentText);
+  // A fresh object (the caller's PDU is not modified); `signatures` is added to it below.
+  const signed: Obj = { ...base, hashes: { sha256: contentHash } };
   // Redacted, minus signatures/unsigned: both the signed bytes and the
   // reference hash input.
-  const bytes = referenceHashInput(hashed, rv);
+  const bytes = referenceHashInput(signed, rv);
   const sig = signBytes(bytes, key);
-  const signed = { ...hashed, signatures: addSignature((hashed as Obj).signatures, serverName, key.keyId, sig) } as Obj;
-  // Canonical size of `signed`: the content-hash text plus `,"key":value` for each key it left out.
+  signed.signatures = addSignature(signed.signatures, serverName, key.keyId, sig);
+  // Canonical size of `signed`: the content-hash text plus `,"key":value` for each key it left out
+  // (`hashes` is `{"sha256":"<43 base64 characters>"}`).
   let size = Buffer.byteLength(contentText);
   let entries = contentText.length > 2 ? 1 : 0;
   for (const k of OUTSIDE_CONTENT_HASH) {
     const v = signed[k];
     if (v === undefined) continue;
     // `"k":` (k is plain ASCII) and the value's canonical text.
-    size += k.length + 3 + Buffer.byteLength(canonicalJson(v)) + (entries++ > 0 ? 1 : 0);
+    const valueSize = k === 'hashes' ? 13 + contentHash.length : Buffer.byteLength(canonicalJson(v));
+    size += k.length + 3 + valueSize + (entries++ > 0 ? 1 : 0);
   }
   return { pdu: signed as Signed<T>, bytes, size };
 }

@@ -94,8 +94,12 @@ export function checkContentHash(event: object, roomVersion?: RoomVersion | stri
  */
 export function referenceHashInput(event: object, roomVersion: RoomVersion | string): Buffer {
   const redacted = redactEvent(withoutDerivedEventId(event, roomVersion), roomVersion) as Obj;
-  const { signatures: _s, unsigned: _u, age_ts: _a, ...rest } = redacted;
-  return canonicalJsonBytes(rest);
+  // Without keys to leave out (a new event), the redacted copy is encoded as it is.
+  if ('signatures' in redacted || 'unsigned' in redacted || 'age_ts' in redacted) {
+    const { signatures: _s, unsigned: _u, age_ts: _a, ...rest } = redacted;
+    return canonicalJsonBytes(rest);
+  }
+  return canonicalJsonBytes(redacted);
 }
 
 /** SHA-256 reference hash (raw bytes). */

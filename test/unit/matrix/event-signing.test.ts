@@ -286,3 +286,20 @@ describe('requiredSignatureServers', () => {
     expect(requiredSignatureServers({ sender: '@a:one.org', event_id: '$x:one.org' }, '2')).toEqual(['one.org']);
   });
 });
+
+describe('signAndHashEvent: input', () => {
+  it('leaves the PDU unmodified and signs a PDU without hashes/signatures/unsigned as one with empty ones', () => {
+    const bare = { room_id: '!x:domain', sender: '@a:domain', origin: 'domain', origin_server_ts: 1, type: 'm.room.message', content: { body: 'x' }, depth: 3, prev_events: ['$p'], auth_events: ['$a'] };
+    const copy = structuredClone(bare);
+    for (const rv of ['10', '11']) {
+      const a = signAndHashEvent(bare, rv, 'domain', KEY);
+      expect(bare).toEqual(copy);
+      const b = signAndHashEvent({ ...bare, hashes: { sha256: 'stale' }, signatures: {}, unsigned: { age: 1 } }, rv, 'domain', KEY);
+      expect(a.eventId).toBe(b.eventId);
+      expect(a.pdu.hashes).toEqual(b.pdu.hashes);
+      expect(a.pdu.signatures).toEqual(b.pdu.signatures);
+      expect(a.size).toBe(Buffer.byteLength(canonicalJson(a.pdu)));
+      expect(verifyEventSignature(a.pdu, rv, 'domain', KEY.keyId, KEY.publicKey)).toBe(true);
+    }
+  });
+});
