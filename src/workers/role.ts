@@ -78,15 +78,27 @@ export interface ProcessRole {
   notifiesAppservices: boolean;
 }
 
-/** The writers of each stream, normalised (`main` -> `master`), default the main process. */
+// Every forwarded write asks for its writer: the answer is worked out once
+// per configuration (and its `stream_writers` value), and frozen.
+const writersOf = new WeakMap<object, { from: unknown; writers: Record<WriterStream, string[]> }>();
+
+/** The writers of each stream, normalised (`main` -> `master`), default the main process (frozen). */
 export function streamWriters(cfg: Pick<HomeserverConfig, 'stream_writers'>): Record<WriterStream, string[]> {
+  const memo = writersOf.get(cfg);
+  if (memo && memo.from === cfg.stream_writers) return memo.writers;
+  const writers = computeStreamWriters(cfg);
+  writersOf.set(cfg, { from: cfg.stream_writers, writers });
+  return writers;
+}
+
+function computeStreamWriters(cfg: Pick<HomeserverConfig, 'stream_writers'>): Record<WriterStream, string[]> {
   const out = {} as Record<WriterStream, string[]>;
   for (const s of WRITER_STREAMS) {
     const v = (cfg.stream_writers as Partial<Record<WriterStream, string | string[]>> | undefined)?.[s];
     const list = v === undefined ? [] : Array.isArray(v) ? v : [v];
-    out[s] = list.length ? list.map(normaliseInstance) : [MAIN_INSTANCE];
+    out[s] = Object.freeze(list.length ? list.map(normaliseInstance) : [MAIN_INSTANCE]) as string[];
   }
-  return out;
+  return Object.freeze(out);
 }
 
 export function resolveRole(cfg: RoleConfig): ProcessRole {

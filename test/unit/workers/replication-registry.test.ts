@@ -47,6 +47,19 @@ describe('ReplicationRegistry', () => {
     await expect(reg.call('missing', {}, 't')).rejects.toMatchObject({ status: 404, errcode: 'M_UNRECOGNIZED' });
   });
 
+  it('keeps at most maxEntries answers: a full cache forgets its oldest, the recent ones still answer retries', async () => {
+    const reg = new ReplicationRegistry(60_000, 3);
+    let n = 0;
+    reg.register('count', () => ++n);
+    for (const t of ['a', 'b', 'c', 'd']) await reg.call('count', {}, t);
+    expect(n).toBe(4);
+    // b, c, d are cached: their retries do not run the write again.
+    for (const t of ['b', 'c', 'd']) await reg.call('count', {}, t);
+    expect(n).toBe(4);
+    // a was dropped when d came in.
+    expect(await reg.call('count', {}, 'a')).toBe(5);
+  });
+
   it('non-idempotent endpoints run every time', async () => {
     const reg = new ReplicationRegistry();
     let n = 0;
