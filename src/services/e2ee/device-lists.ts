@@ -9,9 +9,9 @@
  * users who care (room-mates of the changed users, and the users themselves).
  * In worker mode this writer would run on the device_lists stream writer.
  */
-import type { Db, Queryable } from '../../storage/db.js';
+import { writeTransaction, type Db, type Queryable } from '../../storage/db.js';
 import type { KeysStore } from '../../storage/e2ee/keys-store.js';
-import type { MembershipChange, SharingStore } from '../../storage/e2ee/sharing-store.js';
+import type { MembershipChange, PositionedMembershipChange, SharingStore } from '../../storage/e2ee/sharing-store.js';
 import type { StreamIdGenerator } from '../../streams/id-generator.js';
 import type { StreamNotifier } from '../../streams/notifier-types.js';
 
@@ -20,7 +20,19 @@ export interface DeviceListChanges {
   left: string[];
 }
 
+type PersistedMembershipChange = MembershipChange & { streamOrdering: number };
+
+interface PendingMemberships {
+  changes: PersistedMembershipChange[];
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
 export class DeviceListTracker {
+  /** recordMembershipChanges calls waiting for the next batch write. */
+  private pendingMemberships: PendingMemberships[] = [];
+  private writingMemberships = false;
+
   constructor(
     private readonly db: Db,
     private readonly store: KeysStore,
@@ -70,21 +82,87 @@ export class DeviceListTracker {
    * Records membership changes (from persisted m.room.member events) at a
    * device_lists position, and wakes the rooms' members. Changes that do
    * not move a user into or out of a room (profile updates) are skipped.
+   *
+   * Calls made in the same event-loop turn, or while a previous batch is
+   * being written, are written together: one transaction, each call's rows
+   * at a position of its own (allocated in call order, so the rows are those
+   * of sequential calls), one notification at the last position for all the
+   * users to wake. A call resolves once its rows are committed.
    */
-  async recordMembershipChanges(changes: Array<MembershipChange & { streamOrdering: number }>): Promise<void> {
-    const real: MembershipChange[] = [];
-    for (const c of changes) {
-      const before = await this.sharing.previousMembership(c.roomId, c.userId, c.streamOrdering);
-      if (sharing(before) !== sharing(c.membership)) real.push({ roomId: c.roomId, userId: c.userId, membership: c.membership });
-    }
-    if (!real.length) return;
-    let position = 0;
-    await this.positions.withNext(async (pos) => {
-      position = pos;
-      await this.db.transaction((tx) => this.sharing.addMembershipChanges(tx, pos, real));
+  recordMembershipChanges(changes: PersistedMembershipChange[]): Promise<void> {
+    if (!changes.length) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pendingMemberships.push({ changes, resolve, reject });
+      if (this.writingMemberships) return;
+      this.writingMemberships = true;
+      queueMicrotask(() => void this.writePendingMemberships());
     });
-    const users = new Set<string>(real.map((c) => c.userId));
-    for (const u of await this.sharing.membersOfRooms([...new Set(real.map((c) => c.roomId))])) users.add(u);
+  }
+
+  private async writePendingMemberships(): Promise<void> {
+    try {
+      while (this.pendingMemberships.length) {
+        const batch = this.pendingMemberships;
+        this.pendingMemberships = [];
+        let written: Awaited<ReturnType<DeviceListTracker['writeMemberships']>>;
+        try {
+          written = await this.writeMemberships(batch.map((b) => b.changes));
+        } catch (e) {
+          // One call's failure must not fail the others: write them one by one.
+          if (batch.length === 1) batch[0].reject(e);
+          else for (const b of batch) await this.recordMembershipsAlone(b);
+          continue;
+        }
+        try {
+          if (written) await this.announceMemberships(written.position, written.rows);
+          for (const b of batch) b.resolve();
+        } catch (e) {
+          for (const b of batch) b.reject(e);
+        }
+      }
+    } finally {
+      this.writingMemberships = false;
+    }
+  }
+
+  private async recordMembershipsAlone(p: PendingMemberships): Promise<void> {
+    try {
+      const written = await this.writeMemberships([p.changes]);
+      if (written) await this.announceMemberships(written.position, written.rows);
+      p.resolve();
+    } catch (e) {
+      p.reject(e);
+    }
+  }
+
+  /** Writes the calls' real changes, each call's at its own position; the last position and the rows, or undefined if none. */
+  private async writeMemberships(calls: PersistedMembershipChange[][]): Promise<{ position: number; rows: PositionedMembershipChange[] } | undefined> {
+    const before = await this.sharing.previousMemberships(calls.flat());
+    let k = 0;
+    const perCall: MembershipChange[][] = [];
+    for (const changes of calls) {
+      const real: MembershipChange[] = [];
+      for (const c of changes) {
+        if (sharing(before[k++]) !== sharing(c.membership)) real.push({ roomId: c.roomId, userId: c.userId, membership: c.membership });
+      }
+      if (real.length) perCall.push(real);
+    }
+    if (!perCall.length) return undefined;
+    const rows: PositionedMembershipChange[] = [];
+    let position = 0;
+    await this.positions.withMany(perCall.length, async (ids) => {
+      perCall.forEach((real, i) => {
+        for (const c of real) rows.push({ ...c, position: ids[i] });
+      });
+      position = ids[ids.length - 1];
+      await writeTransaction(this.db, (tx) => this.sharing.addMembershipChanges(tx, rows));
+    });
+    return { position, rows };
+  }
+
+  private async announceMemberships(position: number, rows: PositionedMembershipChange[]): Promise<void> {
+    const users = new Set<string>(rows.map((c) => c.userId));
+    for (const u of await this.sharing.membersOfRooms([...new Set(rows.map((c) => c.roomId))])) users.add(u);
     this.notifier().notify({ stream: 'device_lists', position, users: [...users] });
   }
 

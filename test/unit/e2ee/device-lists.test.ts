@@ -86,4 +86,91 @@ describeEngines('e2ee device lists', (db) => {
     await member(r2, a, 'leave');
     expect(await tracker.getChanges(a, dl4, tracker.getCurrentPosition())).toEqual({ changed: [], left: [c, d].sort() });
   });
+
+  it('writes concurrent membership calls in one transaction, with the rows and wake-ups of sequential calls', async () => {
+    // Each call: [room index, user, membership][]; the same script runs sequentially and concurrently in fresh rooms.
+    const script: Array<Array<[number, string, string]>> = [
+      [[0, '@a5:t', 'join']],
+      [[0, '@b5:t', 'join'], [1, '@b5:t', 'join']],
+      [[0, '@b5:t', 'join']], // profile change: no row, no position
+      [[1, '@c5:t', 'invite'], [1, '@c5:t', 'join'], [1, '@c5:t', 'leave']], // one position: the last change wins
+      [[0, '@a5:t', 'leave']],
+      [[0, '@a5:t', 'join']],
+    ];
+    let transactions = 0;
+    const counting = new Proxy(db(), {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if ((prop === 'transaction' || prop === 'writeOnlyTransaction') && typeof v === 'function') {
+          return (...args: unknown[]) => {
+            transactions++;
+            return v.apply(target, args);
+          };
+        }
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const positions = await StreamIdGenerator.fromTables(db(), [{ table: 'device_lists_room_changes', column: 'stream_id' }]);
+    const t = new DeviceListTracker(counting, new SqlKeysStore(db()), new SqlSharingStore(db()), positions, () => ({ notify: (c) => notes.push(c) }));
+
+    async function persist(roomId: string, userId: string, membership: string): Promise<number> {
+      const so = ++ev;
+      await db().execute(
+        'INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering) VALUES (?, ?, ?, ?, ?, ?)',
+        [`$e${so}_${roomId}`, roomId, userId, userId, membership, so],
+      );
+      await db().execute(
+        `INSERT INTO current_membership (room_id, user_id, membership, event_id, stream_ordering) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership, event_id = excluded.event_id, stream_ordering = excluded.stream_ordering`,
+        [roomId, userId, membership, `$e${so}_${roomId}`, so],
+      );
+      return so;
+    }
+    async function calls(rooms: string[]) {
+      const out = [];
+      for (const call of script) {
+        const changes = [];
+        for (const [ri, userId, membership] of call) changes.push({ roomId: rooms[ri], userId, membership, streamOrdering: await persist(rooms[ri], userId, membership) });
+        out.push(changes);
+      }
+      return out;
+    }
+    async function rows(rooms: string[], from: number) {
+      const rs = await db().query<{ stream_id: number; room_id: string; user_id: string; membership: string }>(
+        `SELECT stream_id, room_id, user_id, membership FROM device_lists_room_changes WHERE room_id IN (?, ?) ORDER BY stream_id, room_id, user_id`,
+        rooms,
+      );
+      return rs.map((r) => [Number(r.stream_id) - from, rooms.indexOf(r.room_id), r.user_id, r.membership]);
+    }
+
+    // Sequential: one transaction per call that records something.
+    const seqRooms = [newRoom(), newRoom()];
+    const seqCalls = await calls(seqRooms);
+    const seqFrom = positions.getCurrent();
+    notes = [];
+    transactions = 0;
+    for (const c of seqCalls) await t.recordMembershipChanges(c);
+    const seqTransactions = transactions;
+    const seqNotes = notes;
+    const seqRows = await rows(seqRooms, seqFrom);
+
+    // Concurrent: one transaction, one notification.
+    const conRooms = [newRoom(), newRoom()];
+    const conCalls = await calls(conRooms);
+    const conFrom = positions.getCurrent();
+    notes = [];
+    transactions = 0;
+    await Promise.all(conCalls.map((c) => t.recordMembershipChanges(c)));
+    expect(transactions).toBe(1);
+    expect(seqTransactions).toBe(5);
+    expect(await rows(conRooms, conFrom)).toEqual(seqRows);
+    expect(seqRows.map((r) => r[0])).toEqual([1, 2, 2, 3, 4, 5]);
+    expect(seqRows.find((r) => r[2] === '@c5:t')).toEqual([3, 1, '@c5:t', 'leave']);
+    expect(notes).toHaveLength(1);
+    expect(notes[0].position).toBe(conFrom + 5);
+    expect(positions.getCurrent()).toBe(conFrom + 5);
+    const seqUsers = new Set(seqNotes.flatMap((n) => n.users ?? []));
+    expect(new Set(notes[0].users)).toEqual(seqUsers);
+    expect(seqUsers).toEqual(new Set(['@a5:t', '@b5:t', '@c5:t']));
+  });
 });
