@@ -8,15 +8,13 @@
  * the client unchanged.
  */
 import { randomBytes } from 'node:crypto';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import type { Logger } from 'pino';
-import type { Pool } from 'undici';
 import { instanceLocation } from '../config/workers.js';
 import type { HomeserverConfig } from '../config/schema.js';
 import { MatrixError } from '../util/errors.js';
 import { normaliseInstance } from './streams.js';
-
-/** One POST: the answer's status and body text; rejects on a network error or timeout. */
-export type HttpPost = (url: string, headers: Record<string, string>, body: string, timeoutMs: number) => Promise<{ status: number; text: string }>;
 
 export interface ReplicationClientOptions {
   config: Pick<HomeserverConfig, 'instance_map' | 'worker_replication_host' | 'worker_replication_http_port' | 'worker_replication_http_tls' | 'worker_replication_secret'>;
@@ -31,58 +29,40 @@ export interface ReplicationClientOptions {
   post?: HttpPost;
 }
 
-// One undici connection pool per target origin (http or https), kept-alive
-// connections, one request at a time on each. node:http's request/response
-// objects cost 1.5 to 2.5 times the client CPU per forwarded write, and fetch
-// (web streams, an AbortSignal per call) more still.
-// undici is loaded at the first call: a process that never forwards a write
-// (a monolith) does not carry it (about 20 MiB of RSS once loaded).
-const MAX_CONNECTIONS = 64;
-const pools = new Map<string, Pool>();
-let undici: Promise<typeof import('undici')> | undefined;
+/** One POST: the answer's status and body text; rejects on a network error or timeout. */
+export type HttpPost = (url: string, headers: Record<string, string>, body: string, timeoutMs: number) => Promise<{ status: number; text: string }>;
 
-async function poolFor(origin: string): Promise<{ pool: Pool; errors: (typeof import('undici'))['errors'] }> {
-  const { Pool: PoolClass, errors } = await (undici ??= import('undici'));
-  let pool = pools.get(origin);
-  if (!pool) {
-    pool = new PoolClass(origin, { connections: MAX_CONNECTIONS, pipelining: 1, keepAliveTimeout: 30_000 });
-    pools.set(origin, pool);
-  }
-  return { pool, errors };
-}
-
-/** Closes the pools (their kept-alive connections); later calls open new ones. */
-export async function closeReplicationPools(): Promise<void> {
-  const all = [...pools.values()];
-  pools.clear();
-  await Promise.all(all.map((p) => p.close().catch(() => undefined)));
-}
-
-async function postOnce(pool: Pool, path: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
-  const res = await pool.request({ method: 'POST', path, headers, body, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-  return { status: res.statusCode, text: await res.body.text() };
-}
-
-/**
- * The default: a POST through the target origin's pool. A kept-alive
- * connection that the other side closed before answering is sent again at
- * once on a new one (the caller's transaction id makes a repeat harmless);
- * other failures reject, for the caller's backoff.
- */
-export const defaultPost: HttpPost = async (url, headers, body, timeoutMs) => {
-  // `http(s)://host:port/path`: the origin part keys the pool.
-  const slash = url.indexOf('/', url.indexOf('//') + 2);
-  const origin = slash < 0 ? url : url.slice(0, slash);
-  const path = slash < 0 ? '/' : url.slice(slash);
-  const { pool, errors } = await poolFor(origin);
-  try {
-    return await postOnce(pool, path, headers, body, timeoutMs);
-  } catch (e) {
-    if (e instanceof errors.HeadersTimeoutError || e instanceof errors.BodyTimeoutError) throw new Error(`no answer within ${timeoutMs} ms`);
-    if (!(e instanceof errors.SocketError)) throw e;
-    return await postOnce(pool, path, headers, body, timeoutMs);
-  }
+// Kept-alive connections to the other instances. node:http rather than
+// fetch: fetch (web streams, an AbortSignal per call) cost several times the
+// CPU per call, and every forwarded write makes one.
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 64 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
 };
+
+export const nodePost: HttpPost = (url, headers, body, timeoutMs) =>
+  new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const tls = u.protocol === 'https:';
+    const req = (tls ? https : http).request(
+      u,
+      {
+        method: 'POST',
+        agent: tls ? agents.https : agents.http,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 
 export class ReplicationUnavailableError extends MatrixError {
   constructor(instance: string, endpoint: string, cause: string) {
@@ -134,7 +114,7 @@ export class ReplicationClient {
     }
     const payload = JSON.stringify(body ?? {});
     const attempts = this.opts.attempts ?? 6;
-    const post = this.opts.post ?? defaultPost;
+    const post = this.opts.post ?? nodePost;
     let lastError = 'no attempt';
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await sleep((this.opts.backoffMs ?? 100) * 2 ** (attempt - 1));
