@@ -10,6 +10,7 @@ export const SCENARIOS = [
   'delivery',
   'fanout',
   'initial-sync',
+  'empty-sync',
   'history',
   'joins',
   'versions',

@@ -57,6 +57,7 @@ const TABLE: [string, string, string][] = [
   ['initial sync ms', 'initial-sync', 'initial_ms'],
   ['initial sync bytes', 'initial-sync', 'initial_bytes'],
   ['incremental sync ms', 'initial-sync', 'incremental_ms'],
+  ['empty /sync CPU ms', 'empty-sync', 'server_cpu_ms_per_op'],
   ['history events/s', 'history', 'events_per_s'],
   ['joins/s', 'joins', 'joins_per_s'],
   ['versions req/s', 'versions', 'requests_per_s'],

@@ -1,6 +1,7 @@
 import type { ScenarioName } from '../args.js';
 import type { Scenario } from '../context.js';
 import { deliveryScenario } from './delivery.js';
+import { emptySyncScenario } from './empty-sync.js';
 import { fanoutScenario } from './fanout.js';
 import { historyScenario } from './history.js';
 import { initialSyncScenario } from './initial-sync.js';
@@ -14,6 +15,7 @@ export const SCENARIO_IMPLS: Record<ScenarioName, Scenario<any>> = {
   delivery: deliveryScenario,
   fanout: fanoutScenario,
   'initial-sync': initialSyncScenario,
+  'empty-sync': emptySyncScenario,
   history: historyScenario,
   joins: joinsScenario,
   versions: versionsScenario,

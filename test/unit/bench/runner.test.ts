@@ -36,7 +36,7 @@ describe('runBench against a fake homeserver', () => {
     const logs: string[] = [];
     const r = await runBench(tiny(url, '--shared-secret', 'shh', '--pid', String(process.pid)), { log: (l) => logs.push(l) });
     for (const s of r.scenarios) expect({ name: s.name, ok: s.ok, problems: s.rounds[0]!.problems }).toEqual({ name: s.name, ok: true, problems: [] });
-    expect(r.scenarios.map((s) => s.name)).toEqual(['send', 'delivery', 'fanout', 'initial-sync', 'history', 'joins', 'versions', 'whoami']);
+    expect(r.scenarios.map((s) => s.name)).toEqual(['send', 'delivery', 'fanout', 'initial-sync', 'empty-sync', 'history', 'joins', 'versions', 'whoami']);
     expect(r.target.registration).toBe('shared-secret');
     expect(figures(r, 'send').sent).toBeGreaterThan(0);
     const d = figures(r, 'delivery');
