@@ -49,7 +49,6 @@ export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
   private readonly inFlight = new Set<number>();
   private lastAllocated = 0;
-  private ownLastAllocated = 0;
   private ownLastFinished = 0;
   private readonly listeners = new Set<Listener>();
   /** A persist round is running. */
@@ -192,7 +191,6 @@ export class MultiWriterIdGenerator {
     for (const id of ids) {
       this.inFlight.add(id);
       if (id > this.lastAllocated) this.lastAllocated = id;
-      if (id > this.ownLastAllocated) this.ownLastAllocated = id;
     }
     return ids;
   }
@@ -303,18 +301,9 @@ export class MultiWriterIdGenerator {
   }
 
   /**
-   * The highest position this writer has drawn (or 0): once its own
-   * position reaches it, every write it has finished so far is readable
-   * (readers read each writer's rows up to that writer's position).
-   */
-  getOwnLastAllocated(): number {
-    return this.ownLastAllocated;
-  }
-
-  /**
    * The highest position this writer has finished (or 0). A write that has
    * finished is readable once the writer's own position reaches this; unlike
-   * `getOwnLastAllocated` it does not include writes still in flight (drawn
+   * the highest drawn it does not include writes still in flight (drawn
    * by later requests), which the write's answer need not wait for.
    */
   getOwnLastFinished(): number {
@@ -393,8 +382,8 @@ export class MultiWriterIdGenerator {
    * For writes about to commit together (`ids`, all in flight here): the
    * statement that records, in their own transaction, this writer's
    * position as it will be once they have finished (every other id in
-   * flight here is still counted as unfinished), with the other writers'
-   * positions as this process knows them. Undefined when nothing would move.
+   * flight here is still counted as unfinished); only this writer's row.
+   * Undefined when nothing would move.
    * Call `markRecorded(rows)` once the transaction has committed: the
    * answer's `persist()` then has nothing left to write.
    */
@@ -407,10 +396,10 @@ export class MultiWriterIdGenerator {
     for (const id of ids) if (!this.inFlight.has(id)) return undefined; // not ours, or finished already
     const own = Math.max(this.positions.get(me) ?? 0, Math.min(Math.max(...ids), lowestOther - 1));
     const rows: Array<[string, number]> = [];
-    for (const [w, pos] of this.positions) {
-      const p = w === me ? own : pos;
-      if (p > (this.persistedPositions.get(w) ?? -1)) rows.push([w, p]);
-    }
+    // Only this writer's row: another writer's row in this transaction would
+    // hold that row's lock until our COMMIT, and make the persisters' event
+    // commits wait on each other (persist() records the others, outside).
+    if (own > (this.persistedPositions.get(me) ?? -1)) rows.push([me, own]);
     return rows.length ? { ...this.positionsStatement(rows), rows } : undefined;
   }
 

@@ -85,6 +85,9 @@ export class ReplicationRegistry {
       }
     })();
     const cached = { expires: now + this.ttlMs, result };
+    // Deleted first so that it moves to the end: evict relies on insertion
+    // order being expiry order (a key set again keeps its old place).
+    this.cache.delete(key);
     this.cache.set(key, cached);
     let r: Awaited<typeof result>;
     try {

@@ -10,12 +10,13 @@
  * - With a txnId the answer is cached per (endpoint, txnId): a retry gets the
  *   first answer and the write happens once (ReplicationRegistry).
  */
-import { hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sha256 } from '../../matrix/hashes.js';
 import type { Services } from '../../app/services.js';
 import { Errors } from '../../util/errors.js';
 import type { MatrixRequest, Router } from '../types.js';
 
-const digest = (s: string): Buffer => hash('sha256', s, 'buffer');
+const digest = (s: string): Buffer => sha256(Buffer.from(s, 'utf8'));
 
 // Every replication request checks the secret: its digest is computed once.
 let secretDigest: { secret: string; digest: Buffer } | undefined;

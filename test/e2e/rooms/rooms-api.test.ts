@@ -346,6 +346,16 @@ describeShapes('rooms: reading history', (server) => {
     expect(bodies(bobView)).toEqual(['while bob']);
     const aliceView = await c(alice).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50`);
     expect(bodies(aliceView)).toEqual(['after bob', 'while bob', 'before bob']);
+    // ... also from a token given after his leave (a page token, a sync token), both directions
+    const newest = await c(alice).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=1`);
+    const sinceLeave = await c(bob).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50&from=${enc(newest.body.start)}`);
+    expect(bodies(sinceLeave)).toEqual(['while bob']);
+    const syncToken = (await c(alice).get(`${V3}/sync?timeout=0`)).body.next_batch;
+    const fromSync = await c(bob).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50&from=${enc(syncToken)}`);
+    expect(bodies(fromSync)).toEqual(['while bob']);
+    const oldest = await c(alice).get(`${V3}/rooms/${enc(roomId)}/messages?dir=f&limit=1`);
+    const forward = await c(bob).get(`${V3}/rooms/${enc(roomId)}/messages?dir=f&limit=50&from=${enc(oldest.body.start)}`);
+    expect(bodies(forward)).toEqual(['while bob']);
     // bob cannot fetch the event after his leave
     const ev = await c(bob).get(`${V3}/rooms/${enc(roomId)}/event/${enc(after.body.event_id)}`);
     expect(ev.status).toBe(404);

@@ -23,5 +23,13 @@ describeEngines('events_relates index', (db) => {
       ['$rel1'],
     );
     expect(rows.map((r) => r.event_id)).toEqual(['$rel2', '$rel4']);
+    if (db().engine === 'sqlite') {
+      // The lookup uses the partial index (relates_to_id IN (…) implies NOT NULL).
+      const plan = await db().query<{ detail: string }>(
+        "EXPLAIN QUERY PLAN SELECT event_id FROM events WHERE relates_to_id IN (?) AND rel_type = 'm.annotation'",
+        ['$rel1'],
+      );
+      expect(plan.map((p) => p.detail).join('\n')).toMatch(/USING INDEX events_relates/);
+    }
   });
 });

@@ -138,6 +138,14 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     expect(Number((await db.queryOne<{ stream_id: string }>("SELECT stream_id FROM stream_positions WHERE stream_name = 'rec_stream' AND instance_name = 'p1'"))!.stream_id)).toBe(y);
   });
 
+  it("records with a commit only its own row, even when another writer's position moved (no cross-persister row locks)", async () => {
+    const g = await MultiWriterIdGenerator.create(open(), { ...opts('p1'), streamName: 'rec2_stream', writers: ['p1', 'p2'] });
+    g.advanceWriter('p2', 1_000_000);
+    const [x] = await g.allocateMany(1);
+    expect(g.recordWith([x!])!.rows.map(([w]) => w)).toEqual(['p1']);
+    g.finish(x!);
+  });
+
   it('positions fit the sync token events part', () => {
     const t = emptyToken();
     t.events = { min: 10, writers: { p1: 12, 'p2_x.y': 15 } };

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ReplicationRegistry } from '../../../src/workers/replication-registry.js';
 import { replicationSecretMatches } from '../../../src/api/replication/index.js';
 import { MatrixError } from '../../../src/util/errors.js';
@@ -58,6 +58,28 @@ describe('ReplicationRegistry', () => {
     expect(n).toBe(4);
     // a was dropped when d came in.
     expect(await reg.call('count', {}, 'a')).toBe(5);
+  });
+
+  it('a txn id written again after its answer expired is the newest entry, not evicted before older live ones', async () => {
+    vi.useFakeTimers({ now: 0 });
+    try {
+      const reg = new ReplicationRegistry(1_000, 3);
+      let n = 0;
+      reg.register('count', () => ++n);
+      await reg.call('count', {}, 'a'); // t=0, expires 1000
+      vi.setSystemTime(500);
+      await reg.call('count', {}, 'b'); // expires 1500
+      vi.setSystemTime(1_200);
+      await reg.call('count', {}, 'a'); // a expired: written again (n=3), expires 2200
+      await reg.call('count', {}, 'c'); // expires 2200
+      vi.setSystemTime(1_600);
+      await reg.call('count', {}, 'd'); // full: b (expired) goes, a and c stay
+      expect(n).toBe(5);
+      await reg.call('count', {}, 'a'); // still cached: not written again
+      expect(n).toBe(5);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('non-idempotent endpoints run every time', async () => {
