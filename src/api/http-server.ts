@@ -19,7 +19,8 @@ import { HttpResponse, type Authenticator, type MatrixRequest, type Requester, t
  * made for every long-poll, and building an AbortSignal (an EventTarget)
  * and adding and removing its listeners showed in the /sync fan-out
  * profiles. A response that finished has no handler left to stop: it is
- * never aborted then.
+ * never aborted then (a signal first asked for after the response closed
+ * starts aborted).
  */
 class ResponseSignal implements WaitSignal {
   aborted = false;

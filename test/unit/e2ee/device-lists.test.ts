@@ -173,4 +173,28 @@ describeEngines('e2ee device lists', (db) => {
     expect(new Set(notes[0].users)).toEqual(seqUsers);
     expect(seqUsers).toEqual(new Set(['@a5:t', '@b5:t', '@c5:t']));
   });
+  it("a call that fails in a batch fails alone: the others' rows are written and their members woken", async () => {
+    const sharing = new SqlSharingStore(db());
+    const failing = Object.create(sharing) as SqlSharingStore;
+    failing.addMembershipChanges = (tx, rows) =>
+      rows.some((r) => r.userId === '@bad6:t') ? Promise.reject(new Error('refused')) : sharing.addMembershipChanges(tx, rows);
+    const positions = await StreamIdGenerator.fromTables(db(), [{ table: 'device_lists_room_changes', column: 'stream_id' }]);
+    const t = new DeviceListTracker(db(), new SqlKeysStore(db()), failing, positions, () => ({ notify: (c) => notes.push(c) }));
+    const roomId = newRoom();
+    const change = async (userId: string) => {
+      const so = ++ev;
+      await db().execute(
+        'INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering) VALUES (?, ?, ?, ?, ?, ?)',
+        [`$e${so}_${roomId}`, roomId, userId, userId, 'join', so],
+      );
+      return [{ roomId, userId, membership: 'join', streamOrdering: so }];
+    };
+    const calls = [await change('@ok6a:t'), await change('@bad6:t'), await change('@ok6b:t')];
+    notes = [];
+    const settled = await Promise.allSettled(calls.map((c) => t.recordMembershipChanges(c)));
+    expect(settled.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const rows = await db().query<{ user_id: string }>('SELECT user_id FROM device_lists_room_changes WHERE room_id = ? ORDER BY user_id', [roomId]);
+    expect(rows.map((r) => r.user_id)).toEqual(['@ok6a:t', '@ok6b:t']);
+    expect(new Set(notes.flatMap((n) => n.users ?? []))).toEqual(new Set(['@ok6a:t', '@ok6b:t']));
+  });
 });
