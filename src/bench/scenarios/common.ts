@@ -1,7 +1,7 @@
 import { summarize } from '../stats.js';
 import type { Session } from '../client.js';
-import type { BenchContext } from '../context.js';
-import { now } from '../util.js';
+import { markedContent, type BenchContext } from '../context.js';
+import { now, pool } from '../util.js';
 
 /** `${prefix}_p50_ms`, `_p95_ms`, `_p99_ms`, `_max_ms` of a latency sample (ms). */
 export function latencyFigures(prefix: string, values: readonly number[]): Record<string, number> {
@@ -90,4 +90,19 @@ export async function sendLoop(
     },
   );
   return lastAck - t0;
+}
+
+/**
+ * A fresh user (`tag`) who creates M (`--rooms`) public rooms and sends K
+ * (`--events`) messages in each, C at a time (not timed): what initial-sync
+ * and empty-sync read.
+ */
+export async function userInRooms(ctx: BenchContext, tag: string): Promise<{ user: Session; rooms: string[] }> {
+  const user = await ctx.registerUser(tag);
+  const rooms = await pool(Array.from({ length: ctx.opts.rooms }), ctx.opts.concurrency, () => ctx.api.createRoom(user, { preset: 'public_chat' }));
+  const sends = rooms.flatMap((room) => Array.from({ length: ctx.opts.events }, (_, i) => ({ room, i })));
+  await pool(sends, ctx.opts.concurrency, ({ room, i }) =>
+    ctx.api.send(user, room, `${ctx.runId}-${tag}-prep-${room}-${i}`, markedContent(ctx, `${tag}-prep`, i)),
+  );
+  return { user, rooms };
 }

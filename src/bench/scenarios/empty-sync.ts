@@ -8,9 +8,9 @@
  * nothing new).
  */
 import type { Session } from '../client.js';
-import { markedContent, type Scenario } from '../context.js';
-import { now, pool } from '../util.js';
-import { deadlineFrom, latencyFigures } from './common.js';
+import type { Scenario } from '../context.js';
+import { now } from '../util.js';
+import { deadlineFrom, latencyFigures, userInRooms } from './common.js';
 
 interface State {
   user: Session;
@@ -20,14 +20,7 @@ interface State {
 export const emptySyncScenario: Scenario<State> = {
   name: 'empty-sync',
   async prepare(ctx) {
-    const user = await ctx.registerUser('esync');
-    const rooms = await pool(Array.from({ length: ctx.opts.rooms }), ctx.opts.concurrency, () =>
-      ctx.api.createRoom(user, { preset: 'public_chat' }),
-    );
-    const sends = rooms.flatMap((room) => Array.from({ length: ctx.opts.events }, (_, i) => ({ room, i })));
-    await pool(sends, ctx.opts.concurrency, ({ room, i }) =>
-      ctx.api.send(user, room, `${ctx.runId}-esync-prep-${room}-${i}`, markedContent(ctx, 'esync-prep', i)),
-    );
+    const { user } = await userInRooms(ctx, 'esync');
     const first = await ctx.api.sync(user, { timeout: 0 });
     return { user, since: first.json.next_batch };
   },

@@ -6,7 +6,7 @@
  */
 import type { Session } from '../client.js';
 import { markedContent, markerOf, type Scenario } from '../context.js';
-import { pool } from '../util.js';
+import { userInRooms } from './common.js';
 
 interface State {
   user: Session;
@@ -15,17 +15,7 @@ interface State {
 
 export const initialSyncScenario: Scenario<State> = {
   name: 'initial-sync',
-  async prepare(ctx) {
-    const user = await ctx.registerUser('isync');
-    const rooms = await pool(Array.from({ length: ctx.opts.rooms }), ctx.opts.concurrency, () =>
-      ctx.api.createRoom(user, { preset: 'public_chat' }),
-    );
-    const sends = rooms.flatMap((room) => Array.from({ length: ctx.opts.events }, (_, i) => ({ room, i })));
-    await pool(sends, ctx.opts.concurrency, ({ room, i }) =>
-      ctx.api.send(user, room, `${ctx.runId}-isync-prep-${room}-${i}`, markedContent(ctx, 'isync-prep', i)),
-    );
-    return { user, rooms };
-  },
+  prepare: (ctx) => userInRooms(ctx, 'isync'),
   async run(ctx, state, round) {
     const problems: string[] = [];
     const first = await ctx.api.sync(state.user, { timeout: 0 });
