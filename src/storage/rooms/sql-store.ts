@@ -101,6 +101,9 @@ const READ_ACCESS_SQL = `SELECT 0 AS k, event_id, stream_ordering, membership, N
   SELECT 3, event_id, stream_ordering, NULL, NULL, json FROM events
     WHERE room_id = ? AND type = 'm.room.history_visibility' AND state_key = '' AND ${TIMELINE}`;
 
+/** `READ_ACCESS_SQL`'s parameters. */
+const readAccessParams = (roomId: string, userId: string): unknown[] => [roomId, userId, roomId, roomId, userId, roomId];
+
 /** Decodes `READ_ACCESS_SQL` rows ordered by k, then stream_ordering. */
 function readAccessFromRows(roomId: string, userId: string, rows: readonly Row[]): RoomReadAccess {
   const out: RoomReadAccess = { memberships: [], visibilityHistory: [] };
@@ -394,7 +397,7 @@ export class SqlRoomStore implements RoomStore {
          unsigned_extra, txn_id, related, NULL, NULL
        FROM (${q.sql}) p
        ORDER BY k, topological_ordering ${order}, stream_ordering ${order}`,
-      [roomId, viewer.userId, roomId, roomId, viewer.userId, roomId, ...q.params],
+      [...readAccessParams(roomId, viewer.userId), ...q.params],
     );
     const split = rows.findIndex((r) => Number(r.k) === 4);
     const accessRows = split < 0 ? rows : rows.slice(0, split);
@@ -572,7 +575,7 @@ export class SqlRoomStore implements RoomStore {
   }
 
   async readAccess(roomId: string, userId: string): Promise<RoomReadAccess> {
-    const rows = await this.db.query(`${READ_ACCESS_SQL} ORDER BY k, stream_ordering`, [roomId, userId, roomId, roomId, userId, roomId]);
+    const rows = await this.db.query(`${READ_ACCESS_SQL} ORDER BY k, stream_ordering`, readAccessParams(roomId, userId));
     return readAccessFromRows(roomId, userId, rows);
   }
 
