@@ -50,28 +50,36 @@ function redact(path: string): string {
 }
 
 
+interface Exchange {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string | undefined;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+}
+
 interface RawResponse {
   status: number;
   retryAfter: string | undefined;
   body: Buffer;
 }
 
-/** One HTTP exchange; rejects on connection errors, the timeout or the signal. */
-function exchange(agent: http.Agent, url: URL, method: string, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<RawResponse> {
-  const mod = url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers, agent, signal }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const ra = res.headers['retry-after'];
-        resolve({ status: res.statusCode ?? 0, retryAfter: Array.isArray(ra) ? ra[0] : ra, body: Buffer.concat(chunks) });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+/** The request took longer than its timeout (the connection is destroyed). */
+class RequestTimeout extends Error {}
+
+/** Headers of a request without a token or body: shared, node:http only reads them. */
+const NO_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** `?k=v&…` of the defined query values ('' when there are none). */
+export function queryString(query: Record<string, string | number | undefined> | undefined): string {
+  let out = '';
+  if (query)
+    for (const k in query) {
+      const v = query[k];
+      if (v !== undefined) out += `${out ? '&' : '?'}${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`;
+    }
+  return out;
 }
 
 export class HttpClient {
@@ -79,10 +87,24 @@ export class HttpClient {
   rateLimited = 0;
   maxRetries = 20;
   private readonly agent: http.Agent;
+  private readonly transport: typeof http | typeof https;
+  /** Parsed once: host, port and path prefix of the base URL. */
+  private readonly hostname: string;
+  private readonly port: string;
+  private readonly basePath: string;
+  private readonly origin: string;
 
   constructor(readonly baseUrl: string) {
+    const url = new URL(baseUrl);
     const opts = { keepAlive: true, maxSockets: 256, maxFreeSockets: 256 };
-    this.agent = baseUrl.startsWith('https:') ? new https.Agent(opts) : new http.Agent(opts);
+    const tls = url.protocol === 'https:';
+    this.agent = tls ? new https.Agent(opts) : new http.Agent(opts);
+    this.transport = tls ? https : http;
+    // URL keeps IPv6 literals bracketed; the socket wants them bare.
+    this.hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = url.port;
+    this.basePath = url.pathname.replace(/\/$/, '');
+    this.origin = url.origin;
   }
 
   /** Closes the kept-alive connections. */
@@ -91,26 +113,34 @@ export class HttpClient {
   }
 
   async request<T = any>(method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
-    const url = new URL(this.baseUrl + path);
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
-    const headers: Record<string, string> = {};
-    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    if (body !== undefined) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(Buffer.byteLength(body));
+    let headers = NO_HEADERS;
+    if (opts.token || body !== undefined) {
+      headers = {};
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      if (body !== undefined) {
+        headers['content-type'] = 'application/json';
+        headers['content-length'] = String(Buffer.byteLength(body));
+      }
     }
+    const x: Exchange = {
+      method,
+      path: this.basePath + path + queryString(opts.query),
+      headers,
+      body,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      signal: opts.signal,
+    };
     const t0 = performance.now();
     for (let attempt = 0; ; attempt++) {
-      const signals = [AbortSignal.timeout(opts.timeoutMs ?? 60_000)];
-      if (opts.signal) signals.push(opts.signal);
       let res: RawResponse;
       try {
-        res = await exchange(this.agent, url, method, headers, body, AbortSignal.any(signals));
+        res = await this.exchange(x);
       } catch (e) {
         if (opts.signal?.aborted) throw e;
         const err = e as { code?: string; message?: string };
-        throw new UnreachableError(`${method} ${url.origin}${redact(path)} failed: ${err.code ?? err.message}`);
+        const why = e instanceof RequestTimeout ? err.message : (err.code ?? err.message);
+        throw new UnreachableError(`${method} ${this.origin}${redact(path)} failed: ${why}`);
       }
       const buf = res.body;
       let json: any;
@@ -130,6 +160,41 @@ export class HttpClient {
         return { status: res.status, json, bytes: buf.length, ms };
       throw new MatrixHttpError(method, path, res.status, json?.errcode, json);
     }
+  }
+
+  /**
+   * One HTTP exchange on a kept-alive connection; rejects on connection
+   * errors, after `timeoutMs` for the whole exchange (a plain timer that
+   * destroys the request), or when the signal aborts.
+   */
+  private exchange(x: Exchange): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      const req = this.transport.request(
+        { hostname: this.hostname, port: this.port, path: x.path, method: x.method, headers: x.headers, agent: this.agent, signal: x.signal },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            clearTimeout(timer);
+            const ra = res.headers['retry-after'];
+            const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+            resolve({ status: res.statusCode ?? 0, retryAfter: Array.isArray(ra) ? ra[0] : ra, body });
+          });
+          res.on('error', fail);
+        },
+      );
+      function fail(e: Error): void {
+        clearTimeout(timer);
+        reject(e);
+      }
+      // Rejects first, so the timeout (not the reset it causes) is the reason given.
+      const timer = setTimeout(() => {
+        reject(new RequestTimeout(`timed out after ${x.timeoutMs} ms`));
+        req.destroy();
+      }, x.timeoutMs);
+      req.on('error', fail);
+      req.end(x.body);
+    });
   }
 }
 

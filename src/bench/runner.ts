@@ -133,6 +133,7 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
     const load0 = readLoadavg();
     const sampler = new ProcSampler(opts.pids);
     sampler.start();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let outcome;
     try {
@@ -141,6 +142,7 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
       outcome = { metrics: {}, ops: 0, opsLabel, ok: false, problems: [`scenario failed: ${(e as Error).message}`] };
     }
     const wallMs = performance.now() - t0;
+    const clientCpuMs = cpuMs(process.cpuUsage(cpu0));
     const proc = sampler.stop();
     const load1 = readLoadavg();
     opsLabel = outcome.opsLabel;
@@ -152,6 +154,8 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
       metrics.server_peak_pss_mb = proc.peakPssMb;
       if (proc.unreadable.length) outcome.problems.push(`could not read /proc of pid(s) ${proc.unreadable.join(', ')}`);
     }
+    metrics.client_cpu_ms = clientCpuMs;
+    metrics.client_cpu_ms_per_op = outcome.ops > 0 ? clientCpuMs / outcome.ops : NaN;
     metrics.load1_start = load0.load1;
     metrics.load1_end = load1.load1;
     rounds.push({ round, metrics, ok: outcome.ok, problems: outcome.problems });
@@ -169,7 +173,13 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
   return { name, opsLabel, rounds, summary, ok: rounds.every((r) => r.ok) };
 }
 
-/** Printed name of a figure: the CPU-per-operation figure names its operation. */
+/** User + system CPU of a `process.cpuUsage()` difference, ms. */
+function cpuMs(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1000;
+}
+
+/** Printed name of a figure: the CPU-per-operation figures name their operation. */
 function displayName(key: string, opsLabel: string): string {
-  return key === 'server_cpu_ms_per_op' ? `server_cpu_ms_per_${opsLabel.replace(/ /g, '_')}` : key;
+  const per = key.match(/^(server|client)_cpu_ms_per_op$/);
+  return per ? `${per[1]}_cpu_ms_per_${opsLabel.replace(/ /g, '_')}` : key;
 }

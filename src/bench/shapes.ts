@@ -48,6 +48,7 @@ const TABLE: [string, string, string][] = [
   ['send p50 ms', 'send', 'send_p50_ms'],
   ['send p99 ms', 'send', 'send_p99_ms'],
   ['server CPU ms / sent event', 'send', 'server_cpu_ms_per_op'],
+  ['load generator CPU ms / sent event', 'send', 'client_cpu_ms_per_op'],
   ['delivery p50 ms', 'delivery', 'delivery_p50_ms'],
   ['delivery p99 ms', 'delivery', 'delivery_p99_ms'],
   ['delivery missing', 'delivery', 'missing'],

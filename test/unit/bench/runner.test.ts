@@ -47,6 +47,10 @@ describe('runBench against a fake homeserver', () => {
     expect(d.duplicates).toBe(0);
     expect(d.server_cpu_ms).toBeGreaterThanOrEqual(0);
     expect(d.server_peak_pss_mb).toBeGreaterThan(0);
+    // The load generator's own CPU over the round, also per operation.
+    expect(d.client_cpu_ms).toBeGreaterThan(0);
+    expect(d.client_cpu_ms_per_op).toBeCloseTo(d.client_cpu_ms! / d.sent!, 9);
+    expect(logs.some((l) => /client_cpu_ms_per_sent_event\s/.test(l))).toBe(true);
     const f = figures(r, 'fanout');
     expect(f.members).toBe(3);
     expect(f.reached_all).toBe(f.messages);

@@ -16,8 +16,11 @@ const report = (eps: number, pss: number, ok = true): BenchReport =>
         name: 'send',
         opsLabel: 'sent event',
         ok,
-        rounds: [{ round: 1, ok, problems: [], metrics: { events_per_s: eps, server_peak_pss_mb: pss } }],
-        summary: { events_per_s: { n: 1, median: eps, min: eps, max: eps } },
+        rounds: [{ round: 1, ok, problems: [], metrics: { events_per_s: eps, server_peak_pss_mb: pss, client_cpu_ms_per_op: eps / 10_000 } }],
+        summary: {
+          events_per_s: { n: 1, median: eps, min: eps, max: eps },
+          client_cpu_ms_per_op: { n: 1, median: eps / 10_000, min: eps / 10_000, max: eps / 10_000 },
+        },
       },
     ],
   }) as unknown as BenchReport;
@@ -33,6 +36,7 @@ describe('shapes comparison', () => {
     expect(lines[0]).toMatch(/^figure .*monolith-sqlite\s+monolith-postgres$/);
     expect(t).not.toContain('workers-1');
     expect(lines.find((l) => l.startsWith('send events/s'))).toMatch(/813\s+400$/);
+    expect(lines.find((l) => l.startsWith('load generator CPU ms / sent event'))).toMatch(/0\.081\s+0\.040$/);
     expect(lines.find((l) => l.startsWith('server peak PSS MiB'))).toMatch(/80\s+95.5$/);
     expect(lines.find((l) => l.startsWith('load1'))).toContain('0.50 → 1.25');
     expect(lines.find((l) => l.startsWith('checks'))).toMatch(/ok\s+FAILED$/);
