@@ -16,6 +16,9 @@ import { cleanedUpAfterInterrupt, wasInterrupted } from './cleanup.js';
 import { fmt, formatTable, toJson } from './report.js';
 import { runBench, type BenchReport } from './runner.js';
 import { ProcSampler, readMem, type PidFigures } from './procstat.js';
+
+/** Interval of the whole-workload memory sampler (the per-round one samples every 200 ms). */
+const WHOLE_WORKLOAD_SAMPLE_MS = 1000;
 import { startMyelin, type Database } from './server.js';
 import { ShapeSkip, startWorkerDeployment, type DeploymentProcess } from './worker-shape.js';
 import { runIfMain, sleep } from './util.js';
@@ -230,9 +233,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.log(`### ${shape.name}: started in ${fmt(startup.start_ms)} ms; idle RSS ${fmt(startup.idle_rss_mb)} MiB, PSS ${fmt(startup.idle_pss_mb)} MiB`);
       const extra = server.extraProcesses();
       const pids = sampledPids(server.processes, extra, nginxPids);
-      // Per-process figures over the whole workload, beside the runner's per-round sums.
+      // Per-process figures over the whole workload, beside the runner's per-round sums. Reading
+      // smaps_rollup costs the load generator about 1 ms of CPU per 100 MiB of the process read, so
+      // this sampler reads once a second; the per-round peaks come from the runner's own sampler.
       const all = [...server.processes, ...extra];
-      const sampler = new ProcSampler(all.map((p) => p.pid));
+      const sampler = new ProcSampler(all.map((p) => p.pid), WHOLE_WORKLOAD_SAMPLE_MS);
       sampler.start();
       let perPid: PidFigures[] = [];
       let report: BenchReport;
