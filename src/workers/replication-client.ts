@@ -40,22 +40,36 @@ const agents = {
   https: new https.Agent({ keepAlive: true, maxSockets: 64 }),
 };
 
-export const nodePost: HttpPost = (url, headers, body, timeoutMs) =>
-  new Promise((resolve, reject) => {
-    const u = new URL(url);
-    const tls = u.protocol === 'https:';
-    const req = (tls ? https : http).request(
-      u,
+/** Where one instance's replication listener is, parsed once (no URL parsing per call). */
+interface PostTarget {
+  tls: boolean;
+  hostname: string;
+  port: number;
+}
+
+function parseTarget(url: string): PostTarget {
+  const u = new URL(url);
+  const tls = u.protocol === 'https:';
+  return { tls, hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) || (tls ? 443 : 80) };
+}
+
+/** One POST to `path` on a parsed target (the built-in client). */
+function postTo(t: PostTarget, path: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = (t.tls ? https : http).request(
       {
         method: 'POST',
-        agent: tls ? agents.https : agents.http,
+        hostname: t.hostname,
+        port: t.port,
+        path,
+        agent: t.tls ? agents.https : agents.http,
         headers: { ...headers, 'content-length': Buffer.byteLength(body) },
         timeout: timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8') }));
         res.on('error', reject);
       },
     );
@@ -63,6 +77,12 @@ export const nodePost: HttpPost = (url, headers, body, timeoutMs) =>
     req.on('error', reject);
     req.end(body);
   });
+}
+
+export const nodePost: HttpPost = (url, headers, body, timeoutMs) => {
+  const u = new URL(url);
+  return postTo(parseTarget(u.origin), `${u.pathname}${u.search}`, headers, body, timeoutMs);
+};
 
 export class ReplicationUnavailableError extends MatrixError {
   constructor(instance: string, endpoint: string, cause: string) {
@@ -82,16 +102,21 @@ export function newTxnId(): string {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class ReplicationClient {
-  /** Base URL per instance name (instance_map does not change while running). */
-  private readonly bases = new Map<string, string>();
+  /** Base URL and parsed target per instance name (instance_map does not change while running). */
+  private readonly bases = new Map<string, { base: string; target: PostTarget }>();
   private headers: Record<string, string> | undefined;
 
   constructor(private readonly opts: ReplicationClientOptions) {}
 
-  /** The base URL of an instance's replication listener. */
-  urlOf(instance: string): string {
+  private locationOf(instance: string) {
     const loc = instanceLocation(this.opts.config, normaliseInstance(instance));
     if (!loc) throw new ReplicationUnavailableError(instance, '-', 'the instance is not in instance_map');
+    return loc;
+  }
+
+  /** The base URL of an instance's replication listener. */
+  urlOf(instance: string): string {
+    const loc = this.locationOf(instance);
     const host = loc.host.includes(':') && !loc.host.startsWith('[') ? `[${loc.host}]` : loc.host;
     return `${loc.tls ? 'https' : 'http'}://${host}:${loc.port}`;
   }
@@ -103,9 +128,13 @@ export class ReplicationClient {
    * stays idempotent; otherwise a fresh one is made for this call.
    */
   async call<T = any>(instanceName: string, endpointName: string, body: unknown, txnId: string = newTxnId()): Promise<T> {
-    let base = this.bases.get(instanceName);
-    if (base === undefined) this.bases.set(instanceName, (base = this.urlOf(instanceName)));
-    const url = `${base}/_synapse/replication/${encodeURIComponent(endpointName)}/${encodeURIComponent(txnId)}`;
+    let where = this.bases.get(instanceName);
+    if (where === undefined) {
+      const loc = this.locationOf(instanceName);
+      const target = { tls: loc.tls, hostname: loc.host.replace(/^\[(.*)\]$/, '$1'), port: loc.port };
+      this.bases.set(instanceName, (where = { base: this.urlOf(instanceName), target }));
+    }
+    const path = `/_synapse/replication/${encodeURIComponent(endpointName)}/${encodeURIComponent(txnId)}`;
     let headers = this.headers;
     if (!headers) {
       headers = { 'content-type': 'application/json' };
@@ -114,13 +143,15 @@ export class ReplicationClient {
     }
     const payload = JSON.stringify(body ?? {});
     const attempts = this.opts.attempts ?? 6;
-    const post = this.opts.post ?? nodePost;
+    const custom = this.opts.post;
+    const { base, target } = where;
+    const post = (h: Record<string, string>, b: string, ms: number) => (custom ? custom(`${base}${path}`, h, b, ms) : postTo(target, path, h, b, ms));
     let lastError = 'no attempt';
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) await sleep((this.opts.backoffMs ?? 100) * 2 ** (attempt - 1));
       let res: { status: number; text: string };
       try {
-        res = await post(url, headers, payload, this.opts.timeoutMs ?? 60_000);
+        res = await post(headers, payload, this.opts.timeoutMs ?? 60_000);
       } catch (e) {
         lastError = (e as Error).message;
         this.opts.logger?.warn(`replication ${endpointName} to ${instanceName} failed (attempt ${attempt + 1}/${attempts}): ${lastError}`);
