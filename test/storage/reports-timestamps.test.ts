@@ -69,5 +69,46 @@ describeEngines('user reports and timestamp lookups', (db) => {
     expect(await walk(2500, 'b', 2)).toEqual([ids[4], ids[3], ids[2], ids[1], ids[0], ...(await walk(1, 'b', 10))]);
     expect(await walk(4001, 'f', 3)).toEqual([]);
     expect((await store.eventsAtTimestamp(roomId, 3000, 'b', 1))[0]!.event.event_id).toBe(ids[5]);
+
+    // Events outside the timeline (soft-failed, rejected, outliers) are skipped
+    // without cutting a batch short: a short batch means the walk is over.
+    const hidden = [ids[1], ids[2], ids[4]];
+    await db().execute('UPDATE events SET soft_failed = 1 WHERE event_id = ?', [hidden[0]]);
+    await db().execute("UPDATE events SET rejected_reason = 'auth' WHERE event_id = ?", [hidden[1]]);
+    await db().execute('UPDATE events SET outlier = 1 WHERE event_id = ?', [hidden[2]]);
+    const visible = ids.filter((id) => !hidden.includes(id));
+    expect((await store.eventsAtTimestamp(roomId, 1000, 'f', 2)).map((e) => e.event.event_id)).toEqual(visible.slice(0, 2));
+    expect(await walk(1000, 'f', 1)).toEqual(visible);
+    expect(await walk(4000, 'b', 2)).toEqual([...visible].reverse().concat(await walk(1, 'b', 10)));
+  });
+
+  it("finds a room's events by timestamp also when the server's other events around that time are many", async () => {
+    // The lookup first reads the server's next 1,000 events in timestamp
+    // order; a room with none among them is then scanned on its own.
+    const store = new SqlRoomStore(db());
+    const cols = 'stream_ordering, event_id, room_id, type, sender, depth, topological_ordering, origin_server_ts, json, received_ts';
+    const base = 1_000_000;
+    let pos = (await store.maxStreamOrdering()) + 1;
+    const row = (room: string, ts: number) => {
+      const n = pos++;
+      return [n, `$q${n}`, room, 'm.room.message', alice, n, n, ts, JSON.stringify({ event_id: `$q${n}`, type: 'm.room.message', sender: alice, content: {} }), 0];
+    };
+    const quiet = `!quiet:${SERVER}`;
+    const rows = [row(quiet, base + 1)];
+    for (let i = 0; i < 1500; i++) rows.push(row(`!busy${i % 7}:${SERVER}`, base + 10 + i));
+    rows.push(row(quiet, base + 5000), row(quiet, base + 5001));
+    await db().transaction(async (tx) => {
+      for (const part of [rows.slice(0, 500), rows.slice(500, 1000), rows.slice(1000)]) {
+        await tx.execute(`INSERT INTO events (${cols}) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`, part.flat());
+      }
+    });
+    const ids = (evs: Array<{ event: { event_id: string } }>) => evs.map((e) => e.event.event_id);
+    const [first, later, last] = [rows[0]![1], rows[1501]![1], rows[1502]![1]];
+    expect(ids(await store.eventsAtTimestamp(quiet, base + 2, 'f', 1))).toEqual([later]);
+    expect(ids(await store.eventsAtTimestamp(quiet, base + 2, 'f', 5))).toEqual([later, last]);
+    expect(ids(await store.eventsAtTimestamp(quiet, base + 4999, 'b', 2))).toEqual([first]);
+    expect(ids(await store.eventsAtTimestamp(quiet, base + 1, 'f', 1))).toEqual([first]);
+    expect(ids(await store.eventsAtTimestamp(quiet, base + 6000, 'b', 3))).toEqual([last, later, first]);
+    expect(ids(await store.eventsAtTimestamp(`!busy3:${SERVER}`, base + 13, 'f', 2))).toEqual([rows[4]![1], rows[11]![1]]);
   });
 });

@@ -42,7 +42,15 @@ describeEngines('sync state after events', (db) => {
       ['$e3b', 3],
       ['$e4', 4],
     ];
-    for (const [e, g] of evGroups) await d.execute('INSERT INTO event_to_state_groups (event_id, state_group) VALUES (?, ?)', [e, g]);
+    let pos = 0;
+    for (const [e, g] of evGroups) {
+      pos++;
+      await d.execute(
+        `INSERT INTO events (stream_ordering, event_id, room_id, type, sender, depth, topological_ordering, origin_server_ts, json, received_ts, state_group)
+         VALUES (?, ?, ?, 'm.room.message', '@alice:test', ?, ?, 0, '{}', 0, ?)`,
+        [pos, e, room, pos, pos, g],
+      );
+    }
 
     const store = new SyncStore(d);
     const ids = ['$e1', '$e2', '$e3', '$e3b', '$e4', '$unknown'];

@@ -4,8 +4,8 @@
  *
  * Both things it keeps never change once written, so no invalidation is
  * needed in any process: the state group an event's state was stored under
- * (event_to_state_groups) and a state group's full state (state_groups and
- * state_groups_state are only ever inserted). Only what was read is kept
+ * (the state_group of its events row) and a state group's full state
+ * (state_groups and state_groups_state are only ever inserted). Only what was read is kept
  * (an event without a group yet is asked again next time).
  *
  * Misses cost one statement: events whose group is unknown are resolved

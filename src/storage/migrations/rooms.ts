@@ -178,4 +178,105 @@ export const roomsMigrations: Migration[] = [
       CREATE INDEX events_relates ON events (relates_to_id, rel_type) WHERE relates_to_id IS NOT NULL;
     `,
   },
+  {
+    // Fewer B-tree pages written per event (each one a WAL frame on SQLite):
+    // - the state group after an event and the sender's device and txn id
+    //   become columns of its events row: event_to_state_groups and the
+    //   event_txn_ids event-id index were inserted at a random key for every
+    //   event; event_txn_ids stays, keyed by (user, device, txn), for
+    //   idempotent sends only;
+    // - events_room_type holds state events only (its readers all ask for a
+    //   state key);
+    // - no per-room timestamp index: timestamp_to_event reads the server's
+    //   events around the time from events_ts (in timestamp order, so
+    //   inserts append at its end) and, for a room with too few of them,
+    //   the room's (stream_ordering, origin_server_ts) pairs from
+    //   events_room_stream (a scan of the room's entries, no rows);
+    // - SQLite: events keyed by stream_ordering (the rowid, so an insert
+    //   appends and no separate stream_ordering index is kept), and
+    //   event_txn_ids and event_forward_extremities stored in their primary
+    //   key's B-tree (WITHOUT ROWID) instead of a rowid table plus an index.
+    name: 'rooms/005_event_rows_carry_group_and_txn',
+    sql: {
+      sqlite: `
+        CREATE TABLE events_new (
+          stream_ordering INTEGER PRIMARY KEY,
+          event_id TEXT NOT NULL UNIQUE,
+          room_id TEXT NOT NULL,
+          type TEXT NOT NULL,
+          state_key TEXT,
+          sender TEXT NOT NULL,
+          depth BIGINT NOT NULL,
+          topological_ordering BIGINT NOT NULL,
+          origin_server_ts BIGINT NOT NULL,
+          json TEXT NOT NULL,
+          outlier INTEGER NOT NULL DEFAULT 0,
+          rejected_reason TEXT,
+          soft_failed INTEGER NOT NULL DEFAULT 0,
+          redacted_by TEXT,
+          contains_url INTEGER NOT NULL DEFAULT 0,
+          relates_to_id TEXT,
+          rel_type TEXT,
+          instance_name TEXT NOT NULL DEFAULT 'master',
+          received_ts BIGINT NOT NULL,
+          unsigned_extra TEXT,
+          state_group BIGINT,
+          txn_device_id TEXT,
+          txn_id TEXT
+        );
+        INSERT INTO events_new
+          SELECT e.stream_ordering, e.event_id, e.room_id, e.type, e.state_key, e.sender, e.depth, e.topological_ordering,
+            e.origin_server_ts, e.json, e.outlier, e.rejected_reason, e.soft_failed, e.redacted_by, e.contains_url,
+            e.relates_to_id, e.rel_type, e.instance_name, e.received_ts, e.unsigned_extra,
+            (SELECT g.state_group FROM event_to_state_groups g WHERE g.event_id = e.event_id),
+            t.device_id, t.txn_id
+          FROM events e
+          LEFT JOIN event_txn_ids t ON t.rowid = (SELECT MIN(rowid) FROM event_txn_ids WHERE event_id = e.event_id AND user_id = e.sender)
+          ORDER BY e.stream_ordering;
+        DROP TABLE events;
+        ALTER TABLE events_new RENAME TO events;
+        CREATE INDEX events_room_stream ON events (room_id, stream_ordering, origin_server_ts);
+        CREATE INDEX events_room_topo ON events (room_id, topological_ordering, stream_ordering);
+        CREATE INDEX events_relates ON events (relates_to_id, rel_type) WHERE relates_to_id IS NOT NULL;
+        CREATE INDEX events_room_type ON events (room_id, type, state_key, stream_ordering) WHERE state_key IS NOT NULL;
+        CREATE INDEX events_ts ON events (origin_server_ts, stream_ordering, room_id);
+        DROP TABLE event_to_state_groups;
+
+        CREATE TABLE event_txn_ids_new (
+          user_id TEXT NOT NULL,
+          device_id TEXT NOT NULL,
+          txn_id TEXT NOT NULL,
+          event_id TEXT NOT NULL,
+          inserted_ts BIGINT NOT NULL,
+          PRIMARY KEY (user_id, device_id, txn_id)
+        ) WITHOUT ROWID;
+        INSERT INTO event_txn_ids_new SELECT user_id, device_id, txn_id, event_id, inserted_ts FROM event_txn_ids;
+        DROP TABLE event_txn_ids;
+        ALTER TABLE event_txn_ids_new RENAME TO event_txn_ids;
+
+        CREATE TABLE event_forward_extremities_new (
+          room_id TEXT NOT NULL,
+          event_id TEXT NOT NULL,
+          PRIMARY KEY (room_id, event_id)
+        ) WITHOUT ROWID;
+        INSERT INTO event_forward_extremities_new SELECT room_id, event_id FROM event_forward_extremities;
+        DROP TABLE event_forward_extremities;
+        ALTER TABLE event_forward_extremities_new RENAME TO event_forward_extremities;
+      `,
+      postgres: `
+        ALTER TABLE events ADD COLUMN state_group BIGINT, ADD COLUMN txn_device_id TEXT, ADD COLUMN txn_id TEXT;
+        UPDATE events e SET state_group = g.state_group FROM event_to_state_groups g WHERE g.event_id = e.event_id;
+        UPDATE events e SET txn_device_id = t.device_id, txn_id = t.txn_id FROM event_txn_ids t
+          WHERE t.event_id = e.event_id AND t.user_id = e.sender;
+        DROP TABLE event_to_state_groups;
+        DROP INDEX event_txn_ids_event;
+        DROP INDEX events_room_type;
+        CREATE INDEX events_room_type ON events (room_id, type, state_key, stream_ordering) WHERE state_key IS NOT NULL;
+        DROP INDEX events_room_ts;
+        DROP INDEX events_room_stream;
+        CREATE INDEX events_room_stream ON events (room_id, stream_ordering, origin_server_ts);
+        CREATE INDEX events_ts ON events (origin_server_ts, stream_ordering, room_id);
+      `,
+    },
+  },
 ];

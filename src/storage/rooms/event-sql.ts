@@ -145,7 +145,10 @@ export async function eventsById(q: Queryable, eventIds: readonly string[]): Pro
 export async function stateGroupsOfEvents(q: Queryable, eventIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const part of chunks([...new Set(eventIds)], 500)) {
-    const rows = await q.query(`SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})`, part);
+    const rows = await q.query(
+      `SELECT event_id, state_group FROM events WHERE event_id IN (${placeholders(part.length)}) AND state_group IS NOT NULL`,
+      part,
+    );
     for (const r of rows) out.set(r.event_id, Number(r.state_group));
   }
   return out;
@@ -156,8 +159,8 @@ export async function txnIdsOfEvents(q: Queryable, eventIds: readonly string[], 
   const out = new Map<string, string>();
   for (const part of chunks([...new Set(eventIds)], 500)) {
     const rows = await q.query(
-      `SELECT event_id, txn_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND event_id IN (${placeholders(part.length)})`,
-      [userId, deviceId, ...part],
+      `SELECT event_id, txn_id FROM events WHERE event_id IN (${placeholders(part.length)}) AND sender = ? AND txn_device_id = ?`,
+      [...part, userId, deviceId],
     );
     for (const r of rows) out.set(r.event_id, r.txn_id);
   }

@@ -322,7 +322,7 @@ export class SyncStore {
         // kind 0: an event's group (event_id, root); kind 1: a state row of group `root`, nearer groups (lower lvl) last.
         this.db.query(
           `WITH RECURSIVE eg(event_id, state_group) AS (
-             SELECT event_id, state_group FROM event_to_state_groups WHERE event_id IN (${placeholders(part.length)})
+             SELECT event_id, state_group FROM events WHERE event_id IN (${placeholders(part.length)}) AND state_group IS NOT NULL
            ),
            chain(root, id, prev, lvl) AS (
              SELECT id, id, prev_state_group, 0 FROM state_groups WHERE id IN (SELECT state_group FROM eg)
