@@ -231,9 +231,8 @@ export class MultiWriterIdGenerator {
    * `following`: the move comes from another writer's position (an idle
    * writer following). Recording that is not urgent — this writer wrote
    * nothing in between, so a lagging row hides no row of its own from a
-   * reader, and a writer that answers a write records the others' positions
-   * as it knows them — so it is recorded at most every FOLLOW_RECORD_MS
-   * instead of once per followed write.
+   * reader — so it is recorded at most every FOLLOW_RECORD_MS instead of
+   * once per followed write.
    */
   private recomputeLocal(following = false): void {
     if (!this.isWriter) return;
@@ -243,18 +242,58 @@ export class MultiWriterIdGenerator {
     if (next > old) {
       this.positions.set(me, next);
       this.emit(me);
-      if (!following) void this.persist();
-      else if (!this.followRecord) {
-        this.followRecord = setTimeout(() => {
-          this.followRecord = undefined;
-          void this.persist();
-        }, FOLLOW_RECORD_MS);
-        this.followRecord.unref?.();
-      }
+      if (!following) this.persistSoon();
+      else this.recordFollowingLater();
     }
   }
 
   private followRecord: NodeJS.Timeout | undefined;
+  private persistQueued = false;
+
+  private recordFollowingLater(): void {
+    if (this.followRecord) return;
+    this.followRecord = setTimeout(() => {
+      this.followRecord = undefined;
+      void this.persist();
+    }, FOLLOW_RECORD_MS);
+    this.followRecord.unref?.();
+  }
+
+  /**
+   * After writes finished: records the position once the code that finished
+   * them has run to its end (a microtask). A group commit records the
+   * position in its own transaction and reports it (`markRecorded`) right
+   * after finishing its ids: then what is left of the move, if anything, is
+   * following the other writers (positions they drew meanwhile), recorded
+   * later like any following. No statement per commit.
+   */
+  private persistSoon(): void {
+    if (this.persistQueued) return;
+    this.persistQueued = true;
+    queueMicrotask(() => {
+      this.persistQueued = false;
+      if (this.ownRecorded() >= Math.min(this.positions.get(this.opts.instanceName) ?? 0, this.ownLastFinished)) this.recordFollowingLater();
+      else void this.persist();
+    });
+  }
+
+  /** This writer's position as recorded in stream_positions (by this process). */
+  private ownRecorded(): number {
+    return this.persistedPositions.get(this.opts.instanceName) ?? -1;
+  }
+
+  /**
+   * Resolves once this writer's own position is recorded at least up to
+   * `upTo` (a finished write is then readable through any process that reads
+   * stream_positions): at once when a commit recorded it already, else by
+   * the running round or a new one (`persist`).
+   */
+  persistOwn(upTo: number): Promise<void> {
+    if (!this.isWriter || this.ownRecorded() >= upTo) return Promise.resolve();
+    const running = this.runningRound;
+    if (running && (running.positions.get(this.opts.instanceName) ?? -1) >= upTo) return running.promise;
+    return this.persist();
+  }
 
   /** Another writer's position (from a POSITION or RDATA command, or its persisted row). */
   advanceWriter(instance: string, position: number): void {

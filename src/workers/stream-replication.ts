@@ -663,13 +663,14 @@ export class StreamReplicator {
     const g = this.d.streams[stream];
     if (!g || this.stopped) return undefined;
     const multi = g instanceof MultiWriterEventsStream ? g.multi : undefined;
+    let ownTarget = 0;
     if (multi) {
       // Events with several writers: readers read our rows up to our own
       // position, so the write is readable once that covers every id that
       // has finished here so far — the write's own ids finished before it
       // returned — (not the ids of requests still in flight, and not once the
       // other persisters follow: a slow one must not hold back our rooms).
-      const target = multi.getOwnLastFinished();
+      const target = (ownTarget = multi.getOwnLastFinished());
       const ok = await this.waitOwnCovers(multi, target, SETTLE_MS);
       if (!ok) this.d.logger?.warn(`replication: events did not reach ${target} on ${this.me} within ${SETTLE_MS} ms; answering anyway`);
     } else {
@@ -678,9 +679,9 @@ export class StreamReplicator {
       if (!ok) this.d.logger?.warn(`replication: ${stream} did not reach ${target} within ${SETTLE_MS} ms (at ${g.getCurrent()}); answering anyway`);
     }
     if (multi) {
-      // The generator records our position (already under way since the
-      // write finished) with the others' as we know them, in one statement.
-      await multi.persist().catch((e: unknown) => this.d.logger?.warn({ err: e }, 'replication: could not record the events positions'));
+      // Our own position, up to the write, recorded: usually by the write's
+      // own commit already (the others record theirs).
+      await multi.persistOwn(Math.min(ownTarget, multi.getWriterPosition(this.me) ?? 0)).catch((e: unknown) => this.d.logger?.warn({ err: e }, 'replication: could not record the events positions'));
       return multi.getWriterPositions();
     }
     // Typing is not read from the database (readers ask its writer).

@@ -232,6 +232,57 @@ describe('MultiWriterIdGenerator on SQLite (single process)', () => {
     await db.close();
   });
 
+  it('a commit that recorded its position in its own transaction runs no statement of its own after finishing', async () => {
+    const db = openDatabase({ name: 'sqlite3', args: { database: ':memory:' } } as any);
+    await migrate(db, workersMigrations);
+    const g = await MultiWriterIdGenerator.create(db, { streamName: 'events', instanceName: 'master', writers: ['master'], sequenceName: 'events_stream_seq' });
+    const ids = await g.allocateMany(2);
+    const rec = g.recordWith(ids)!;
+    await db.execute(rec.sql, rec.params); // in the events' transaction
+    const executed: string[] = [];
+    const execute = db.execute.bind(db);
+    (db as any).execute = (sql: string, params: unknown[]) => (executed.push(sql), execute(sql, params));
+    const tick = () => new Promise((r) => setImmediate(r));
+    // The event creator finishes the ids, then reports the commit, in one turn.
+    for (const id of ids) g.finish(id);
+    g.markRecorded(rec.rows);
+    await tick();
+    expect(executed).toEqual([]);
+    await g.persist();
+    expect(executed).toEqual([]);
+    // A write that recorded nothing with its commit is recorded by the generator.
+    await g.withNext(async () => {});
+    await tick();
+    expect(executed).toHaveLength(1);
+    expect(Number((await db.queryOne<{ stream_id: number }>('SELECT stream_id FROM stream_positions WHERE stream_name = ?', ['events']))?.stream_id)).toBe(g.getCurrent());
+    await db.close();
+  });
+
+  it('with several writers, a commit that also moved the position past the others is answered without a statement; the following is recorded later', async () => {
+    const db = openDatabase({ name: 'sqlite3', args: { database: ':memory:' } } as any);
+    await migrate(db, workersMigrations);
+    const g = await MultiWriterIdGenerator.create(db, { streamName: 'events', instanceName: 'a', writers: ['a', 'b'], sequenceName: 'events_stream_seq' });
+    const [x] = await g.allocateMany(1);
+    const rec = g.recordWith([x!])!;
+    await db.execute(rec.sql, rec.params);
+    g.advanceWriter('b', x! + 5); // b wrote meanwhile
+    await new Promise((r) => setTimeout(r, 300)); // (what following that cost before our commit)
+    const executed: string[] = [];
+    const execute = db.execute.bind(db);
+    (db as any).execute = (sql: string, params: unknown[]) => (executed.push(sql), execute(sql, params));
+    g.finish(x!);
+    g.markRecorded(rec.rows);
+    expect(g.getWriterPosition('a')).toBe(x! + 5); // nothing in flight: follows b at once
+    await g.persistOwn(x!); // what answering the write needs: recorded with the commit
+    await new Promise((r) => setImmediate(r));
+    expect(executed).toEqual([]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(executed).toHaveLength(1); // the following, once
+    const rows = await db.query<{ instance_name: string; stream_id: number }>('SELECT instance_name, stream_id FROM stream_positions ORDER BY instance_name');
+    expect(rows.map((r) => [r.instance_name, Number(r.stream_id)])).toEqual([['a', x! + 5], ['b', x! + 5]]);
+    await db.close();
+  });
+
   it('an idle writer records the positions it follows to at most every 250 ms, not once per followed write', async () => {
     const db = openDatabase({ name: 'sqlite3', args: { database: ':memory:' } } as any);
     await migrate(db, workersMigrations);
