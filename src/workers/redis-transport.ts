@@ -67,6 +67,33 @@ export function commandOrigin(cmd: Command): string | undefined {
   }
 }
 
+/**
+ * The origin of a command line without parsing it (the same answer as
+ * `commandOrigin` of the parsed command, or undefined): a process skips its
+ * own broadcasts before paying for their JSON.
+ */
+export function lineOrigin(line: string): string | undefined {
+  const a = line.indexOf(' ');
+  if (a < 0) return undefined;
+  let from: number;
+  switch (line.slice(0, a)) {
+    case 'RDATA':
+    case 'POSITION':
+      from = line.indexOf(' ', a + 1) + 1; // the third word
+      if (from === 0) return undefined;
+      break;
+    case 'USER_SYNC':
+    case 'CLEAR_USER_SYNC':
+    case 'FEDERATION_ACK':
+      from = a + 1; // the second word
+      break;
+    default:
+      return undefined;
+  }
+  const end = line.indexOf(' ', from);
+  return end < 0 ? line.slice(from) : line.slice(from, end);
+}
+
 export class RedisTransport extends EventEmitter<RedisTransportEvents> {
   readonly broadcast: string;
   readonly own: string;
@@ -140,7 +167,10 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
   }
 
   private onMessage(channel: string, message: string): void {
+    const mine = channel === this.broadcast ? this.opts.instanceName : undefined;
     for (const line of splitCommandLines(message)) {
+      // Our own broadcasts come back to us: skipped before parsing.
+      if (mine !== undefined && lineOrigin(line) === mine) continue;
       let cmd: Command;
       try {
         cmd = parseCommand(line);
@@ -148,8 +178,7 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
         this.opts.logger?.warn({ err: e, channel }, 'ignoring a malformed replication command');
         continue;
       }
-      // Our own broadcasts come back to us: skip the ones that say they are ours.
-      if (channel === this.broadcast && commandOrigin(cmd) === this.opts.instanceName) continue;
+      if (mine !== undefined && commandOrigin(cmd) === mine) continue;
       this.emit('command', cmd, channel);
     }
   }

@@ -2,8 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Command } from '../../../src/workers/commands.js';
-import { RedisTransport } from '../../../src/workers/redis-transport.js';
+import { parseCommand, serialiseCommand, type Command } from '../../../src/workers/commands.js';
+import { commandOrigin, lineOrigin, RedisTransport } from '../../../src/workers/redis-transport.js';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 
@@ -140,5 +140,29 @@ describe('RedisTransport without Redis', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     expect(await t.send({ name: 'PING', ts: 1 })).toBe(false);
     await t.stop();
+  });
+});
+
+describe('lineOrigin', () => {
+  it('reads the origin of every kind of command without parsing it, as commandOrigin does', () => {
+    const cmds: Command[] = [
+      { name: 'RDATA', stream: 'events', instance: 'event_persister1', token: 12, row: { event_id: '$a b', room_id: '!r:x' } },
+      { name: 'RDATA', stream: 'caches', instance: 'generic_worker1', token: 'batch', row: ['x'] },
+      { name: 'POSITION', stream: 'typing', instance: 'stream_writer', prev: 3, next: 4 },
+      { name: 'USER_SYNC', instance: 'gw2', userId: '@u:x', syncing: true, lastSyncMs: 5 },
+      { name: 'CLEAR_USER_SYNC', instance: 'gw2' },
+      { name: 'FEDERATION_ACK', instance: 'fed1', token: 9 },
+      { name: 'REPLICATE' },
+      { name: 'PING', ts: 1 },
+      { name: 'USER_IP', info: { user_id: '@u:x', access_token: 't', ip: '::1', user_agent: 'a b', device_id: 'D', last_seen: 1 } },
+      { name: 'REMOTE_SERVER_UP', server: 'other.example' },
+    ];
+    for (const c of cmds) {
+      const line = serialiseCommand(c);
+      expect(lineOrigin(line), line).toBe(commandOrigin(parseCommand(line)));
+    }
+    expect(lineOrigin('RDATA')).toBeUndefined();
+    expect(lineOrigin('RDATA events')).toBeUndefined();
+    expect(lineOrigin('CLEAR_USER_SYNC w1')).toBe('w1');
   });
 });
