@@ -183,7 +183,12 @@ export async function buildHttpServer(routes: RouteDef[], opts: HttpServerOption
   // Bodies arrive as buffers; handlers parse JSON lazily so that the errors
   // are Matrix errors and media uploads get raw bytes.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const asBuffer = (_req: FastifyRequest, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, asBuffer);
+  // The same parser under the type nearly every body has: Fastify remembers
+  // the parser of a named type, but looks the catch-all up afresh (parsing
+  // the header again) on every request.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, asBuffer);
 
   const patterns = routes.map((r) => patternToRegExp(r.path));
 

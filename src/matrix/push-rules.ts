@@ -447,6 +447,30 @@ function resultOf(kind: RuleKind, rule: PushRule): EvalResult {
   return r;
 }
 
+/** The default rules that look for a member's names in `content.body`. */
+const BODY_NAME_RULES = new Set(['.m.rule.contains_display_name', '.m.rule.contains_user_name']);
+
+/**
+ * What the body rules of a member whose ruleset is exactly the server
+ * defaults look for (`memberBodyWords`): each word a lower-cased ASCII
+ * literal; null when the name is not one (the member is then evaluated in
+ * full); undefined when the rule cannot match at all (no display name, no
+ * enabled rule with a pattern).
+ */
+export interface MemberBodyWords {
+  displayName: string | null | undefined;
+  userName: string | null | undefined;
+}
+
+/** The words of `MemberBodyWords` for a member with the default ruleset `ruleset` and this room display name. */
+export function memberBodyWords(ruleset: Ruleset, displayName: string | null | undefined): MemberBodyWords {
+  const rule = ruleset.content.find((r) => r.rule_id === '.m.rule.contains_user_name');
+  return {
+    displayName: displayName ? literalLower(displayName) : undefined,
+    userName: rule?.enabled && typeof rule.pattern === 'string' ? literalLower(rule.pattern) : undefined,
+  };
+}
+
 /**
  * Evaluates one event for many recipients whose rulesets are exactly the
  * server defaults (no rules of their own, no changes to the defaults), as
@@ -458,8 +482,14 @@ function resultOf(kind: RuleKind, rule: PushRule): EvalResult {
  * recipient (they are per room and event).
  */
 export class DefaultRulesEvaluator {
-  private readonly shared = new Map<string, EvalResult | null>();
-  private plan?: { outcome: EvalResult; candidates: Array<{ kind: RuleKind; index: number }>; asciiBodyLower?: string };
+  private shared: Map<string, EvalResult | null> | undefined;
+  private plan?: {
+    outcome: EvalResult;
+    candidates: Array<{ kind: RuleKind; index: number }>;
+    /** Whether the only candidates are the body rules (display name, user name). */
+    bodyRulesOnly: boolean;
+    asciiBodyLower?: string;
+  };
 
   constructor(private readonly event: Record<string, any>) {}
 
@@ -499,6 +529,23 @@ export class DefaultRulesEvaluator {
     return plan.outcome;
   }
 
+  /**
+   * Whether `evaluateDefaultMember` may give a member with the default rules
+   * anything but the default outcome, judged from the words its body rules
+   * look for alone (`memberBodyWords`): false when no user-dependent rule
+   * can match this event, or when only the body rules can and the (ASCII)
+   * body contains neither word. Such a member need not be evaluated.
+   */
+  mayDiffer(ctx: EvalContext, words: MemberBodyWords): boolean {
+    const plan = this.planFor(ctx);
+    if (!plan.candidates.length) return false;
+    const body = plan.asciiBodyLower;
+    if (!plan.bodyRulesOnly || body === undefined) return true;
+    const { displayName, userName } = words;
+    return (displayName !== undefined && (displayName === null || body.includes(displayName))) ||
+      (userName !== undefined && (userName === null || body.includes(userName)));
+  }
+
   private planFor(ctx: EvalContext): NonNullable<DefaultRulesEvaluator['plan']> {
     if (this.plan) return this.plan;
     const ruleset = placeholderDefaults();
@@ -534,7 +581,8 @@ export class DefaultRulesEvaluator {
         }
       }
     }
-    this.plan = { outcome: outcome ?? { actions: [], notify: false, highlight: false }, candidates };
+    const bodyRulesOnly = candidates.every(({ kind, index }) => BODY_NAME_RULES.has(ruleset[kind][index]!.rule_id));
+    this.plan = { outcome: outcome ?? { actions: [], notify: false, highlight: false }, candidates, bodyRulesOnly };
     // An ASCII body matches an ASCII name case-insensitively only where it contains it in lower case.
     if (typeof content.body === 'string' && isAscii(content.body)) this.plan.asciiBodyLower = content.body.toLowerCase();
     return this.plan;
@@ -548,10 +596,11 @@ export class DefaultRulesEvaluator {
           continue;
         }
         const key = `${kind}/${rule.rule_id}`;
-        let r = this.shared.get(key);
+        const shared = (this.shared ??= new Map());
+        let r = shared.get(key);
         if (r === undefined) {
           r = ruleMatches(kind, rule, this.event, ctx) ? resultOf(kind, rule) : null;
-          this.shared.set(key, r);
+          shared.set(key, r);
         }
         if (r) return r;
       }

@@ -76,13 +76,22 @@ export class AccountDataService implements AccountDataSource {
     this.writer = w;
   }
 
+  /**
+   * Counts the changes of ignored users: what was derived from them at one
+   * value (push evaluation's split of a room's members) holds while it is unchanged.
+   */
+  ignoredVersion = 0;
+
   /** Called by the writer after each write (and by replication later). */
   invalidate(userId: string, _roomId: string, type: string): void {
-    if (type === IGNORED_USERS_TYPE) this.ignoredCache.delete(userId);
+    if (type !== IGNORED_USERS_TYPE) return;
+    this.ignoredVersion++;
+    this.ignoredCache.delete(userId);
   }
 
   /** Drops every cached entry (worker mode: invalidations may have been missed). */
   invalidateAll(): void {
+    this.ignoredVersion++;
     this.ignoredCache.clear();
   }
 

@@ -133,14 +133,22 @@ export class PushRulesService implements PushRulesSource {
     this.writer = w;
   }
 
+  /**
+   * Counts the invalidations: what was derived from rulesets at one value
+   * (push evaluation's split of a room's members) holds while it is unchanged.
+   */
+  version = 0;
+
   /** Drops the cached ruleset (called on every change). */
   invalidate(userId: string): void {
+    this.version++;
     this.cache.delete(userId);
     this.loading.delete(userId); // a read in flight may predate the change: not cached
   }
 
   /** Drops every cached ruleset (worker mode: invalidations may have been missed). */
   invalidateAll(): void {
+    this.version++;
     this.cache.clear();
     this.loading.clear();
   }

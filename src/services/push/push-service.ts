@@ -17,7 +17,16 @@
  * further), per thread where the user sent threaded receipts.
  */
 import type { Logger } from 'pino';
-import { DefaultRulesEvaluator, evaluate, sameOutcome, type EvalContext, type EvalResult } from '../../matrix/push-rules.js';
+import {
+  DefaultRulesEvaluator,
+  evaluate,
+  memberBodyWords,
+  sameOutcome,
+  type EvalContext,
+  type EvalResult,
+  type MemberBodyWords,
+  type Ruleset,
+} from '../../matrix/push-rules.js';
 import { notificationPowerLevel, userPowerLevel } from '../../matrix/power-levels.js';
 import { getRoomVersion } from '../../matrix/room-versions.js';
 import { stateKey, type RoomEvent, type StateMap } from '../../matrix/types.js';
@@ -47,8 +56,25 @@ interface RoomPushInfo {
   joined: Map<string, string | null>;
   /** The local ones among them (derived from `joined`, rebuilt after a membership change). */
   local?: Array<[string, string | null]>;
+  /** The local members split by how they are evaluated (rebuilt after a membership, rules or ignore change). */
+  split?: RecipientSplit;
   state: StateMap;
   roomVersion?: string;
+}
+
+/**
+ * A room's local members, split for evaluation. `plain`: those whose ruleset
+ * is exactly the server defaults and who ignore nobody, as most are; an event
+ * that none of their user-dependent rules can match (`mayDiffer`) gives them
+ * the default outcome without evaluating them one by one. `others`: evaluated
+ * in full. Valid while the push rules and ignored users of this process have
+ * not changed since (`rulesVersion`, `ignoredVersion`).
+ */
+interface RecipientSplit {
+  rulesVersion: number;
+  ignoredVersion: number;
+  plain: Array<{ userId: string; displayName: string | null; ruleset: Ruleset; words: MemberBodyWords }>;
+  others: Array<[string, string | null]>;
 }
 
 const NOTHING: EvalResult = { actions: [], notify: false, highlight: false };
@@ -99,6 +125,7 @@ export class PushService implements PushSource {
     if (typeof event.state_key !== 'string') return;
     if (event.type === 'm.room.member') {
       info.local = undefined;
+      info.split = undefined;
       if (event.content?.membership === 'join') {
         info.joined.set(event.state_key, typeof event.content.displayname === 'string' ? event.content.displayname : null);
       } else {
@@ -111,7 +138,7 @@ export class PushService implements PushSource {
   }
 
   /** The thread an event belongs to: the root of an m.thread relation (one hop further at most), else "main". */
-  private async threadOf(event: PersistedEventLike, batch: ReadonlyMap<string, PersistedEventLike>): Promise<string> {
+  private threadOf(event: PersistedEventLike, batch: ReadonlyMap<string, PersistedEventLike>): string | Promise<string> {
     const rel = event.content?.['m.relates_to'];
     if (!rel || typeof rel !== 'object' || typeof rel.event_id !== 'string') return 'main';
     if (rel.rel_type === 'm.thread') return rel.event_id;
@@ -121,9 +148,31 @@ export class PushService implements PushSource {
       const prel = inBatch.content?.['m.relates_to'];
       return prel && typeof prel === 'object' && prel.rel_type === 'm.thread' && typeof prel.event_id === 'string' ? prel.event_id : 'main';
     }
-    const parent = await this.rooms.getEvent(rel.event_id);
-    if (parent?.relType === 'm.thread' && parent.relatesToId) return parent.relatesToId;
-    return 'main';
+    return this.rooms.getEvent(rel.event_id).then((parent) => (parent?.relType === 'm.thread' && parent.relatesToId ? parent.relatesToId : 'main'));
+  }
+
+  /** The room's local members split for evaluation (RecipientSplit), rebuilt when stale. */
+  private recipientSplit(info: RoomPushInfo): RecipientSplit | Promise<RecipientSplit> {
+    const split = info.split;
+    if (split && split.rulesVersion === this.rules.version && split.ignoredVersion === this.accountData.ignoredVersion) return split;
+    return this.buildSplit(info);
+  }
+
+  private async buildSplit(info: RoomPushInfo): Promise<RecipientSplit> {
+    // Versions first: a change during the reads below makes the next event rebuild.
+    const split: RecipientSplit = { rulesVersion: this.rules.version, ignoredVersion: this.accountData.ignoredVersion, plain: [], others: [] };
+    info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix));
+    for (const [userId, displayName] of info.local) {
+      const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
+      const ruleset = this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId));
+      if (ignored.size === 0 && this.rules.isDefaultRuleset(ruleset)) {
+        split.plain.push({ userId, displayName, ruleset, words: memberBodyWords(ruleset, displayName) });
+      } else {
+        split.others.push([userId, displayName]);
+      }
+    }
+    info.split = split;
+    return split;
   }
 
   /**
@@ -139,7 +188,8 @@ export class PushService implements PushSource {
     const now = Date.now();
     for (const { event, streamOrdering } of events) {
       try {
-        await this.evaluateEvent(info, roomId, event, streamOrdering, byId, now, rows);
+        const pending = this.evaluateEvent(info, roomId, event, streamOrdering, byId, now, rows);
+        if (pending) await pending;
       } catch (e) {
         // A fault in evaluating one event (a bug, an odd rule) costs its
         // notifications, never the message itself.
@@ -160,7 +210,8 @@ export class PushService implements PushSource {
     this.roomCache.delete(roomId);
   }
 
-  private async evaluateEvent(
+  /** Adds the push rows of one event to `rows`; returns a promise only when it had to wait for a read. */
+  private evaluateEvent(
     info: RoomPushInfo,
     roomId: string,
     event: PersistedEventLike,
@@ -168,15 +219,16 @@ export class PushService implements PushSource {
     batch: ReadonlyMap<string, PersistedEventLike>,
     now: number,
     rows: PushRow[],
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix));
-    let recipients = info.local;
+    const local = info.local;
     // A local user invited to the room gets .m.rule.invite_for_me.
-    if (event.type === 'm.room.member' && event.content?.membership === 'invite' && typeof event.state_key === 'string' &&
-        event.state_key.endsWith(this.localSuffix) && event.state_key !== event.sender && !info.joined.has(event.state_key)) {
-      recipients = [...recipients, [event.state_key, null]];
-    }
-    if (!recipients.length || (recipients.length === 1 && recipients[0]![0] === event.sender)) return;
+    const invited =
+      event.type === 'm.room.member' && event.content?.membership === 'invite' && typeof event.state_key === 'string' &&
+      event.state_key.endsWith(this.localSuffix) && event.state_key !== event.sender && !info.joined.has(event.state_key)
+        ? event.state_key
+        : undefined;
+    if (invited === undefined && (!local.length || (local.length === 1 && local[0]![0] === event.sender))) return undefined;
     const version = info.roomVersion ? getRoomVersion(info.roomVersion) : undefined;
     const notificationLevel = (key: string) => notificationPowerLevel(info.state, key);
     // One context, its user fields set per recipient (evaluation does not keep it).
@@ -184,25 +236,82 @@ export class PushService implements PushSource {
     // Members with the default rules share the user-independent part of the evaluation.
     const defaults = new DefaultRulesEvaluator(event);
     const outcome = defaults.defaultOutcome(ctx);
-    const threadId = await this.threadOf(event, batch);
+    const thread = this.threadOf(event, batch);
+    const split = this.recipientSplit(info);
+    if (typeof thread !== 'string' || split instanceof Promise) {
+      return Promise.all([thread, split]).then(([threadId, s]) => this.evaluateFor(s, invited, defaults, outcome, ctx, event, roomId, streamOrdering, threadId, now, rows));
+    }
+    return this.evaluateFor(split, invited, defaults, outcome, ctx, event, roomId, streamOrdering, thread, now, rows);
+  }
+
+  private evaluateFor(
+    split: RecipientSplit,
+    invited: string | undefined,
+    defaults: DefaultRulesEvaluator,
+    outcome: EvalResult,
+    ctx: EvalContext,
+    event: PersistedEventLike,
+    roomId: string,
+    streamOrdering: number,
+    threadId: string,
+    now: number,
+    rows: PushRow[],
+  ): Promise<void> | undefined {
     const base = { eventId: event.event_id, roomId, streamOrdering, threadId, receivedTs: now };
     if (outcome.notify) rows.push({ kind: 'default', ...base, sender: event.sender, highlight: outcome.highlight, actions: outcome.actions });
-    for (const [userId, displayName] of recipients) {
+    const exception = (userId: string, result: EvalResult) => {
+      if (sameOutcome(result, outcome)) return;
+      rows.push({ kind: 'exception', ...base, userId, notif: result.notify, highlight: result.notify && result.highlight, actions: result.notify ? result.actions : [] });
+    };
+    for (const m of split.plain) {
+      // Never notified of their own events; most members get the default outcome (no row).
+      if (m.userId === event.sender || !defaults.mayDiffer(ctx, m.words)) continue;
+      ctx.userId = m.userId;
+      ctx.displayName = m.displayName ?? undefined;
+      exception(m.userId, defaults.evaluateDefaultMember(m.ruleset, ctx));
+    }
+    const others = invited === undefined ? split.others : [...split.others, [invited, null] as [string, null]];
+    for (let i = 0; i < others.length; i++) {
+      const [userId, displayName] = others[i]!;
       if (userId === event.sender) continue; // never notified of their own events
       // Cached nearly always: no await per recipient.
-      const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
-      let result: EvalResult;
-      if (ignored.has(event.sender)) {
-        result = NOTHING;
-      } else {
-        ctx.userId = userId;
-        ctx.displayName = displayName ?? undefined;
-        const ruleset = this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId));
-        result = this.rules.isDefaultRuleset(ruleset) ? defaults.evaluateDefaultMember(ruleset, ctx) : evaluate(ruleset, event, ctx);
-      }
-      if (sameOutcome(result, outcome)) continue;
-      rows.push({ kind: 'exception', ...base, userId, notif: result.notify, highlight: result.notify && result.highlight, actions: result.notify ? result.actions : [] });
+      const ignored = this.accountData.cachedIgnoredUsers(userId);
+      const ruleset = this.rules.cachedRuleset(userId);
+      if (!ignored || !ruleset) return this.evaluateOthersSlowly(others.slice(i), defaults, ctx, event, exception);
+      exception(userId, this.evaluateOther(ignored, ruleset, userId, displayName, defaults, ctx, event));
     }
+    return undefined;
+  }
+
+  private async evaluateOthersSlowly(
+    others: Array<[string, string | null]>,
+    defaults: DefaultRulesEvaluator,
+    ctx: EvalContext,
+    event: PersistedEventLike,
+    exception: (userId: string, result: EvalResult) => void,
+  ): Promise<void> {
+    for (const [userId, displayName] of others) {
+      if (userId === event.sender) continue;
+      const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
+      // The rules of a member who ignores the sender do not matter.
+      const ruleset = ignored.has(event.sender) ? undefined : (this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId)));
+      exception(userId, ruleset ? this.evaluateOther(ignored, ruleset, userId, displayName, defaults, ctx, event) : NOTHING);
+    }
+  }
+
+  private evaluateOther(
+    ignored: Set<string>,
+    ruleset: Ruleset,
+    userId: string,
+    displayName: string | null,
+    defaults: DefaultRulesEvaluator,
+    ctx: EvalContext,
+    event: PersistedEventLike,
+  ): EvalResult {
+    if (ignored.has(event.sender)) return NOTHING;
+    ctx.userId = userId;
+    ctx.displayName = displayName ?? undefined;
+    return this.rules.isDefaultRuleset(ruleset) ? defaults.evaluateDefaultMember(ruleset, ctx) : evaluate(ruleset, event, ctx);
   }
 
   async getUnreadCounts(userId: string, roomId: string): Promise<UnreadCounts> {

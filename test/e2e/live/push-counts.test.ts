@@ -129,6 +129,41 @@ describeShapes('push: default outcome and exceptions', (server) => {
     expect(await counts(bob, r)).toEqual({ notification_count: 1, highlight_count: 0 });
   });
 
+  it('a rule, ignore or display-name change in a room with earlier messages counts from the next message on', async () => {
+    // Push evaluation keeps each room's members split by their rules and
+    // ignored users: every change must reach the room's next event.
+    const gina = await user(server());
+    const r = await room(alice, gina, carol);
+    await send(alice, r, { msgtype: 'm.text', body: 'one' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 1, highlight_count: 0 });
+    // A rule of her own silences the room for Gina alone.
+    expect((await gina.c.put(`${v3}/pushrules/global/room/${enc(r)}`, { actions: ['dont_notify'] })).status).toBe(200);
+    await send(alice, r, { msgtype: 'm.text', body: 'two' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 1, highlight_count: 0 });
+    expect(await counts(carol, r)).toEqual({ notification_count: 2, highlight_count: 0 });
+    // A change to a default rule (disabling .m.rule.message) takes effect too.
+    expect((await gina.c.delete(`${v3}/pushrules/global/room/${enc(r)}`)).status).toBe(200);
+    expect((await gina.c.put(`${v3}/pushrules/global/underride/.m.rule.message/enabled`, { enabled: false })).status).toBe(200);
+    await send(alice, r, { msgtype: 'm.text', body: 'three' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 1, highlight_count: 0 });
+    expect((await gina.c.put(`${v3}/pushrules/global/underride/.m.rule.message/enabled`, { enabled: true })).status).toBe(200);
+    await send(alice, r, { msgtype: 'm.text', body: 'four' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 2, highlight_count: 0 });
+    // Ignoring the sender, then no longer.
+    const ignore = (users: Record<string, object>) => gina.c.put(`${v3}/user/${enc(gina.userId)}/account_data/m.ignored_user_list`, { ignored_users: users });
+    expect((await ignore({ [alice.userId]: {} })).status).toBe(200);
+    await send(alice, r, { msgtype: 'm.text', body: 'five' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 2, highlight_count: 0 });
+    expect((await ignore({})).status).toBe(200);
+    await send(alice, r, { msgtype: 'm.text', body: 'six' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 3, highlight_count: 0 });
+    // A new display name highlights from the next message.
+    expect((await gina.c.put(`${v3}/profile/${enc(gina.userId)}/displayname`, { displayname: 'Gina Zork' })).status).toBe(200);
+    await send(alice, r, { msgtype: 'm.text', body: 'hello gina zork' });
+    expect(await counts(gina, r)).toEqual({ notification_count: 4, highlight_count: 1 });
+    expect(await counts(carol, r)).toEqual({ notification_count: 7, highlight_count: 0 });
+  });
+
   it('threaded receipts clear their thread only; an unthreaded one clears everything before it', async () => {
     const r = await room(alice, bob, carol);
     const root = await send(alice, r, { msgtype: 'm.text', body: 'root' });

@@ -3,6 +3,7 @@ import {
   buildRuleset,
   conditionMatches,
   DefaultRulesEvaluator,
+  memberBodyWords,
   evaluate,
   globMatches,
   globMatchesWords,
@@ -281,6 +282,33 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
       });
     }
   }
+  it('mayDiffer is false only for members that get the default outcome', () => {
+    const names = [...users, { userId: '@k*t:example.org', displayName: 'Ca?rol' }, { userId: '@ben:example.org', displayName: '' }];
+    let skipped = 0;
+    for (const memberCount of [2, 5]) {
+      for (const ev of [...events, msg('hi ben and k*t'), msg('Ca?rol, hi')]) {
+        const shared = new DefaultRulesEvaluator(ev);
+        for (const u of names) {
+          const rs = buildRuleset(u.userId, noUserRules(), new Map());
+          const c = ctx({ userId: u.userId, displayName: u.displayName, memberCount });
+          if (shared.mayDiffer(c, memberBodyWords(rs, u.displayName))) continue;
+          skipped++;
+          expect(shared.evaluateDefaultMember(rs, c), `${ev.event_id} ${ev.content?.body} for ${u.userId}`).toBe(shared.defaultOutcome(c));
+          expect(evaluate(rs, ev, c)).toEqual(shared.defaultOutcome(c));
+        }
+      }
+    }
+    expect(skipped).toBeGreaterThan(50);
+    // The members it cannot rule out: named in the body, or names that are not plain ASCII.
+    const ev = msg('hi alice, how are you');
+    const shared = new DefaultRulesEvaluator(ev);
+    const words = (userId: string, displayName?: string) => memberBodyWords(buildRuleset(userId, noUserRules(), new Map()), displayName);
+    expect(shared.mayDiffer(ctx(), words(ALICE, 'Alice Liddell'))).toBe(true);
+    expect(shared.mayDiffer(ctx(), words('@dave:example.org', 'Dave'))).toBe(false);
+    expect(shared.mayDiffer(ctx(), words('@zoe:example.org', 'Zoë'))).toBe(true);
+    expect(new DefaultRulesEvaluator(msg('hi alice', { 'm.mentions': {} })).mayDiffer(ctx(), words(ALICE, 'Alice'))).toBe(false);
+  });
+
   it('highlights only the mentioned user and notifies the others', () => {
     const ev = msg('hi alice');
     const shared = new DefaultRulesEvaluator(ev);
