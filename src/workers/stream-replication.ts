@@ -691,7 +691,9 @@ export class StreamReplicator {
 
   /**
    * The process that forwarded a write, with the positions the writer
-   * answered: they are committed and recorded, so this process exposes them
+   * answered: they are committed (the writer's own is recorded too; the other
+   * persisters' it learned from their rows, published after their commits,
+   * and they record them themselves within 250 ms), so this process exposes them
    * at once (its long-polls are woken by the rows arriving on Redis). Typing
    * rows carry the typing lists themselves: wait (briefly) for them instead.
    */

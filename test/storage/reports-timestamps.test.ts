@@ -83,8 +83,7 @@ describeEngines('user reports and timestamp lookups', (db) => {
   });
 
   it("finds a room's events by timestamp also when the server's other events around that time are many", async () => {
-    // The lookup first reads the server's next 1,000 events in timestamp
-    // order; a room with none among them is then scanned on its own.
+    // The room's own events only, whatever the server's other rooms hold around that time.
     const store = new SqlRoomStore(db());
     const cols = 'stream_ordering, event_id, room_id, type, sender, depth, topological_ordering, origin_server_ts, json, received_ts';
     const base = 1_000_000;

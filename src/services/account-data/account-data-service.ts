@@ -146,9 +146,12 @@ export class AccountDataService implements AccountDataSource {
   async getIgnoredUsers(userId: string): Promise<Set<string>> {
     let s = this.ignoredCache.get(userId);
     if (s) return s;
+    const version = this.ignoredVersion;
     const content = await this.store.get(userId, '', IGNORED_USERS_TYPE);
     const ignored = content?.ignored_users;
     s = new Set(ignored && typeof ignored === 'object' && !Array.isArray(ignored) ? Object.keys(ignored) : []);
+    // A change invalidated during the read may be newer than what was read: not cached then.
+    if (this.ignoredVersion !== version) return s;
     if (this.ignoredCache.size > 10_000) this.ignoredCache.clear();
     this.ignoredCache.set(userId, s);
     return s;

@@ -161,8 +161,8 @@ export class PushService implements PushSource {
   private async buildSplit(info: RoomPushInfo): Promise<RecipientSplit> {
     // Versions first: a change during the reads below makes the next event rebuild.
     const split: RecipientSplit = { rulesVersion: this.rules.version, ignoredVersion: this.accountData.ignoredVersion, plain: [], others: [] };
-    info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix));
-    for (const [userId, displayName] of info.local) {
+    const local = (info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix)));
+    for (const [userId, displayName] of local) {
       const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
       const ruleset = this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId));
       if (ignored.size === 0 && this.rules.isDefaultRuleset(ruleset)) {
@@ -171,7 +171,8 @@ export class PushService implements PushSource {
         split.others.push([userId, displayName]);
       }
     }
-    info.split = split;
+    // Kept only if the membership did not change during the reads (apply() drops `local`).
+    if (info.local === local) info.split = split;
     return split;
   }
 

@@ -187,11 +187,6 @@ export const roomsMigrations: Migration[] = [
     //   idempotent sends only;
     // - events_room_type holds state events only (its readers all ask for a
     //   state key);
-    // - no per-room timestamp index: timestamp_to_event reads the server's
-    //   events around the time from events_ts (in timestamp order, so
-    //   inserts append at its end) and, for a room with too few of them,
-    //   the room's (stream_ordering, origin_server_ts) pairs from
-    //   events_room_stream (a scan of the room's entries, no rows);
     // - SQLite: events keyed by stream_ordering (the rowid, so an insert
     //   appends and no separate stream_ordering index is kept), and
     //   event_txn_ids and event_forward_extremities stored in their primary
@@ -235,11 +230,11 @@ export const roomsMigrations: Migration[] = [
           ORDER BY e.stream_ordering;
         DROP TABLE events;
         ALTER TABLE events_new RENAME TO events;
-        CREATE INDEX events_room_stream ON events (room_id, stream_ordering, origin_server_ts);
+        CREATE INDEX events_room_stream ON events (room_id, stream_ordering);
         CREATE INDEX events_room_topo ON events (room_id, topological_ordering, stream_ordering);
         CREATE INDEX events_relates ON events (relates_to_id, rel_type) WHERE relates_to_id IS NOT NULL;
         CREATE INDEX events_room_type ON events (room_id, type, state_key, stream_ordering) WHERE state_key IS NOT NULL;
-        CREATE INDEX events_ts ON events (origin_server_ts, stream_ordering, room_id);
+        CREATE INDEX events_room_ts ON events (room_id, origin_server_ts);
         DROP TABLE event_to_state_groups;
 
         CREATE TABLE event_txn_ids_new (
@@ -265,17 +260,21 @@ export const roomsMigrations: Migration[] = [
       `,
       postgres: `
         ALTER TABLE events ADD COLUMN state_group BIGINT, ADD COLUMN txn_device_id TEXT, ADD COLUMN txn_id TEXT;
-        UPDATE events e SET state_group = g.state_group FROM event_to_state_groups g WHERE g.event_id = e.event_id;
-        UPDATE events e SET txn_device_id = t.device_id, txn_id = t.txn_id FROM event_txn_ids t
-          WHERE t.event_id = e.event_id AND t.user_id = e.sender;
+        -- One rewrite of each row that has a group or a txn id (not one per column set).
+        UPDATE events e SET state_group = x.state_group, txn_device_id = x.device_id, txn_id = x.txn_id
+          FROM (
+            SELECT e1.stream_ordering, g.state_group, t.device_id, t.txn_id
+            FROM events e1
+            LEFT JOIN event_to_state_groups g ON g.event_id = e1.event_id
+            LEFT JOIN LATERAL (
+              SELECT device_id, txn_id FROM event_txn_ids WHERE event_id = e1.event_id AND user_id = e1.sender LIMIT 1
+            ) t ON true
+          ) x
+          WHERE x.stream_ordering = e.stream_ordering AND (x.state_group IS NOT NULL OR x.txn_id IS NOT NULL);
         DROP TABLE event_to_state_groups;
         DROP INDEX event_txn_ids_event;
         DROP INDEX events_room_type;
         CREATE INDEX events_room_type ON events (room_id, type, state_key, stream_ordering) WHERE state_key IS NOT NULL;
-        DROP INDEX events_room_ts;
-        DROP INDEX events_room_stream;
-        CREATE INDEX events_room_stream ON events (room_id, stream_ordering, origin_server_ts);
-        CREATE INDEX events_ts ON events (origin_server_ts, stream_ordering, room_id);
       `,
     },
   },

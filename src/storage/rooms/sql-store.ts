@@ -39,9 +39,6 @@ import {
 /** Rows per multi-row INSERT at most: about 2,000 bound parameters. */
 const rowsPerInsert = (cols: number): number => Math.max(1, Math.floor(2000 / cols));
 
-/** Events of the whole server a timestamp lookup reads in timestamp order before scanning the room's own. */
-const TS_WINDOW = 1000;
-
 /** Row counts up to which INSERT texts are kept (the sizes group commits produce). */
 const CACHED_INSERT_ROWS = 64;
 /** `head VALUES (?, ...), ... tail` texts by head + tail, then by row count. */
@@ -417,69 +414,20 @@ export class SqlRoomStore implements RoomStore {
   async eventsAtTimestamp(roomId: string, ts: number, dir: 'f' | 'b', limit: number, after?: { ts: number; stream: number }) {
     // dir f: origin_server_ts >= ts, oldest first; dir b: <= ts, newest first.
     // `after` continues past the last event of the previous batch (keyset).
-    // No per-room timestamp index (it cost a page per sent event): first the
-    // next TS_WINDOW events of the whole server in timestamp order (events_ts,
-    // appended to at its end), which answer for a room that had events
-    // around then; if they hold too few of the room's, the room's own
-    // (stream_ordering, origin_server_ts) pairs in events_room_stream, a scan
-    // of the room's entries without reading rows. Candidates that are not
-    // timeline events are skipped and the walk goes on.
     const [cmp, order] = dir === 'f' ? ['>', 'ASC'] : ['<', 'DESC'];
-    const out: StoredEvent[] = [];
-    let next = after;
-    const bounds = (params: unknown[]): string => {
-      params.push(ts);
-      if (!next) return `origin_server_ts ${cmp}= ?`;
-      params.push(next.ts, next.ts, next.stream);
-      return `origin_server_ts ${cmp}= ? AND (origin_server_ts ${cmp} ? OR (origin_server_ts = ? AND stream_ordering ${cmp} ?))`;
-    };
-    const take = (rows: readonly Row[]): void => {
-      for (const r of rows) {
-        if (out.length >= limit) return;
-        if (Number(r.outlier) === 0 && r.rejected_reason == null && Number(r.soft_failed) === 0) out.push(eventFromRow(r));
-        next = { ts: Number(r.origin_server_ts), stream: Number(r.stream_ordering) };
-      }
-    };
-    const rowsOf = async (sub: string, params: unknown[]) =>
-      this.db.query(
-        `SELECT ${EVENT_COLS}, origin_server_ts FROM events WHERE stream_ordering IN (${sub})
-         ORDER BY origin_server_ts ${order}, stream_ordering ${order}`,
-        params,
-      );
-    // The room's next events among the server's next TS_WINDOW in timestamp
-    // order, and how many those were (the row with a NULL room).
-    for (;;) {
-      const want = limit - out.length;
-      const wParams: unknown[] = [];
-      const window = await this.db.query(
-        `WITH w AS (SELECT stream_ordering, origin_server_ts, room_id FROM events WHERE ${bounds(wParams)}
-           ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT ${TS_WINDOW})
-         SELECT * FROM (SELECT stream_ordering, room_id FROM w WHERE room_id = ?
-           ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT ?) m
-         UNION ALL SELECT COUNT(*), NULL FROM w`,
-        [...wParams, roomId, want],
-      );
-      const mine = window.filter((r) => r.room_id != null).map((r) => Number(r.stream_ordering));
-      if (mine.length) take(await rowsOf(placeholders(mine.length), mine));
-      if (out.length >= limit) return out;
-      if (mine.length === want) continue; // some were not timeline events: the window again, after them
-      if (!window.some((r) => r.room_id == null && Number(r.stream_ordering) >= TS_WINDOW)) return out; // no more events
-      break;
+    const params: unknown[] = [roomId, ts];
+    let next = '';
+    if (after) {
+      next = ` AND (origin_server_ts ${cmp} ? OR (origin_server_ts = ? AND stream_ordering ${cmp} ?))`;
+      params.push(after.ts, after.ts, after.stream);
     }
-    // The room's own entries, from where the window left the room.
-    for (;;) {
-      const params: unknown[] = [roomId];
-      const where = bounds(params);
-      const want = limit - out.length;
-      params.push(want);
-      const rows = await rowsOf(
-        `SELECT stream_ordering FROM events WHERE room_id = ? AND ${where}
-         ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT ?`,
-        params,
-      );
-      take(rows);
-      if (rows.length < want || out.length >= limit) return out;
-    }
+    params.push(limit);
+    const rows = await this.db.query(
+      `SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND origin_server_ts ${cmp}= ? AND ${TIMELINE}${next}
+       ORDER BY origin_server_ts ${order}, stream_ordering ${order} LIMIT ?`,
+      params,
+    );
+    return rows.map(eventFromRow);
   }
 
   async getForwardExtremities(roomId: string): Promise<string[]> {

@@ -78,8 +78,7 @@ describeEngines(
       const names = tables.map((t) => t.name);
       expect(names).not.toContain('event_to_state_groups');
       expect(names).not.toContain('event_txn_ids_event');
-      expect(names).not.toContain('events_room_ts');
-      expect(names).toContain('events_ts');
+      expect(names).toContain('events_room_ts');
       const def =
         engine === 'sqlite'
           ? (await db().queryOne<{ sql: string }>("SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = 'events_room_type'"))?.sql
