@@ -178,7 +178,6 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
         this.opts.logger?.warn({ err: e, channel }, 'ignoring a malformed replication command');
         continue;
       }
-      if (mine !== undefined && commandOrigin(cmd) === mine) continue;
       this.emit('command', cmd, channel);
     }
   }

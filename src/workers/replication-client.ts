@@ -47,12 +47,6 @@ interface PostTarget {
   port: number;
 }
 
-function parseTarget(url: string): PostTarget {
-  const u = new URL(url);
-  const tls = u.protocol === 'https:';
-  return { tls, hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) || (tls ? 443 : 80) };
-}
-
 /** One POST to `path` on a parsed target (the built-in client). */
 function postTo(t: PostTarget, path: string, headers: Record<string, string>, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -78,11 +72,6 @@ function postTo(t: PostTarget, path: string, headers: Record<string, string>, bo
     req.end(body);
   });
 }
-
-export const nodePost: HttpPost = (url, headers, body, timeoutMs) => {
-  const u = new URL(url);
-  return postTo(parseTarget(u.origin), `${u.pathname}${u.search}`, headers, body, timeoutMs);
-};
 
 export class ReplicationUnavailableError extends MatrixError {
   constructor(instance: string, endpoint: string, cause: string) {
@@ -131,6 +120,7 @@ export class ReplicationClient {
     let where = this.bases.get(instanceName);
     if (where === undefined) {
       const loc = this.locationOf(instanceName);
+      // The socket wants an IPv6 literal without its brackets.
       const target = { tls: loc.tls, hostname: loc.host.replace(/^\[(.*)\]$/, '$1'), port: loc.port };
       this.bases.set(instanceName, (where = { base: this.urlOf(instanceName), target }));
     }

@@ -151,6 +151,11 @@ export class PushService implements PushSource {
     return this.rooms.getEvent(rel.event_id).then((parent) => (parent?.relType === 'm.thread' && parent.relatesToId ? parent.relatesToId : 'main'));
   }
 
+  /** The room's joined local members (kept until a membership change drops them). */
+  private localMembers(info: RoomPushInfo): Array<[string, string | null]> {
+    return (info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix)));
+  }
+
   /** The room's local members split for evaluation (RecipientSplit), rebuilt when stale. */
   private recipientSplit(info: RoomPushInfo): RecipientSplit | Promise<RecipientSplit> {
     const split = info.split;
@@ -161,7 +166,7 @@ export class PushService implements PushSource {
   private async buildSplit(info: RoomPushInfo): Promise<RecipientSplit> {
     // Versions first: a change during the reads below makes the next event rebuild.
     const split: RecipientSplit = { rulesVersion: this.rules.version, ignoredVersion: this.accountData.ignoredVersion, plain: [], others: [] };
-    const local = (info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix)));
+    const local = this.localMembers(info);
     for (const [userId, displayName] of local) {
       const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
       const ruleset = this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId));
@@ -221,8 +226,7 @@ export class PushService implements PushSource {
     now: number,
     rows: PushRow[],
   ): Promise<void> | undefined {
-    info.local ??= [...info.joined].filter(([userId]) => userId.endsWith(this.localSuffix));
-    const local = info.local;
+    const local = this.localMembers(info);
     // A local user invited to the room gets .m.rule.invite_for_me.
     const invited =
       event.type === 'm.room.member' && event.content?.membership === 'invite' && typeof event.state_key === 'string' &&

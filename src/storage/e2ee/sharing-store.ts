@@ -35,9 +35,7 @@ export interface SharingStore {
    * For a position, room and user changed more than once, the last one is kept.
    */
   addMembershipChanges(tx: Queryable, changes: PositionedMembershipChange[]): Promise<void>;
-  /** The user's membership in the room before the event at `streamOrdering` (room_memberships). */
-  previousMembership(roomId: string, userId: string, streamOrdering: number): Promise<string | undefined>;
-  /** `previousMembership` for each of `events`, in their order. */
+  /** Each user's membership in the room before the event at its `streamOrdering` (room_memberships), in the order of `events`. */
   previousMemberships(events: MembershipAt[]): Promise<Array<string | undefined>>;
   /** Joined and invited members of the rooms. */
   membersOfRooms(roomIds: string[]): Promise<Set<string>>;
@@ -90,7 +88,7 @@ export class SqlSharingStore implements SharingStore {
     }
   }
 
-  async previousMembership(roomId: string, userId: string, streamOrdering: number): Promise<string | undefined> {
+  private async previousMembership(roomId: string, userId: string, streamOrdering: number): Promise<string | undefined> {
     const r = await this.db.queryOne<{ membership: string }>(
       `SELECT membership FROM room_memberships WHERE room_id = ? AND user_id = ? AND stream_ordering < ?
        ORDER BY stream_ordering DESC LIMIT 1`,
