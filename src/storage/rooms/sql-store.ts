@@ -163,6 +163,16 @@ interface TxnLookup {
   reject: (e: unknown) => void;
 }
 
+/**
+ * PostgreSQL: the event ids of several (user, device, txn id) keys, asked as
+ * three arrays; a row per key, event_id null when absent. One primary-key
+ * probe per key (a correlated subquery): with a join or IN, a generic plan
+ * made while the table was small hashed the whole table on every call.
+ */
+export const TXN_LOOKUP_BATCH_SQL = `SELECT u.user_id, u.device_id, u.txn_id,
+     (SELECT t.event_id FROM event_txn_ids t WHERE t.user_id = u.user_id AND t.device_id = u.device_id AND t.txn_id = u.txn_id) AS event_id
+   FROM unnest(?::text[], ?::text[], ?::text[]) AS u(user_id, device_id, txn_id)`;
+
 export class SqlRoomStore implements RoomStore {
   constructor(
     private readonly db: Db,
@@ -638,13 +648,12 @@ export class SqlRoomStore implements RoomStore {
       }
       this.db
         .query(
-          `SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids
-           WHERE (user_id, device_id, txn_id) IN (SELECT * FROM unnest(?::text[], ?::text[], ?::text[]))`,
+          TXN_LOOKUP_BATCH_SQL,
           [part.map((x) => x.userId), part.map((x) => x.deviceId), part.map((x) => x.txnId)],
         )
         .then(
           (rows) => {
-            const found = new Map(rows.map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id as string]));
+            const found = new Map(rows.filter((r) => r.event_id != null).map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id as string]));
             for (const x of part) x.resolve(found.get(`${x.userId}\u0000${x.deviceId}\u0000${x.txnId}`));
           },
           (e: unknown) => {
