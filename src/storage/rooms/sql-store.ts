@@ -164,6 +164,24 @@ interface TxnLookup {
 }
 
 /**
+ * SQLite: the rows of up to 2^k (user, device, txn id) keys, as row values
+ * (`sqliteTxnLookupSql(n)`: one probe of the primary key per key). The key
+ * count is rounded up to a power of two (the last key repeated) so that a
+ * handful of statement texts serve every batch size.
+ */
+export const SQLITE_TXN_LOOKUP_MAX = 64;
+const sqliteTxnLookupTexts = new Map<number, string>();
+export function sqliteTxnLookupSql(n: number): string {
+  let sql = sqliteTxnLookupTexts.get(n);
+  if (sql === undefined) {
+    sql = `SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids
+   WHERE (user_id, device_id, txn_id) IN (VALUES ${new Array(n).fill('(?, ?, ?)').join(', ')})`;
+    sqliteTxnLookupTexts.set(n, sql);
+  }
+  return sql;
+}
+
+/**
  * PostgreSQL: the event ids of several (user, device, txn id) keys, asked as
  * three arrays; a row per key, event_id null when absent. One primary-key
  * probe per key (a correlated subquery): with a join or IN, a generic plan
@@ -613,12 +631,14 @@ export class SqlRoomStore implements RoomStore {
   // ---------------------------------------------------------- transaction ids
 
   /**
-   * On PostgreSQL, the lookups asked in one turn of the event loop (the sends
-   * of a burst of requests) are one statement: a round trip costs far more
-   * than the rows. SQLite answers each at once (no round trip to save).
+   * The lookups asked in one turn of the event loop (the sends of a burst of
+   * requests) are one statement. On PostgreSQL a round trip costs far more
+   * than the rows. On SQLite (no round trip) the statement's own costs are
+   * paid once per turn instead of once per send: binding, starting a read
+   * transaction, and, after each commit of the writer thread (which empties
+   * the main connection's page cache), reading the index's pages again.
    */
   async getTxnEvent(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
-    if (this.db.engine !== 'postgres') return this.getTxnEventNow(userId, deviceId, txnId);
     return new Promise((resolve, reject) => {
       if (!this.txnLookups) {
         this.txnLookups = [];
@@ -633,33 +653,44 @@ export class SqlRoomStore implements RoomStore {
   private flushTxnLookups(): void {
     const all = this.txnLookups ?? [];
     this.txnLookups = undefined;
-    // Text PostgreSQL refuses (a NUL) fails its own lookup only, as a bad input.
+    // A key with a NUL is looked up alone: PostgreSQL refuses the text (a bad
+    // input that fails its own lookup only), and the answers below are matched
+    // to their keys by the three parts joined with NULs.
     const alone = (x: TxnLookup) => x.userId.includes('\0') || x.deviceId.includes('\0') || x.txnId.includes('\0');
     const batched: TxnLookup[] = [];
     for (const x of all) {
       if (alone(x)) this.getTxnEventNow(x.userId, x.deviceId, x.txnId).then(x.resolve, x.reject);
       else batched.push(x);
     }
-    for (const part of chunks(batched, 500)) {
+    const sqlite = this.db.engine === 'sqlite';
+    for (const part of chunks(batched, sqlite ? SQLITE_TXN_LOOKUP_MAX : 500)) {
       if (part.length === 1) {
         const one = part[0]!;
         this.getTxnEventNow(one.userId, one.deviceId, one.txnId).then(one.resolve, one.reject);
         continue;
       }
-      this.db
-        .query(
-          TXN_LOOKUP_BATCH_SQL,
-          [part.map((x) => x.userId), part.map((x) => x.deviceId), part.map((x) => x.txnId)],
-        )
-        .then(
-          (rows) => {
-            const found = new Map(rows.filter((r) => r.event_id != null).map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id as string]));
-            for (const x of part) x.resolve(found.get(`${x.userId}\u0000${x.deviceId}\u0000${x.txnId}`));
-          },
-          (e: unknown) => {
-            for (const x of part) x.reject(e);
-          },
-        );
+      let rows: Promise<Row[]>;
+      if (sqlite) {
+        let n = 2;
+        while (n < part.length) n *= 2;
+        const params: string[] = [];
+        for (let i = 0; i < n; i++) {
+          const x = part[Math.min(i, part.length - 1)]!;
+          params.push(x.userId, x.deviceId, x.txnId);
+        }
+        rows = this.db.query(sqliteTxnLookupSql(n), params);
+      } else {
+        rows = this.db.query(TXN_LOOKUP_BATCH_SQL, [part.map((x) => x.userId), part.map((x) => x.deviceId), part.map((x) => x.txnId)]);
+      }
+      rows.then(
+        (got) => {
+          const found = new Map(got.filter((r) => r.event_id != null).map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id as string]));
+          for (const x of part) x.resolve(found.get(`${x.userId}\u0000${x.deviceId}\u0000${x.txnId}`));
+        },
+        (e: unknown) => {
+          for (const x of part) x.reject(e);
+        },
+      );
     }
   }
 

@@ -181,6 +181,29 @@ describeShapes('rooms: create, send, state, membership', (server) => {
     expect((msgs.body.chunk as any[]).filter((e) => e.type === 'm.room.message')).toHaveLength(2);
   });
 
+  it('answers a burst of sends and of their retries (lookups asked together) with one event per txn id', async () => {
+    const roomId = await createRoom(alice);
+    const path = (t: string) => `${V3}/rooms/${enc(roomId)}/send/m.room.message/${t}`;
+    const txns = Array.from({ length: 12 }, (_, i) => `burst-${i}`);
+    const login = await c().post(`${V3}/login`, { type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.userId }, password: alice.password });
+    expect(login.status).toBe(200);
+    const alice2: RegisteredUser = { ...alice, accessToken: login.body.access_token, deviceId: login.body.device_id };
+    const first = await Promise.all(txns.map((t) => c(alice).put(path(t), { msgtype: 'm.text', body: t })));
+    expect(first.map((r) => r.status)).toEqual(txns.map(() => 200));
+    expect(new Set(first.map((r) => r.body.event_id)).size).toBe(txns.length);
+    // Retries of all of them, a new txn id among them, and the same txn ids from another device.
+    const [again, fresh, otherDevice] = await Promise.all([
+      Promise.all(txns.map((t) => c(alice).put(path(t), { msgtype: 'm.text', body: t }))),
+      c(alice).put(path('burst-new'), { msgtype: 'm.text', body: 'new' }),
+      Promise.all(txns.slice(0, 3).map((t) => c(alice2).put(path(t), { msgtype: 'm.text', body: t }))),
+    ]);
+    expect(again.map((r) => r.body.event_id)).toEqual(first.map((r) => r.body.event_id));
+    expect(fresh.status).toBe(200);
+    for (const r of otherDevice) expect(first.map((f) => f.body.event_id)).not.toContain(r.body.event_id);
+    const msgs = await c(alice).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50`);
+    expect((msgs.body.chunk as any[]).filter((e) => e.type === 'm.room.message')).toHaveLength(txns.length + 1 + 3);
+  });
+
   it('enforces power levels, state key rules and sizes', async () => {
     const roomId = await createRoom(alice, { preset: 'public_chat' });
     await c(bob).post(`${V3}/join/${enc(roomId)}`, {});

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { PostgresDb, rewritePlaceholders } from '../../../src/storage/postgres.js';
-import { TXN_LOOKUP_BATCH_SQL } from '../../../src/storage/rooms/sql-store.js';
+import { SQLITE_TXN_LOOKUP_MAX, SqlRoomStore, sqliteTxnLookupSql, TXN_LOOKUP_BATCH_SQL } from '../../../src/storage/rooms/sql-store.js';
+import type { Db } from '../../../src/storage/db.js';
 import { describeEngines } from './engines.js';
 
 describeEngines('batched txn id lookup', (db) => {
@@ -36,5 +37,64 @@ describeEngines('batched txn id lookup', (db) => {
       await client.query('RESET plan_cache_mode').catch(() => {});
       client.release();
     }
+  });
+
+  it('SQLite: probes the primary key once per asked key (never scans the table)', async () => {
+    if (db().engine !== 'sqlite') return;
+    for (const n of [2, SQLITE_TXN_LOOKUP_MAX]) {
+      const plan = await db().query(`EXPLAIN QUERY PLAN ${sqliteTxnLookupSql(n)}`, new Array(3 * n).fill('x'));
+      const text = plan.map((r) => String(r.detail)).join('\n');
+      expect(text).toMatch(/SEARCH event_txn_ids USING PRIMARY KEY \(user_id=\? AND device_id=\? AND txn_id=\?\)/);
+      expect(text).not.toMatch(/SCAN event_txn_ids/);
+    }
+  });
+
+  it('answers the lookups asked in one turn with one statement per chunk: found, not found, repeated keys, NUL alone', async () => {
+    // Rows no other test of this suite writes.
+    const keys: Array<[string, string, string]> = [];
+    for (let i = 0; i < 150; i++) keys.push([`@b${i % 5}:x`, `BD${i % 2}`, `bt${i}`]);
+    for (const [i, [u, d, t]] of keys.entries()) {
+      if (i % 3 === 0) continue; // every third key has no row
+      await db().execute('INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts) VALUES (?, ?, ?, ?, 0)', [u, d, t, `$b${i}`]);
+    }
+    const statements: string[] = [];
+    const counting = new Proxy(db(), {
+      get(target, prop) {
+        const v = (target as any)[prop];
+        if (prop === 'query' || prop === 'queryOne') return (sql: string, params?: unknown[]) => (statements.push(sql), v.call(target, sql, params));
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    }) as Db;
+    const store = new SqlRoomStore(counting);
+    const expected = (i: number) => (i % 3 === 0 ? undefined : `$b${i}`);
+
+    // 150 keys in one turn: ceil(150 / chunk) statements; the same key twice, and a key that differs in one part only.
+    const asked = [...keys, keys[1]!, [keys[1]![0], keys[1]![1], 'bt-none'] as [string, string, string]];
+    const got = await Promise.all(asked.map(([u, d, t]) => store.getTxnEvent(u, d, t)));
+    expect(got).toEqual([...keys.map((_, i) => expected(i)), expected(1), undefined]);
+    const chunk = db().engine === 'sqlite' ? SQLITE_TXN_LOOKUP_MAX : 500;
+    expect(statements.length).toBe(Math.ceil(asked.length / chunk));
+
+    // Three keys (rounded up to four on SQLite), one of them absent; then one alone: the point lookup.
+    statements.length = 0;
+    expect(await Promise.all([0, 1, 2].map((i) => store.getTxnEvent(...keys[i]!)))).toEqual([undefined, '$b1', '$b2']);
+    expect(statements.length).toBe(1);
+    expect(await store.getTxnEvent(...keys[4]!)).toBe('$b4');
+    expect(statements.length).toBe(2);
+
+    // A key with a NUL is asked alone (after the others' statement), and fails (PostgreSQL) or misses (SQLite) alone.
+    statements.length = 0;
+    const nul = await Promise.allSettled([store.getTxnEvent(...keys[1]!), store.getTxnEvent(keys[2]![0], 'BD0\u0000', 'bt2'), store.getTxnEvent(...keys[2]!)]);
+    expect(nul[0]).toEqual({ status: 'fulfilled', value: '$b1' });
+    expect(nul[2]).toEqual({ status: 'fulfilled', value: '$b2' });
+    if (db().engine === 'sqlite') expect(nul[1]).toEqual({ status: 'fulfilled', value: undefined });
+    else expect(nul[1].status).toBe('rejected');
+    expect(statements.length).toBe(2);
+
+    // Lookups of different turns are not held back for each other.
+    statements.length = 0;
+    expect(await store.getTxnEvent(...keys[5]!)).toBe('$b5');
+    expect(await store.getTxnEvent(...keys[6]!)).toBeUndefined();
+    expect(statements.length).toBe(2);
   });
 });
