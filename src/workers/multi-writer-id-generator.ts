@@ -8,8 +8,9 @@
  * - Each writer has its own position: the highest P such that every write
  *   of THAT writer at or below P has finished (committed or abandoned). A
  *   writer with nothing in flight moves its position up to the highest
- *   position it knows of: everything it will write later draws a larger
- *   number from the sequence.
+ *   position it knows of, but never to the positions it has drawn and not
+ *   handed out yet (the rest of its block, `ownCap`): everything else it
+ *   will write later draws a larger number from the sequence.
  * - `min` is the lowest of the writers' positions: every write of every
  *   writer at or below it has finished, so a reader may expose it. Positions
  *   between `min` and a writer's own position are visible only for that
@@ -33,6 +34,8 @@ export interface MultiWriterOptions {
   sequenceName: string;
   /** Table columns already holding positions (initialise the sequence above them). */
   tables?: Array<{ table: string; column: string }>;
+  /** With several writers: how long the unused rest of a drawn block is kept (default BLOCK_TTL_MS). */
+  blockTtlMs?: number;
 }
 
 type Listener = (pos: EventsPosition, instance: string) => void;
@@ -42,8 +45,16 @@ const IDENT = /^[a-z_][a-z0-9_]*$/;
 /** How often an idle writer records the position it followed to (recomputeLocal). */
 const FOLLOW_RECORD_MS = 250;
 
-/** Positions a single writer draws from the sequence at once. */
+/** Positions a writer draws from the sequence at once. */
 const ID_BLOCK = 100;
+
+/**
+ * With several writers: how long the unused rest of a block may hold this
+ * writer's position back (it stays below the block's lowest unused
+ * position, and the minimum with it); then the rest is dropped, a gap as
+ * after a rolled-back write, and an idle writer follows the others again.
+ */
+const BLOCK_TTL_MS = 50;
 
 export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
@@ -121,62 +132,84 @@ export class MultiWriterIdGenerator {
     if (this.db.engine !== 'postgres') {
       const ids: number[] = [];
       for (let i = 0; i < n; i++) ids.push(++this.localCounter);
-      return ids;
+      return this.handOut(ids);
     }
-    if (this.opts.writers.length === 1) return this.takeFromBlock(q, Math.floor(n));
-    if (q !== this.db) return this.drawIds(q, n);
-    // Requests of the same turn of the event loop (several rooms' batches)
-    // share one round trip to the sequence.
-    return new Promise<number[]>((resolve, reject) => {
-      this.idRequests.push({ n: Math.floor(n), resolve, reject });
-      this.idFlush ??= setImmediate(() => void this.flushIdRequests());
-    });
+    return this.takeFromBlock(q, Math.floor(n));
   }
 
   /**
-   * The only writer draws positions from the sequence in blocks: nobody else
-   * draws from it, so the unused rest of a block stays above everything it
-   * has handed out, and its position (which only counts positions handed
-   * out) never claims them. A restart skips what was left (a gap, as after a
-   * rolled-back write). With several writers an idle writer moves its
-   * position up to what the others drew, so a block drawn earlier would fall
-   * below it: they draw per request.
+   * A writer draws positions from the sequence in blocks (one statement per
+   * block, not per batch; requests meanwhile share the draw) and hands them
+   * out in order. Its position only counts positions handed out, and never
+   * passes the block's lowest unused position (`ownCap`): with several
+   * writers an idle writer follows the others' positions, which pass the
+   * unused rest of its block as soon as they draw after it. So that this
+   * does not hold the minimum back for long, the rest is dropped
+   * BLOCK_TTL_MS after the draw (a gap, as after a rolled-back write), and
+   * the next write draws a new block. A restart skips what was left.
    */
   private block: number[] = [];
   private refilling: Promise<void> | undefined;
+  private blockTimer: NodeJS.Timeout | undefined;
+  /** While a draw runs: until its positions are known, this writer's position stays at or below this. */
+  private drawCap: number | undefined;
 
   private async takeFromBlock(q: Queryable, n: number): Promise<number[]> {
+    const several = this.opts.writers.length > 1;
     while (this.block.length < n) {
       this.refilling ??= (async () => {
+        this.drawCap = this.highestKnown();
         try {
-          const want = Math.max(n - this.block.length, 0) + ID_BLOCK;
-          this.block.push(...(await this.drawIds(q, want)));
+          if (several) {
+            // A fresh block, all of it drawn now (the rest of the old one is a gap).
+            const ids = await this.drawIds(q, Math.max(n, ID_BLOCK));
+            this.setBlock(ids);
+          } else {
+            const want = Math.max(n - this.block.length, 0) + ID_BLOCK;
+            this.block.push(...(await this.drawIds(q, want)));
+          }
         } finally {
           this.refilling = undefined;
+          this.drawCap = undefined;
         }
       })();
       await this.refilling;
     }
-    return this.block.splice(0, n);
+    // In flight from the moment they leave the block (in the same turn).
+    return this.handOut(this.block.splice(0, n));
   }
 
-  private idRequests: Array<{ n: number; resolve: (ids: number[]) => void; reject: (e: unknown) => void }> = [];
-  private idFlush: NodeJS.Immediate | undefined;
-
-  private async flushIdRequests(): Promise<void> {
-    const requests = this.idRequests;
-    this.idRequests = [];
-    this.idFlush = undefined;
-    try {
-      const ids = await this.drawIds(this.db, requests.reduce((a, r) => a + r.n, 0));
-      let i = 0;
-      for (const r of requests) {
-        r.resolve(ids.slice(i, i + r.n));
-        i += r.n;
-      }
-    } catch (e) {
-      for (const r of requests) r.reject(e);
+  private handOut(ids: number[]): number[] {
+    for (const id of ids) {
+      this.inFlight.add(id);
+      if (id > this.lastAllocated) this.lastAllocated = id;
     }
+    return ids;
+  }
+
+  private setBlock(ids: number[]): void {
+    this.block = ids;
+    clearTimeout(this.blockTimer);
+    this.blockTimer = setTimeout(() => {
+      this.blockTimer = undefined;
+      if (!this.block.length) return;
+      this.block = [];
+      // Nothing of ours is held back by it any more: an idle writer follows the others.
+      this.recomputeLocal(true);
+    }, this.opts.blockTtlMs ?? BLOCK_TTL_MS);
+    this.blockTimer.unref?.();
+  }
+
+  /**
+   * The highest position this writer may claim whatever it has finished:
+   * below the lowest position of its block it has not handed out yet, and,
+   * while a draw runs, no higher than everything known when it started (the
+   * draw returns larger positions, but which ones is not known yet).
+   */
+  private ownCap(): number {
+    let cap = this.drawCap ?? Infinity;
+    if (this.block.length) cap = Math.min(cap, this.block[0]! - 1);
+    return cap;
   }
 
   private async drawIds(q: Queryable, n: number): Promise<number[]> {
@@ -187,12 +220,8 @@ export class MultiWriterIdGenerator {
   /** Draws `n` positions for this writer. Call `finish` for each once written (or abandoned). */
   async allocateMany(n: number): Promise<number[]> {
     if (!this.isWriter) throw new Error(`${this.opts.instanceName} is not a writer of ${this.opts.streamName}`);
-    const ids = await this.nextIds(this.db, n);
-    for (const id of ids) {
-      this.inFlight.add(id);
-      if (id > this.lastAllocated) this.lastAllocated = id;
-    }
-    return ids;
+    // In flight from the moment they are handed out (`handOut`), in the same turn.
+    return this.nextIds(this.db, n);
   }
 
   async allocate(): Promise<number> {
@@ -238,7 +267,7 @@ export class MultiWriterIdGenerator {
     if (!this.isWriter) return;
     const me = this.opts.instanceName;
     const old = this.positions.get(me) ?? 0;
-    const next = this.inFlight.size ? Math.min(...this.inFlight) - 1 : this.highestKnown();
+    const next = Math.min(this.inFlight.size ? Math.min(...this.inFlight) - 1 : this.highestKnown(), this.ownCap());
     if (next > old) {
       this.positions.set(me, next);
       this.emit(me);
@@ -433,7 +462,7 @@ export class MultiWriterIdGenerator {
     let lowestOther = Infinity;
     for (const id of this.inFlight) if (!batch.has(id) && id < lowestOther) lowestOther = id;
     for (const id of ids) if (!this.inFlight.has(id)) return undefined; // not ours, or finished already
-    const own = Math.max(this.positions.get(me) ?? 0, Math.min(Math.max(...ids), lowestOther - 1));
+    const own = Math.max(this.positions.get(me) ?? 0, Math.min(Math.max(...ids), lowestOther - 1, this.ownCap()));
     const rows: Array<[string, number]> = [];
     // Only this writer's row: another writer's row in this transaction would
     // hold that row's lock until our COMMIT, and make the persisters' event

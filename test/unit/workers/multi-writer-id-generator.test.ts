@@ -36,6 +36,8 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     writers: ['p1', 'p2'],
     sequenceName: 'events_stream_seq',
     tables: [{ table: 'ev', column: 'stream_ordering' }],
+    // Long enough that a slow machine does not drop a block between two steps of a test.
+    blockTtlMs: 400,
   });
 
   it('shares one sequence, tracks per-writer positions and the minimum', async () => {
@@ -50,10 +52,12 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     p1.advanceWriter('p2', p2.getWriterPosition('p2')!);
     p2.advanceWriter('p1', p1.getWriterPosition('p1')!);
 
-    const a = await p1.allocate(); // start+1
-    const b = await p2.allocate(); // start+2
-    const c = await p1.allocate(); // start+3
-    expect([a, b, c]).toEqual([start + 1, start + 2, start + 3]);
+    // Each writer draws a block of positions at once and hands them out in order.
+    const a = await p1.allocate(); // start+1 (p1's block: start+1 ..)
+    const b = await p2.allocate(); // p2's block, drawn after p1's
+    const c = await p1.allocate(); // start+2, from p1's block
+    expect([a, c]).toEqual([start + 1, start + 2]);
+    expect(b).toBeGreaterThan(start + 100);
 
     // p2 finishes b: its own position reaches b, but p1 still has a in flight
     p2.finish(b);
@@ -67,21 +71,34 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     p1.finish(c);
     expect(p1.getWriterPosition('p1')).toBe(a - 1);
     p1.finish(a);
+    // Nothing in flight, but the rest of its block (c+1 ..) is still to be handed out: p1 stays below it.
     expect(p1.getWriterPosition('p1')).toBe(c);
-    expect(p1.getCurrent()).toBe(b);
+    expect(p1.getCurrent()).toBe(c);
+    expect(p1.getPosition()).toEqual({ min: c, writers: { p2: b } });
 
-    // p2 is idle: learning that p1 reached c moves it to c too, so the minimum advances
-    p2.advanceWriter('p1', c);
-    expect(p2.getWriterPosition('p2')).toBe(c);
-    expect(p2.getPosition()).toEqual({ min: c });
+    // Shortly after, the rest of p1's block is dropped (a gap): idle, it follows p2.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(p1.getWriterPosition('p1')).toBe(b);
+    expect(p1.getPosition()).toEqual({ min: b });
+    // p2's block was dropped too; learning where p1 stands keeps it where it is.
+    p2.advanceWriter('p1', b);
+    expect(p2.getPosition()).toEqual({ min: b });
+    // The next write draws a new block, above everything before.
+    const d = await p1.allocate();
+    expect(d).toBeGreaterThan(b + 99);
+    p1.finish(d);
+    expect(p1.getWriterPosition('p1')).toBe(d);
+    p2.advanceWriter('p1', d);
+    expect(p2.getWriterPosition('p2')).toBe(d); // idle, no block: follows at once
+    const end = d;
 
     // positions are persisted: a process starting later sees them
     await p1.persist();
     await p2.persist();
     await reader.reloadPositions();
-    expect(reader.getPosition()).toEqual({ min: c });
+    expect(reader.getPosition()).toEqual({ min: end });
     const late = await MultiWriterIdGenerator.create(open(), opts('generic2'));
-    expect(late.getCurrent()).toBe(c);
+    expect(late.getCurrent()).toBe(end);
     await expect(reader.allocate()).rejects.toThrow(/not a writer/);
   });
 
@@ -108,11 +125,65 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     // A restart continues above the whole block.
     const again = await MultiWriterIdGenerator.create(open(), solo);
     expect(await again.allocate()).toBeGreaterThan(drawn);
-    // Two writers draw per request: an idle one follows the other's positions.
-    const two = await MultiWriterIdGenerator.create(open(), { ...solo, writers: ['solo', 'other'] });
-    const at = await seqAt();
-    expect(await two.allocate()).toBe(at + 1);
-    expect(await seqAt()).toBe(at + 1);
+  });
+
+  it('with several writers, a writer never claims positions of its block it has not handed out, and drops the rest soon', async () => {
+    const db = open();
+    const o = { streamName: 'blk_stream', instanceName: 'w1', writers: ['w1', 'w2'], sequenceName: 'blk_seq', blockTtlMs: 400 };
+    const g = await MultiWriterIdGenerator.create(db, o);
+    const seqAt = async () => Number((await db.queryOne<{ last_value: string }>('SELECT last_value FROM blk_seq'))!.last_value);
+    const x = await g.allocate();
+    const drawn = await seqAt();
+    expect(drawn).toBeGreaterThanOrEqual(x + 99); // one statement drew a block
+    const y = await g.allocate();
+    expect(y).toBe(x + 1);
+    expect(await seqAt()).toBe(drawn); // no statement for the second
+    g.finish(x);
+    g.finish(y);
+    // The other writer drew after us and finished far above our block's unused rest.
+    await db.query('SELECT setval(?, ?)', ['blk_seq', drawn + 50]);
+    g.advanceWriter('w2', drawn + 50);
+    expect(g.getWriterPosition('w1')).toBe(y); // not drawn + 50: x+2 .. are still ours to hand out
+    // Positions are in flight from the moment they leave the block, before the caller resumes.
+    const pending = g.allocate();
+    g.advanceWriter('w2', drawn + 50);
+    const z = await pending;
+    expect(z).toBe(y + 1);
+    expect(g.getWriterPosition('w1')).toBe(y);
+    g.finish(z);
+    expect(g.getWriterPosition('w1')).toBe(z);
+    // The rest is dropped shortly after the draw: then it follows.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(g.getWriterPosition('w1')).toBe(drawn + 50);
+    const next = await g.allocate();
+    expect(next).toBeGreaterThan(drawn + 50);
+    g.finish(next);
+  });
+
+  it('a writer whose draw is running does not follow the others past the positions it is about to get', async () => {
+    const db = open();
+    const o = { streamName: 'race_stream', instanceName: 'w1', writers: ['w1', 'w2'], sequenceName: 'race_seq' };
+    const g = await MultiWriterIdGenerator.create(db, o);
+    const before = g.getWriterPosition('w1')!;
+    // Hold the draw until the other writer's (later, higher) position has arrived.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const gdb = (g as any).db;
+    const query = gdb.query.bind(gdb);
+    gdb.query = async (sql: string, params?: unknown[]) => {
+      const rows = await query(sql, params);
+      if (/nextval/.test(sql)) await held;
+      return rows;
+    };
+    const pending = g.allocate();
+    await new Promise((r) => setTimeout(r, 30)); // the draw has run in PostgreSQL, its answer not yet handled
+    g.advanceWriter('w2', before + 1_000_000);
+    expect(g.getWriterPosition('w1')).toBeLessThanOrEqual(before);
+    release();
+    const id = await pending;
+    expect(id).toBeGreaterThan(g.getWriterPosition('w1')!);
+    g.finish(id);
+    expect(g.getWriterPosition('w1')).toBe(id);
   });
 
   it('records with a commit the position its writes reach, counting every other write in flight as unfinished', async () => {
