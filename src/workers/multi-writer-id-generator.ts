@@ -59,6 +59,8 @@ const BLOCK_TTL_MS = 50;
 export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
   private readonly inFlight = new Set<number>();
+  /** Ids in flight whose transaction records this writer's row (`recordWith`). */
+  private readonly recording = new Set<number>();
   private lastAllocated = 0;
   private ownLastFinished = 0;
   private readonly listeners = new Set<Listener>();
@@ -230,6 +232,7 @@ export class MultiWriterIdGenerator {
 
   finish(id: number): void {
     if (!this.inFlight.delete(id)) return;
+    this.recording.delete(id);
     if (id > this.ownLastFinished) this.ownLastFinished = id;
     this.recomputeLocal();
   }
@@ -451,7 +454,11 @@ export class MultiWriterIdGenerator {
    * statement that records, in their own transaction, this writer's
    * position as it will be once they have finished (every other id in
    * flight here is still counted as unfinished); only this writer's row.
-   * Undefined when nothing would move.
+   * Undefined when nothing would move, and while another transaction that
+   * records this row is in flight (two group commits at once): the second
+   * would wait for the first's COMMIT on the row's lock, and could not claim
+   * more anyway (the first's ids are unfinished when it is built); what it
+   * leaves is recorded by `persist()`, outside.
    * Call `markRecorded(rows)` once the transaction has committed: the
    * answer's `persist()` then has nothing left to write.
    */
@@ -462,13 +469,16 @@ export class MultiWriterIdGenerator {
     let lowestOther = Infinity;
     for (const id of this.inFlight) if (!batch.has(id) && id < lowestOther) lowestOther = id;
     for (const id of ids) if (!this.inFlight.has(id)) return undefined; // not ours, or finished already
+    for (const id of this.recording) if (!batch.has(id)) return undefined;
     const own = Math.max(this.positions.get(me) ?? 0, Math.min(Math.max(...ids), lowestOther - 1, this.ownCap()));
     const rows: Array<[string, number]> = [];
     // Only this writer's row: another writer's row in this transaction would
     // hold that row's lock until our COMMIT, and make the persisters' event
     // commits wait on each other (persist() records the others, outside).
     if (own > (this.persistedPositions.get(me) ?? -1)) rows.push([me, own]);
-    return rows.length ? { ...this.positionsStatement(rows), rows } : undefined;
+    if (!rows.length) return undefined;
+    for (const id of ids) this.recording.add(id);
+    return { ...this.positionsStatement(rows), rows };
   }
 
   /** Positions now recorded in stream_positions (by `recordWith`'s statement once committed). */

@@ -199,6 +199,10 @@ export class SqlRoomStore implements RoomStore {
 
   // ------------------------------------------------------------------ writes
 
+  get concurrentWrites(): boolean {
+    return this.db.concurrentWrites === true;
+  }
+
   async persistEvents(batch: PersistBatch): Promise<void> {
     await this.persistEventBatches([batch]);
   }
