@@ -58,6 +58,80 @@ export function writeTransaction(db: Db, fn: (tx: Queryable) => Promise<void>): 
   return db.writeOnlyTransaction ? db.writeOnlyTransaction(fn) : db.transaction(fn);
 }
 
+/** PostgreSQL type of a column that `insertMany` writes: the element type of its array parameter. */
+export type ColumnType = 'bigint' | 'int' | 'text';
+
+/**
+ * `SELECT * FROM unnest(?::bigint[], ?::text[], ...)`: rows from one array
+ * parameter per column (PostgreSQL). It reads no table, so a write-only
+ * transaction may still merge a statement that uses it (postgres.ts `mergeWrites`).
+ */
+export function unnestRows(types: readonly ColumnType[]): string {
+  return `SELECT * FROM unnest(${types.map((t) => `?::${t}[]`).join(', ')})`;
+}
+
+/** Row counts up to which SQLite's `VALUES` texts are kept (the sizes group commits produce). */
+const CACHED_VALUES_ROWS = 64;
+/** SQLite: `head VALUES (?, ...), ... tail` texts by head + tail, then by row count. */
+const valuesTexts = new Map<string, string[]>();
+/** PostgreSQL: `head SELECT * FROM unnest(...) tail` texts by head, tail and types. */
+const unnestTexts = new Map<string, string>();
+
+function valuesInsertSql(head: string, tail: string, cols: number, rows: number): string {
+  const build = () => `${head} VALUES ${new Array<string>(rows).fill(`(${placeholders(cols)})`).join(', ')}${tail ? ' ' + tail : ''}`;
+  if (rows > CACHED_VALUES_ROWS) return build();
+  const key = tail ? head + tail : head;
+  let bySize = valuesTexts.get(key);
+  if (!bySize) valuesTexts.set(key, (bySize = []));
+  return (bySize[rows] ??= build());
+}
+
+function unnestInsertSql(head: string, tail: string, types: readonly ColumnType[]): string {
+  const key = `${head}\u0000${tail}\u0000${types.join()}`;
+  let text = unnestTexts.get(key);
+  if (text === undefined) {
+    text = `${head} ${unnestRows(types)}${tail ? ' ' + tail : ''}`;
+    if (unnestTexts.size < 1000) unnestTexts.set(key, text);
+  }
+  return text;
+}
+
+/** Rows per PostgreSQL INSERT at most (its parameters are arrays: no bound on their number). */
+const UNNEST_ROWS_PER_INSERT = 1000;
+
+/**
+ * Multi-row INSERT of rows given as one flat array of column values (one
+ * per entry of `types`, row after row). `head` is `INSERT INTO t (cols)`,
+ * `tail` an optional `ON CONFLICT ...`.
+ * - SQLite: `head VALUES (?, ...), ... tail`, about 2,000 parameters per
+ *   statement at most (its writer thread caches prepared statements by text).
+ * - PostgreSQL: `head SELECT * FROM unnest(?::t1[], ?::t2[], ...) tail`, one
+ *   array per column typed as the column: the text does not depend on the
+ *   number of rows, so it is parsed once per connection (a named prepared
+ *   statement), and so is a group commit that merges it with others.
+ */
+export async function insertMany(q: Queryable, head: string, types: readonly ColumnType[], values: readonly unknown[], tail = ''): Promise<void> {
+  const cols = types.length;
+  const rows = values.length / cols;
+  const pg = q.engine === 'postgres';
+  const per = pg ? UNNEST_ROWS_PER_INSERT : Math.max(1, Math.floor(2000 / cols));
+  for (let r = 0; r < rows; r += per) {
+    const n = Math.min(per, rows - r);
+    const part = n === rows ? values : values.slice(r * cols, (r + n) * cols);
+    if (!pg) {
+      await q.execute(valuesInsertSql(head, tail, cols, n), part);
+      continue;
+    }
+    const arrays: unknown[][] = [];
+    for (let c = 0; c < cols; c++) {
+      const column = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) column[i] = part[i * cols + c];
+      arrays.push(column);
+    }
+    await q.execute(unnestInsertSql(head, tail, types), arrays);
+  }
+}
+
 /** `IN (?, ?, ?)` placeholder list for n values (n >= 1). */
 export function placeholders(n: number): string {
   return n <= 0 ? 'NULL' : new Array(n).fill('?').join(', ');

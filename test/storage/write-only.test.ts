@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import { DISJOINT_ROWS, writeTransaction } from '../../src/storage/db.js';
-import { mergeWrites, PostgresDb } from '../../src/storage/postgres.js';
+import { mergeWrites, pgArrayLiteral, PostgresDb } from '../../src/storage/postgres.js';
 import { describeEngines } from './engines.js';
 
 it('merges inserts into different tables into one statement, in order', () => {
@@ -43,9 +43,26 @@ it('does not merge statements that could see each other', () => {
   expect(mergeWrites([{ sql: 'INSERT INTO a (x) SELECT y FROM b', params: [] }, { sql: 'INSERT INTO b (y) VALUES (1)', params: [] }])).toBeUndefined();
   expect(mergeWrites([{ sql: 'INSERT INTO a (x) VALUES (1) RETURNING x', params: [] }, { sql: 'INSERT INTO b (y) VALUES (1)', params: [] }])).toBeUndefined();
   expect(mergeWrites([{ sql: 'LOCK TABLE a', params: [] }, { sql: 'INSERT INTO b (y) VALUES (1)', params: [] }])).toBeUndefined();
+  // Rows from array parameters read no table; anything else after them does.
+  expect(
+    mergeWrites([
+      { sql: 'INSERT INTO a (x, y) SELECT * FROM unnest(?::bigint[], ?::text[]) ON CONFLICT DO NOTHING', params: [[1], ['a']] },
+      { sql: `${DISJOINT_ROWS} DELETE FROM b WHERE k = ANY(?::text[]) AND (k, v) NOT IN (SELECT * FROM unnest(?::text[], ?::int[]))`, params: [[], [], []] },
+    ]),
+  ).toBeDefined();
+  expect(mergeWrites([{ sql: 'INSERT INTO a (x) SELECT * FROM unnest(?::text[]) u JOIN b ON b.y = u', params: [[]] }, { sql: 'INSERT INTO b (y) VALUES (1)', params: [] }])).toBeUndefined();
+  expect(mergeWrites([{ sql: 'UPDATE a SET x = b.y FROM b WHERE b.k = a.k', params: [] }, { sql: 'INSERT INTO b (y) VALUES (1)', params: [] }])).toBeUndefined();
+  expect(mergeWrites([{ sql: 'DELETE FROM a USING b WHERE b.k = a.k', params: [] }, { sql: 'INSERT INTO b (y) VALUES (1)', params: [] }])).toBeUndefined();
   // Too many parameters for one statement.
   const big = new Array(20_000).fill(0);
   expect(mergeWrites([{ sql: 'INSERT INTO a (x) VALUES (?)', params: big }, { sql: 'INSERT INTO b (y) VALUES (?)', params: big }])).toBeUndefined();
+});
+
+it('writes arrays as PostgreSQL array literals: strings quoted and escaped, booleans as 0/1, NULLs', () => {
+  expect(pgArrayLiteral(['a"b', 'c\\d', '', 'NULL', null, undefined, 12, -3, true, false, 'é 😀 {x,y}'])).toBe(
+    '{"a\\"b","c\\\\d","","NULL",NULL,NULL,12,-3,1,0,"é 😀 {x,y}"}',
+  );
+  expect(pgArrayLiteral([])).toBe('{}');
 });
 
 describeEngines('write-only transactions', (db, engine) => {

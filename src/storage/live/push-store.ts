@@ -1,6 +1,10 @@
 /** Push rules (user rules, changes to default rules) and per-event push actions. */
-import { chunks, placeholders, type Db, type Queryable } from '../db.js';
+import { chunks, insertMany, placeholders, type ColumnType, type Db, type Queryable } from '../db.js';
 import type { DefaultRuleOverride, PushAction, PushCondition, PushRule, RuleKind } from '../../matrix/push-rules.js';
+
+/** Column types of the push rows (PostgreSQL's arrays), in the INSERTs' column order. */
+const PUSH_DEFAULT_TYPES: readonly ColumnType[] = ['text', 'bigint', 'text', 'text', 'text', 'int', 'text', 'bigint'];
+const PUSH_EXCEPTION_TYPES: readonly ColumnType[] = ['text', 'text', 'bigint', 'text', 'text', 'int', 'int', 'text', 'bigint'];
 
 export interface UserRuleRow {
   kind: RuleKind;
@@ -192,21 +196,21 @@ export class PushStore {
         exceptions.push([r.userId, r.roomId, r.streamOrdering, r.eventId, r.threadId, r.notif ? 1 : 0, r.notif && r.highlight ? 1 : 0, JSON.stringify(r.actions), r.receivedTs]);
       }
     }
-    for (const part of chunks(defaults, 200)) {
-      await q.execute(
-        `INSERT INTO event_push_defaults (room_id, stream_ordering, event_id, sender, thread_id, highlight, actions, received_ts)
-         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-        part.flat(),
-      );
-    }
+    await insertMany(
+      q,
+      'INSERT INTO event_push_defaults (room_id, stream_ordering, event_id, sender, thread_id, highlight, actions, received_ts)',
+      PUSH_DEFAULT_TYPES,
+      defaults.flat(),
+      'ON CONFLICT DO NOTHING',
+    );
     exceptions.sort((a, b) => (a[0]! < b[0]! ? -1 : a[0]! > b[0]! ? 1 : 0));
-    for (const part of chunks(exceptions, 200)) {
-      await q.execute(
-        `INSERT INTO event_push_exceptions (user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts)
-         VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT DO NOTHING`,
-        part.flat(),
-      );
-    }
+    await insertMany(
+      q,
+      'INSERT INTO event_push_exceptions (user_id, room_id, stream_ordering, event_id, thread_id, notif, highlight, actions, received_ts)',
+      PUSH_EXCEPTION_TYPES,
+      exceptions.flat(),
+      'ON CONFLICT DO NOTHING',
+    );
   }
 
   /**

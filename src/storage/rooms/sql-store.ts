@@ -6,7 +6,18 @@
  * statements on either engine. The transaction is write-only
  * (`writeTransaction`): on SQLite it runs on the writer thread.
  */
-import { chunks, DISJOINT_ROWS, placeholders, writeTransaction, type Db, type Queryable, type Row } from '../db.js';
+import {
+  chunks,
+  DISJOINT_ROWS,
+  insertMany,
+  placeholders,
+  unnestRows,
+  writeTransaction,
+  type ColumnType,
+  type Db,
+  type Queryable,
+  type Row,
+} from '../db.js';
 import { splitStateKey, stateKey, type Membership, type StateIds } from '../../matrix/types.js';
 import type {
   EventQueryFilter,
@@ -36,40 +47,23 @@ import {
   type WalkBound,
 } from './event-sql.js';
 
-/** Rows per multi-row INSERT at most: about 2,000 bound parameters. */
-const rowsPerInsert = (cols: number): number => Math.max(1, Math.floor(2000 / cols));
+const T = 'text';
+const B = 'bigint';
+const I = 'int';
+/** Column types of the rows `persistEventBatches` writes (PostgreSQL's arrays), in each INSERT's column order. */
+const EVENT_TYPES: readonly ColumnType[] = [B, T, T, T, T, T, B, B, B, T, I, T, I, I, T, T, T, B, T, B, T, T];
+const ROOM_TYPES: readonly ColumnType[] = [T, T, T, B];
+const STATE_GROUP_TYPES: readonly ColumnType[] = [B, T, T, B, I];
+const STATE_GROUP_STATE_TYPES: readonly ColumnType[] = [B, T, T, T, T];
+const CURRENT_STATE_TYPES: readonly ColumnType[] = [T, T, T, T, B, T];
+const MEMBERSHIP_TYPES: readonly ColumnType[] = [T, T, T, T, T, B, T, T];
+const CURRENT_MEMBERSHIP_TYPES: readonly ColumnType[] = [T, T, T, T, B];
+const TXN_TYPES: readonly ColumnType[] = [T, T, T, T, B];
+const EXTREMITY_TYPES: readonly ColumnType[] = [T, T];
 
-/** Row counts up to which INSERT texts are kept (the sizes group commits produce). */
-const CACHED_INSERT_ROWS = 64;
-/** `head VALUES (?, ...), ... tail` texts by head + tail, then by row count. */
-const insertSqlCache = new Map<string, string[]>();
-
-function insertSql(head: string, tail: string, cols: number, rows: number): string {
-  const build = () => `${head} VALUES ${new Array<string>(rows).fill(`(${placeholders(cols)})`).join(', ')}${tail ? ' ' + tail : ''}`;
-  if (rows > CACHED_INSERT_ROWS) return build();
-  const key = tail ? head + tail : head;
-  let bySize = insertSqlCache.get(key);
-  if (!bySize) insertSqlCache.set(key, (bySize = []));
-  return (bySize[rows] ??= build());
-}
-
-/** Multi-row INSERT of rows given as one flat array of column values (`cols` per row). */
-async function insertFlat(q: Queryable, head: string, cols: number, values: unknown[], tail = ''): Promise<void> {
-  const rows = values.length / cols;
-  const per = rowsPerInsert(cols);
-  if (rows <= per) {
-    if (rows > 0) await q.execute(insertSql(head, tail, cols, rows), values);
-    return;
-  }
-  for (let r = 0; r < rows; r += per) {
-    const n = Math.min(per, rows - r);
-    await q.execute(insertSql(head, tail, cols, n), values.slice(r * cols, (r + n) * cols));
-  }
-}
-
-/** Multi-row INSERT of `rows` (each an array of column values). */
-async function insertRows(q: Queryable, head: string, cols: number, rows: unknown[][], tail = ''): Promise<void> {
-  await insertFlat(q, head, cols, rows.flat(), tail);
+/** Multi-row INSERT of `rows` (each an array of column values, typed as `types`). */
+async function insertRows(q: Queryable, head: string, types: readonly ColumnType[], rows: unknown[][], tail = ''): Promise<void> {
+  await insertMany(q, head, types, rows.flat(), tail);
 }
 
 const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -281,27 +275,27 @@ export class SqlRoomStore implements RoomStore {
     // Writes only (SQLite: on the writer thread, the commit's fsync off the event loop).
     await writeTransaction(this.db, async (tx) => {
       if (roomRows.length) {
-        await insertRows(tx, 'INSERT INTO rooms (room_id, room_version, creator, created_ts)', 4, roomRows, 'ON CONFLICT (room_id) DO NOTHING');
+        await insertRows(tx, 'INSERT INTO rooms (room_id, room_version, creator, created_ts)', ROOM_TYPES, roomRows, 'ON CONFLICT (room_id) DO NOTHING');
       }
-      await insertFlat(
+      await insertMany(
         tx,
         `INSERT INTO events (stream_ordering, event_id, room_id, type, state_key, sender, depth, topological_ordering,
           origin_server_ts, json, outlier, rejected_reason, soft_failed, contains_url, relates_to_id, rel_type,
           instance_name, received_ts, unsigned_extra, state_group, txn_device_id, txn_id)`,
-        22,
+        EVENT_TYPES,
         eventValues,
       );
       if (groupRows.length) {
-        await insertRows(tx, 'INSERT INTO state_groups (id, room_id, event_id, prev_state_group, delta_depth)', 5, groupRows);
+        await insertRows(tx, 'INSERT INTO state_groups (id, room_id, event_id, prev_state_group, delta_depth)', STATE_GROUP_TYPES, groupRows);
       }
       if (groupStateRows.length) {
-        await insertRows(tx, 'INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id)', 5, groupStateRows);
+        await insertRows(tx, 'INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id)', STATE_GROUP_STATE_TYPES, groupStateRows);
       }
       if (currentState.size) {
         await insertRows(
           tx,
           'INSERT INTO current_state_events (room_id, type, state_key, event_id, stream_ordering, membership)',
-          6,
+          CURRENT_STATE_TYPES,
           [...currentState.values()],
           `ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id,
              stream_ordering = excluded.stream_ordering, membership = excluded.membership`,
@@ -311,7 +305,7 @@ export class SqlRoomStore implements RoomStore {
         await insertRows(
           tx,
           'INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering, display_name, avatar_url)',
-          8,
+          MEMBERSHIP_TYPES,
           memberRows,
         );
       }
@@ -319,33 +313,34 @@ export class SqlRoomStore implements RoomStore {
         await insertRows(
           tx,
           'INSERT INTO current_membership (room_id, user_id, membership, event_id, stream_ordering)',
-          5,
+          CURRENT_MEMBERSHIP_TYPES,
           [...currentMembership.values()],
           `ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
              event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0`,
         );
       }
-      await insertFlat(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', 5, txnValues, 'ON CONFLICT DO NOTHING');
+      await insertMany(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', TXN_TYPES, txnValues, 'ON CONFLICT DO NOTHING');
       for (const [target, by, roomId] of redactions) {
         await tx.execute('UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? AND redacted_by IS NULL', [by, target, roomId]);
       }
       const rooms = [...extremityRooms];
-      if (tx.engine === 'postgres' && rooms.length <= 500 && extremityRows.length <= 1000) {
+      if (tx.engine === 'postgres') {
         // The same result as below in two statements on disjoint rows (DISJOINT_ROWS):
-        // PostgreSQL may then send the whole transaction as one statement.
+        // PostgreSQL may then send the whole transaction as one statement. Lists as
+        // arrays, so that the text is the same whatever their lengths.
         await tx.execute(
-          `${DISJOINT_ROWS} DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(rooms.length)})` +
-            (extremityRows.length ? ` AND (room_id, event_id) NOT IN (VALUES ${extremityRows.map(() => '(?, ?)').join(', ')})` : ''),
-          [...rooms, ...extremityRows.flat()],
+          `${DISJOINT_ROWS} DELETE FROM event_forward_extremities WHERE room_id = ANY(?::text[])
+             AND (room_id, event_id) NOT IN (${unnestRows(EXTREMITY_TYPES)})`,
+          [rooms, extremityRows.map((r) => r[0]), extremityRows.map((r) => r[1])],
         );
         if (extremityRows.length) {
-          await insertRows(tx, `${DISJOINT_ROWS} INSERT INTO event_forward_extremities (room_id, event_id)`, 2, extremityRows, 'ON CONFLICT DO NOTHING');
+          await insertRows(tx, `${DISJOINT_ROWS} INSERT INTO event_forward_extremities (room_id, event_id)`, EXTREMITY_TYPES, extremityRows, 'ON CONFLICT DO NOTHING');
         }
       } else {
         for (const part of chunks(rooms, 500)) {
           await tx.execute(`DELETE FROM event_forward_extremities WHERE room_id IN (${placeholders(part.length)})`, part);
         }
-        if (extremityRows.length) await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', 2, extremityRows);
+        if (extremityRows.length) await insertRows(tx, 'INSERT INTO event_forward_extremities (room_id, event_id)', EXTREMITY_TYPES, extremityRows);
       }
       // Other capabilities' rows (push actions): committed with their events or not at all.
       for (const [write, rows] of extra) if (rows.length) await write(tx, rows);
