@@ -112,12 +112,15 @@ export async function wireRooms(services: Services): Promise<void> {
  * stream_positions, in the same statement, so that answering the sends
  * (`settleWrite`) usually has no statement of its own left to run.
  */
-function recordPositionsWithEvents(stream: MultiWriterEventsStream) {
+export function recordPositionsWithEvents(stream: Pick<MultiWriterEventsStream, 'multi'>) {
   const multi = stream.multi;
   // The rows a commit recorded, by position, until the commit is reported.
   const pending = new Map<number, Array<[string, number]>>();
   // One function for every batch: a group commit merges their rows and calls it once.
   const write: ExtraRows<number>['write'] = async (tx, ids) => {
+    // A statement of an earlier transaction of these ids (a group that failed
+    // and is now retried batch by batch) was rolled back: never mark it.
+    for (const id of ids) pending.delete(id);
     const rec = multi.recordWith(ids);
     if (!rec) return;
     if (pending.size > 10_000) pending.clear(); // commits that failed (only an optimisation is lost)

@@ -456,9 +456,11 @@ export class MultiWriterIdGenerator {
    * flight here is still counted as unfinished); only this writer's row.
    * Undefined when nothing would move, and while another transaction that
    * records this row is in flight (two group commits at once): the second
-   * would wait for the first's COMMIT on the row's lock, and could not claim
-   * more anyway (the first's ids are unfinished when it is built); what it
-   * leaves is recorded by `persist()`, outside.
+   * would wait for the first's COMMIT on the row's lock. When the first
+   * holds the lower ids the second could not claim its own anyway; when it
+   * holds the higher ones, the second's claim is left to `persist()`,
+   * outside (one statement more for that answer, no row-lock wait in the
+   * commit). The ids leave `recording` when they finish.
    * Call `markRecorded(rows)` once the transaction has committed: the
    * answer's `persist()` then has nothing left to write.
    */

@@ -40,6 +40,8 @@ const SNAPSHOT_EVERY = 50;
 const MAX_BATCH = 200;
 /** Room batches committed in one transaction at most (group commit). */
 const MAX_GROUP_BATCHES = 64;
+/** How long a committed batch's answer waits at most for lower positions to finish (`persisted`). */
+const COVER_WAIT_MS = 5_000;
 /** Group commits in flight at most when the store runs write transactions concurrently. */
 const CONCURRENT_GROUPS = 2;
 
@@ -324,13 +326,24 @@ export class EventCreator {
     const answer = () => built.forEach((b, i) => b.p.resolve(created[i]!));
     // A batch committed before one holding lower positions (another group
     // in flight) is answered once those have finished too: readers see
-    // nothing above the lowest position still in flight.
+    // nothing above the lowest position still in flight. The wait is
+    // bounded (COVER_WAIT_MS): a position that never finished must not stall
+    // every later answer (its events are committed; they become readable
+    // when the position moves).
     const covered = this.deps.stream.whenCovered(Math.max(...positions));
     if (!covered) {
       answer();
       return undefined;
     }
-    return covered.then(answer);
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, COVER_WAIT_MS);
+      timer.unref?.();
+    });
+    return Promise.race([covered, bound]).then(() => {
+      clearTimeout(timer);
+      answer();
+    });
   }
 
   // ---------------------------------------------------------------- group commit

@@ -37,7 +37,7 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     sequenceName: 'events_stream_seq',
     tables: [{ table: 'ev', column: 'stream_ordering' }],
     // Long enough that a slow machine does not drop a block between two steps of a test.
-    blockTtlMs: 400,
+    blockTtlMs: 1500,
   });
 
   it('shares one sequence, tracks per-writer positions and the minimum', async () => {
@@ -77,7 +77,7 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     expect(p1.getPosition()).toEqual({ min: c, writers: { p2: b } });
 
     // Shortly after, the rest of p1's block is dropped (a gap): idle, it follows p2.
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1700));
     expect(p1.getWriterPosition('p1')).toBe(b);
     expect(p1.getPosition()).toEqual({ min: b });
     // p2's block was dropped too; learning where p1 stands keeps it where it is.
@@ -129,7 +129,7 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
 
   it('with several writers, a writer never claims positions of its block it has not handed out, and drops the rest soon', async () => {
     const db = open();
-    const o = { streamName: 'blk_stream', instanceName: 'w1', writers: ['w1', 'w2'], sequenceName: 'blk_seq', blockTtlMs: 400 };
+    const o = { streamName: 'blk_stream', instanceName: 'w1', writers: ['w1', 'w2'], sequenceName: 'blk_seq', blockTtlMs: 1500 };
     const g = await MultiWriterIdGenerator.create(db, o);
     const seqAt = async () => Number((await db.queryOne<{ last_value: string }>('SELECT last_value FROM blk_seq'))!.last_value);
     const x = await g.allocate();
@@ -153,7 +153,7 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     g.finish(z);
     expect(g.getWriterPosition('w1')).toBe(z);
     // The rest is dropped shortly after the draw: then it follows.
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1700));
     expect(g.getWriterPosition('w1')).toBe(drawn + 50);
     const next = await g.allocate();
     expect(next).toBeGreaterThan(drawn + 50);
