@@ -15,6 +15,10 @@ import { createRoom, type CreateRoomRequest, type NewRoomIdentity } from './crea
 
 const MAX_ID_FIELD = 255;
 
+
+/** The longest transaction id accepted (UTF-8 bytes). */
+export const MAX_TXN_ID_BYTES = 1024;
+
 export function membershipIn(room: CachedRoom, userId: string): Membership | undefined {
   const ev = room.state.get(stateKey('m.room.member', userId));
   const m = (ev?.content as any)?.membership;
@@ -109,6 +113,9 @@ export class RoomService {
   }
 
   private async withTxn(actor: Actor, txnId: string, send: () => Promise<string>): Promise<string> {
+    // Stored as part of a key with the user and device ids (PostgreSQL's
+    // index entries hold at most about 2.7 kB): a longer one is a bad request.
+    if (Buffer.byteLength(txnId) > MAX_TXN_ID_BYTES) throw Errors.invalidParam(`Transaction id longer than ${MAX_TXN_ID_BYTES} bytes`);
     if (!actor.deviceId) return send();
     const key = `${actor.userId}\u0000${actor.deviceId}\u0000${txnId}`;
     const pending = this.inFlightTxns.get(key);

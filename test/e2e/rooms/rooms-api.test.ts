@@ -179,6 +179,15 @@ describeShapes('rooms: create, send, state, membership', (server) => {
     expect(x.body.event_id).toBe(y.body.event_id);
     const msgs = await c(alice).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50`);
     expect((msgs.body.chunk as any[]).filter((e) => e.type === 'm.room.message')).toHaveLength(2);
+    // A transaction id too long to store is a bad request (not a 500), on every send path.
+    const long = 't'.repeat(3000);
+    const tooLong = await c(alice).put(`${V3}/rooms/${enc(roomId)}/send/m.room.message/${long}`, { msgtype: 'm.text', body: 'x' });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.errcode).toBe('M_INVALID_PARAM');
+    const redactLong = await c(alice).put(`${V3}/rooms/${enc(roomId)}/redact/${enc(a.body.event_id)}/${long}`, {});
+    expect(redactLong.status).toBe(400);
+    const longest = await c(alice).put(`${V3}/rooms/${enc(roomId)}/send/m.room.message/${'u'.repeat(1024)}`, { msgtype: 'm.text', body: 'y' });
+    expect(longest.status).toBe(200);
   });
 
   it('answers a burst of sends and of their retries (lookups asked together) with one event per txn id', async () => {
