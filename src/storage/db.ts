@@ -35,12 +35,6 @@ export interface Db extends Queryable {
    * resolves once committed. Use `writeTransaction(db, fn)` below.
    */
   writeOnlyTransaction?(fn: (tx: Queryable) => Promise<void>): Promise<void>;
-  /**
-   * Optional: write transactions may run concurrently (a connection pool on
-   * a server database); absent on an engine with a single writer (SQLite),
-   * where a second transaction would only wait for the first.
-   */
-  readonly concurrentWrites?: boolean;
   /** Runs a multi-statement script (migrations). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;

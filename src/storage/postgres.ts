@@ -216,8 +216,6 @@ class PgQueryable implements Queryable {
 
 export class PostgresDb extends PgQueryable implements Db {
   readonly pool: pg.Pool;
-  /** Transactions run on different connections of the pool, concurrently. */
-  readonly concurrentWrites = true;
 
   constructor(opts: PostgresOptions) {
     const pool = new (loadPg().Pool)({

@@ -93,23 +93,6 @@ export class StreamIdGenerator {
   }
 
   /**
-   * Undefined when every position up to `pos` has finished (readers can see
-   * a write at `pos`), else a promise resolved once they have: writes that
-   * commit concurrently may finish out of order, and a write is answered
-   * only once it is readable (read-after-write).
-   */
-  whenCovered(pos: number): Promise<void> | undefined {
-    if (this.current >= pos) return undefined;
-    return new Promise((resolve) => {
-      const off = this.onAdvance((p) => {
-        if (p < pos) return;
-        off();
-        resolve();
-      });
-    });
-  }
-
-  /**
    * The position as a token's events part: `{min}` here; a stream with
    * several writers adds the writers that are ahead of the minimum.
    */

@@ -71,15 +71,6 @@ export class MultiWriterEventsStream extends StreamIdGenerator {
     return this.multi.getCurrent();
   }
 
-  /**
-   * Nothing to wait for here: the minimum also waits for the other
-   * persisters, and a write's answer already waits until this writer's own
-   * position covers it (`StreamReplicator.settleWrite`).
-   */
-  override whenCovered(_pos: number): undefined {
-    return undefined;
-  }
-
   /** The minimum plus every writer ahead of it (the per-writer sync token part). */
   override getPosition(): EventsPosition {
     return this.multi.getPosition();

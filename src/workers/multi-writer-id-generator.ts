@@ -59,8 +59,6 @@ const BLOCK_TTL_MS = 50;
 export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
   private readonly inFlight = new Set<number>();
-  /** Ids in flight whose transaction records this writer's row (`recordWith`). */
-  private readonly recording = new Set<number>();
   private lastAllocated = 0;
   private ownLastFinished = 0;
   private readonly listeners = new Set<Listener>();
@@ -232,7 +230,6 @@ export class MultiWriterIdGenerator {
 
   finish(id: number): void {
     if (!this.inFlight.delete(id)) return;
-    this.recording.delete(id);
     if (id > this.ownLastFinished) this.ownLastFinished = id;
     this.recomputeLocal();
   }
@@ -454,13 +451,7 @@ export class MultiWriterIdGenerator {
    * statement that records, in their own transaction, this writer's
    * position as it will be once they have finished (every other id in
    * flight here is still counted as unfinished); only this writer's row.
-   * Undefined when nothing would move, and while another transaction that
-   * records this row is in flight (two group commits at once): the second
-   * would wait for the first's COMMIT on the row's lock. When the first
-   * holds the lower ids the second could not claim its own anyway; when it
-   * holds the higher ones, the second's claim is left to `persist()`,
-   * outside (one statement more for that answer, no row-lock wait in the
-   * commit). The ids leave `recording` when they finish.
+   * Undefined when nothing would move.
    * Call `markRecorded(rows)` once the transaction has committed: the
    * answer's `persist()` then has nothing left to write.
    */
@@ -471,16 +462,13 @@ export class MultiWriterIdGenerator {
     let lowestOther = Infinity;
     for (const id of this.inFlight) if (!batch.has(id) && id < lowestOther) lowestOther = id;
     for (const id of ids) if (!this.inFlight.has(id)) return undefined; // not ours, or finished already
-    for (const id of this.recording) if (!batch.has(id)) return undefined;
     const own = Math.max(this.positions.get(me) ?? 0, Math.min(Math.max(...ids), lowestOther - 1, this.ownCap()));
     const rows: Array<[string, number]> = [];
     // Only this writer's row: another writer's row in this transaction would
     // hold that row's lock until our COMMIT, and make the persisters' event
     // commits wait on each other (persist() records the others, outside).
     if (own > (this.persistedPositions.get(me) ?? -1)) rows.push([me, own]);
-    if (!rows.length) return undefined;
-    for (const id of ids) this.recording.add(id);
-    return { ...this.positionsStatement(rows), rows };
+    return rows.length ? { ...this.positionsStatement(rows), rows } : undefined;
   }
 
   /** Positions now recorded in stream_positions (by `recordWith`'s statement once committed). */

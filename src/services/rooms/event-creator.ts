@@ -11,8 +11,6 @@
  * never touch the database. A room's next batch is built while its previous
  * one is still being committed (pipelining); batches commit in the order they
  * were built, and a batch built on one that failed to commit fails too.
- * Where the store runs write transactions concurrently (PostgreSQL), two
- * group commits may be in flight at once, never with the same room in both.
  */
 import { checkAuth, authEventsSelection } from '../../matrix/auth-rules.js';
 import { CanonicalJsonError, isStrictCanonical } from '../../matrix/canonical-json.js';
@@ -40,10 +38,6 @@ const SNAPSHOT_EVERY = 50;
 const MAX_BATCH = 200;
 /** Room batches committed in one transaction at most (group commit). */
 const MAX_GROUP_BATCHES = 64;
-/** How long a committed batch's answer waits at most for lower positions to finish (`persisted`). */
-const COVER_WAIT_MS = 5_000;
-/** Group commits in flight at most when the store runs write transactions concurrently. */
-const CONCURRENT_GROUPS = 2;
 
 export interface EventSpec {
   roomId: string;
@@ -142,16 +136,10 @@ export class EventCreator {
   private readonly commitQueue: CommitItem[] = [];
   /** Per room: the last batch queued for commit and the cached room it was built on. */
   private readonly lastCommit = new Map<string, { room: CachedRoom; item: CommitItem }>();
-  /** Group-commit loops running (`flush`), each with at most one group in flight. */
-  private loops = 0;
-  private readonly maxLoops: number;
-  /** Rooms of the groups in flight: a room is written by one transaction at a time. */
-  private readonly busyRooms = new Set<string>();
+  private committing = false;
   private flushScheduled = false;
 
-  constructor(private readonly deps: EventCreatorDeps) {
-    this.maxLoops = deps.store.persistEventBatches && deps.store.concurrentWrites ? CONCURRENT_GROUPS : 1;
-  }
+  constructor(private readonly deps: EventCreatorDeps) {}
 
   /** Builds, checks and persists one event; resolves once it is committed. */
   create(spec: EventSpec): Promise<CreatedEvent> {
@@ -293,7 +281,7 @@ export class EventCreator {
     const committed = item.done.then(
       () => {
         for (const pos of positions) this.deps.stream.finish(pos);
-        return this.persisted(roomId, built, created, positions);
+        this.persisted(roomId, built, created, positions);
       },
       (e) => {
         for (const pos of positions) this.deps.stream.finish(pos);
@@ -309,7 +297,7 @@ export class EventCreator {
     return { committed };
   }
 
-  private persisted(roomId: string, built: Array<{ p: Pending }>, created: CreatedEvent[], positions: number[]): Promise<void> | undefined {
+  private persisted(roomId: string, built: Array<{ p: Pending }>, created: CreatedEvent[], positions: number[]): void {
     const users = new Set<string>();
     for (const c of created) if (c.event.type === 'm.room.member' && typeof c.event.state_key === 'string') users.add(c.event.state_key);
     this.deps.notifier.notify({
@@ -323,27 +311,7 @@ export class EventCreator {
     } catch {
       /* listeners must not fail the send */
     }
-    const answer = () => built.forEach((b, i) => b.p.resolve(created[i]!));
-    // A batch committed before one holding lower positions (another group
-    // in flight) is answered once those have finished too: readers see
-    // nothing above the lowest position still in flight. The wait is
-    // bounded (COVER_WAIT_MS): a position that never finished must not stall
-    // every later answer (its events are committed; they become readable
-    // when the position moves).
-    const covered = this.deps.stream.whenCovered(Math.max(...positions));
-    if (!covered) {
-      answer();
-      return undefined;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, COVER_WAIT_MS);
-      timer.unref?.();
-    });
-    return Promise.race([covered, bound]).then(() => {
-      clearTimeout(timer);
-      answer();
-    });
+    built.forEach((b, i) => b.p.resolve(created[i]!));
   }
 
   // ---------------------------------------------------------------- group commit
@@ -358,17 +326,6 @@ export class EventCreator {
    * writes cheap under load. If a group fails, its batches are retried one by
    * one so that one bad batch fails alone. `base` is the batch of the same
    * room this one was built on: if it did not commit, neither does this one.
-   *
-   * Where the store runs write transactions concurrently, a second group
-   * starts while the first is in flight (each send then waits for its own
-   * commit, not also for the rest of the one before). A room's batches are
-   * never in two groups in flight at once: a batch of a room whose earlier
-   * batch is in flight waits for that group to settle, then goes into the
-   * next group of the loop that committed it. So the two transactions never
-   * write the same room's rows (forward extremities, current state,
-   * memberships): they cannot deadlock on them, a room's batches commit in
-   * the order they were built, and `base` has settled before its dependants
-   * are committed.
    */
   private commit(batch: PersistBatch, base: CommitItem | undefined): CommitItem {
     let resolve!: () => void;
@@ -376,7 +333,7 @@ export class EventCreator {
     const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     const item: CommitItem = { batch, base, state: 'queued', done, resolve, reject };
     this.commitQueue.push(item);
-    if (this.loops < this.maxLoops && !this.flushScheduled) {
+    if (!this.committing && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
         this.flushScheduled = false;
@@ -386,70 +343,45 @@ export class EventCreator {
     return item;
   }
 
-  /** A group-commit loop: commits groups until none can start (the other loop holds their rooms, or the queue is empty). */
   private async flush(): Promise<void> {
-    this.loops++;
-    try {
-      for (let group = this.takeGroup(); group; group = this.takeGroup()) {
-        try {
-          await this.commitGroup(group);
-        } finally {
-          for (const g of group) this.busyRooms.delete(g.batch.roomId);
-        }
-      }
-    } finally {
-      this.loops--;
-    }
-  }
-
-  /**
-   * The next group, in queue order: batches of rooms not in a group in
-   * flight, up to MAX_GROUP_BATCHES (one without persistEventBatches). Once
-   * a room's batch is left in the queue, its later batches are left too
-   * (the order of a room's batches is kept). Batches built on one that
-   * failed fail here. Their rooms are busy until the group has settled.
-   */
-  private takeGroup(): CommitItem[] | undefined {
-    const max = this.deps.store.persistEventBatches ? MAX_GROUP_BATCHES : 1;
-    const queue = this.commitQueue;
-    const group: CommitItem[] = [];
-    const left: CommitItem[] = [];
-    const leftRooms = new Set<string>();
-    let i = 0;
-    for (; i < queue.length && group.length < max; i++) {
-      const g = queue[i]!;
-      if (orphaned(g)) continue;
-      const roomId = g.batch.roomId;
-      if (this.busyRooms.has(roomId) || leftRooms.has(roomId)) {
-        leftRooms.add(roomId);
-        left.push(g);
-      } else group.push(g);
-    }
-    queue.splice(0, i, ...left);
-    if (!group.length) return undefined;
-    for (const g of group) this.busyRooms.add(g.batch.roomId);
-    return group;
-  }
-
-  private async commitGroup(group: CommitItem[]): Promise<void> {
     const { store } = this.deps;
+    this.committing = true;
+    const settle = (g: CommitItem, e?: unknown) => {
+      g.state = e === undefined ? 'ok' : 'failed';
+      if (e === undefined) g.resolve();
+      else g.reject(e);
+    };
+    // A batch built on one that failed cannot commit (its prev_events are missing).
+    const orphaned = (g: CommitItem) => {
+      if (g.base?.state !== 'failed') return false;
+      settle(g, new Error('an earlier event of this room could not be persisted'));
+      return true;
+    };
     try {
-      if (store.persistEventBatches) await store.persistEventBatches(mergeByRoom(group.map((g) => g.batch)));
-      else await store.persistEvents(group[0]!.batch);
-      for (const g of group) settle(g);
-    } catch (e) {
-      if (group.length === 1) settle(group[0]!, e);
-      else {
-        for (const g of group) {
-          if (orphaned(g)) continue;
-          try {
-            await store.persistEvents(g.batch);
-            settle(g);
-          } catch (e2) {
-            settle(g, e2);
+      while (this.commitQueue.length) {
+        const group = this.commitQueue.splice(0, store.persistEventBatches ? MAX_GROUP_BATCHES : 1).filter((g) => !orphaned(g));
+        if (!group.length) continue;
+        try {
+          if (store.persistEventBatches) await store.persistEventBatches(mergeByRoom(group.map((g) => g.batch)));
+          else await store.persistEvents(group[0]!.batch);
+          for (const g of group) settle(g);
+        } catch (e) {
+          if (group.length === 1) settle(group[0]!, e);
+          else {
+            for (const g of group) {
+              if (orphaned(g)) continue;
+              try {
+                await store.persistEvents(g.batch);
+                settle(g);
+              } catch (e2) {
+                settle(g, e2);
+              }
+            }
           }
         }
       }
+    } finally {
+      this.committing = false;
     }
   }
 
@@ -665,19 +597,6 @@ function mergeByRoom(batches: readonly PersistBatch[]): PersistBatch[] {
     });
   }
   return [...byRoom.values()];
-}
-
-function settle(g: CommitItem, e?: unknown): void {
-  g.state = e === undefined ? 'ok' : 'failed';
-  if (e === undefined) g.resolve();
-  else g.reject(e);
-}
-
-/** A batch built on one that failed cannot commit (its prev_events are missing): fails it. */
-function orphaned(g: CommitItem): boolean {
-  if (g.base?.state !== 'failed') return false;
-  settle(g, new Error('an earlier event of this room could not be persisted'));
-  return true;
 }
 
 class UnknownRoom extends Error {

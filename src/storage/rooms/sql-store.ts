@@ -193,10 +193,6 @@ export class SqlRoomStore implements RoomStore {
 
   // ------------------------------------------------------------------ writes
 
-  get concurrentWrites(): boolean {
-    return this.db.concurrentWrites === true;
-  }
-
   async persistEvents(batch: PersistBatch): Promise<void> {
     await this.persistEventBatches([batch]);
   }

@@ -156,12 +156,6 @@ export interface RoomStore {
    * events of every room that had requests in flight. All or nothing.
    */
   persistEventBatches?(batches: readonly PersistBatch[]): Promise<void>;
-  /**
-   * Whether `persistEventBatches` may be called again before an earlier
-   * call has settled, with the transactions running concurrently (the
-   * caller never puts the same room in two of them at once).
-   */
-  readonly concurrentWrites?: boolean;
   /** Highest state group id in use (to seed the allocator). */
   maxStateGroupId(): Promise<number>;
 

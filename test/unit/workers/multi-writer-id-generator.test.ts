@@ -209,36 +209,6 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     expect(Number((await db.queryOne<{ stream_id: string }>("SELECT stream_id FROM stream_positions WHERE stream_name = 'rec_stream' AND instance_name = 'p1'"))!.stream_id)).toBe(y);
   });
 
-  it('with two commits in flight, one records the row at a time (the other would wait for its COMMIT on the row lock, and claims nothing of the first)', async () => {
-    const g = await MultiWriterIdGenerator.create(open(), { ...opts('p1'), streamName: 'rec3_stream' });
-    const other = await MultiWriterIdGenerator.create(open(), { ...opts('p2'), streamName: 'rec3_stream' });
-    const drawn = await other.allocateMany(3);
-    g.advanceWriter('p2', drawn[2]!); // p1 is idle and follows p2: its position moved past what it has recorded
-    const a = await g.allocateMany(2);
-    const b = await g.allocateMany(2);
-    const recA = g.recordWith(a)!;
-    expect(recA.rows).toEqual([['p1', a[1]!]]);
-    // b's transaction, while a's is in flight: it would write the same row (a position below a's ids).
-    expect(g.recordWith(b)).toBeUndefined();
-    // The row: a's transaction holds it until its commit; nothing of b's waits on it.
-    const db = open();
-    let release!: () => void;
-    const held = new Promise<void>((r) => (release = r));
-    const txA = db.transaction(async (tx) => {
-      await tx.execute(recA.sql, recA.params);
-      await held;
-    });
-    await new Promise((r) => setTimeout(r, 50));
-    release();
-    await txA;
-    g.markRecorded(recA.rows);
-    for (const id of a) g.finish(id);
-    // a has finished: b's commit (a retry, or a later one) records its own ids.
-    expect(g.recordWith(b)!.rows).toEqual([['p1', b[1]!]]);
-    for (const id of b) g.finish(id);
-    for (const id of drawn) other.finish(id);
-  });
-
   it("records with a commit only its own row, even when another writer's position moved (no cross-persister row locks)", async () => {
     const g = await MultiWriterIdGenerator.create(open(), { ...opts('p1'), streamName: 'rec2_stream', writers: ['p1', 'p2'] });
     g.advanceWriter('p2', 1_000_000);
