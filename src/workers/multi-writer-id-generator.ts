@@ -149,6 +149,10 @@ export class MultiWriterIdGenerator {
    * the next write draws a new block. A restart skips what was left.
    */
   private block: number[] = [];
+  /** With several writers: how many positions the next draw takes (adapts to the rate of writes). */
+  private nextBlockSize = ID_BLOCK;
+  /** Positions drawn in the current block (its size when drawn). */
+  private blockSize = 0;
   private refilling: Promise<void> | undefined;
   private blockTimer: NodeJS.Timeout | undefined;
   /** While a draw runs: until its positions are known, this writer's position stays at or below this. */
@@ -162,7 +166,9 @@ export class MultiWriterIdGenerator {
         try {
           if (several) {
             // A fresh block, all of it drawn now (the rest of the old one is a gap).
-            const ids = await this.drawIds(q, Math.max(n, ID_BLOCK));
+            // A block used up before it expired: the next one is twice as large.
+            if (this.blockSize && !this.block.length) this.nextBlockSize = Math.min(ID_BLOCK, 2 * this.blockSize);
+            const ids = await this.drawIds(q, Math.max(n, this.nextBlockSize));
             this.setBlock(ids);
           } else {
             const want = Math.max(n - this.block.length, 0) + ID_BLOCK;
@@ -189,15 +195,27 @@ export class MultiWriterIdGenerator {
 
   private setBlock(ids: number[]): void {
     this.block = ids;
+    this.blockSize = ids.length;
     clearTimeout(this.blockTimer);
-    this.blockTimer = setTimeout(() => {
-      this.blockTimer = undefined;
-      if (!this.block.length) return;
-      this.block = [];
-      // Nothing of ours is held back by it any more: an idle writer follows the others.
-      this.recomputeLocal(true);
-    }, this.opts.blockTtlMs ?? BLOCK_TTL_MS);
+    this.blockTimer = setTimeout(() => this.dropBlockRest(), this.opts.blockTtlMs ?? BLOCK_TTL_MS);
     this.blockTimer.unref?.();
+  }
+
+  /**
+   * Drops the unused rest of the block (a gap): nothing of this writer is
+   * held back by it any more, so an idle writer follows the others. The
+   * next block is sized to what this one served (twice that, at least 1):
+   * a writer that writes less often than its blocks expire draws about what
+   * it uses, not ID_BLOCK positions per write.
+   */
+  dropBlockRest(): void {
+    clearTimeout(this.blockTimer);
+    this.blockTimer = undefined;
+    if (!this.block.length) return;
+    this.nextBlockSize = Math.max(1, Math.min(ID_BLOCK, 2 * (this.blockSize - this.block.length)));
+    this.block = [];
+    this.blockSize = 0; // dropped, not used up
+    this.recomputeLocal(true);
   }
 
   /**

@@ -160,6 +160,40 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     g.finish(next);
   });
 
+  it('with several writers, a block that expires half unused makes the next draw smaller, and one used up makes it larger', async () => {
+    const db = open();
+    const o = { streamName: 'adapt_stream', instanceName: 'w1', writers: ['w1', 'w2'], sequenceName: 'adapt_seq', blockTtlMs: 600_000 };
+    const g = await MultiWriterIdGenerator.create(db, o);
+    const seqAt = async () => Number((await db.queryOne<{ last_value: string }>('SELECT last_value FROM adapt_seq'))!.last_value);
+    const take = async () => {
+      const id = await g.allocate();
+      g.finish(id);
+      return id;
+    };
+    const start = await seqAt();
+    await take();
+    expect((await seqAt()) - start).toBeGreaterThanOrEqual(99); // the first block: 100 positions (a fresh sequence starts at its last_value)
+    // One write, then the block expires: the next draw takes what it served, twice.
+    g.dropBlockRest();
+    let before = await seqAt();
+    await take();
+    expect((await seqAt()) - before).toBe(2);
+    await take(); // from the same block
+    expect((await seqAt()) - before).toBe(2);
+    // Used up before it expired: the next one is twice as large.
+    before = await seqAt();
+    const a = await take();
+    expect((await seqAt()) - before).toBe(4);
+    for (let i = 0; i < 3; i++) expect(await take()).toBe(a + 1 + i);
+    expect((await seqAt()) - before).toBe(4);
+    await take();
+    expect((await seqAt()) - before).toBe(4 + 8);
+    // Expired after one write again: the position follows the others past the dropped rest.
+    g.dropBlockRest();
+    g.advanceWriter('w2', (await seqAt()) + 10);
+    expect(g.getWriterPosition('w1')).toBe((await seqAt()) + 10);
+  });
+
   it('a writer whose draw is running does not follow the others past the positions it is about to get', async () => {
     const db = open();
     const o = { streamName: 'race_stream', instanceName: 'w1', writers: ['w1', 'w2'], sequenceName: 'race_seq' };
