@@ -14,10 +14,8 @@ import type { Actor, RoomsContext } from './context.js';
 import { createRoom, type CreateRoomRequest, type NewRoomIdentity } from './create-room.js';
 
 const MAX_ID_FIELD = 255;
-
-
 /** The longest transaction id accepted (UTF-8 bytes). */
-export const MAX_TXN_ID_BYTES = 1024;
+const MAX_TXN_ID_BYTES = 1024;
 
 export function membershipIn(room: CachedRoom, userId: string): Membership | undefined {
   const ev = room.state.get(stateKey('m.room.member', userId));

@@ -31,3 +31,16 @@ export function describeEngines(name: string, fn: (db: () => Db) => void): void 
     });
   }
 }
+
+/** The database with every query it is asked recorded in `statements` (writes are not recorded). */
+export function countingQueries(db: Db): { db: Db; statements: string[] } {
+  const statements: string[] = [];
+  const counting = new Proxy(db, {
+    get(target, prop) {
+      const v = (target as any)[prop];
+      if (prop === 'query' || prop === 'queryOne') return (sql: string, params?: unknown[]) => (statements.push(sql), v.call(target, sql, params));
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { db: counting, statements };
+}

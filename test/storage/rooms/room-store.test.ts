@@ -5,7 +5,7 @@ import { EventCreator } from '../../../src/services/rooms/event-creator.js';
 import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
 import { SyncStore } from '../../../src/storage/sync/sync-store.js';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
-import { describeEngines } from './engines.js';
+import { countingQueries, describeEngines } from './engines.js';
 
 const SERVER = 'store.test';
 const alice = `@alice:${SERVER}`;
@@ -261,14 +261,7 @@ describeEngines('rooms store', (db) => {
     expect(await store.getTxnEvent(alice, 'OTHER', 'tx1')).toBeUndefined();
     expect((await store.getTxnIds([msg.eventId], alice, 'DEV')).get(msg.eventId)).toBe('tx1');
     // Lookups asked together: one statement, each answered as alone.
-    const statements: string[] = [];
-    const counting = new Proxy(db(), {
-      get(target, prop) {
-        const v = (target as any)[prop];
-        if (prop === 'query' || prop === 'queryOne') return (sql: string, params?: unknown[]) => (statements.push(sql), v.call(target, sql, params));
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
+    const { db: counting, statements } = countingQueries(db());
     const batched = new SqlRoomStore(counting);
     const asked: Array<[string, string, string]> = [[alice, 'DEV', 'tx1'], [alice, 'DEV', 'nope'], [alice, 'OTHER', 'tx1'], [bob, 'DEV', 'tx1'], [alice, 'DEV', 'tx1']];
     expect(await Promise.all(asked.map(([u, d, t]) => batched.getTxnEvent(u, d, t)))).toEqual([msg.eventId, undefined, undefined, undefined, msg.eventId]);

@@ -1,8 +1,7 @@
 import { expect, it } from 'vitest';
 import { PostgresDb, rewritePlaceholders } from '../../../src/storage/postgres.js';
 import { SQLITE_TXN_LOOKUP_MAX, SqlRoomStore, sqliteTxnLookupSql, TXN_LOOKUP_BATCH_SQL } from '../../../src/storage/rooms/sql-store.js';
-import type { Db } from '../../../src/storage/db.js';
-import { describeEngines } from './engines.js';
+import { countingQueries, describeEngines } from './engines.js';
 
 describeEngines('batched txn id lookup', (db) => {
   it('probes the primary key in the generic plan of a prepared statement (never scans the table)', async () => {
@@ -57,14 +56,7 @@ describeEngines('batched txn id lookup', (db) => {
       if (i % 3 === 0) continue; // every third key has no row
       await db().execute('INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts) VALUES (?, ?, ?, ?, 0)', [u, d, t, `$b${i}`]);
     }
-    const statements: string[] = [];
-    const counting = new Proxy(db(), {
-      get(target, prop) {
-        const v = (target as any)[prop];
-        if (prop === 'query' || prop === 'queryOne') return (sql: string, params?: unknown[]) => (statements.push(sql), v.call(target, sql, params));
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    }) as Db;
+    const { db: counting, statements } = countingQueries(db());
     const store = new SqlRoomStore(counting);
     const expected = (i: number) => (i % 3 === 0 ? undefined : `$b${i}`);
 
