@@ -103,19 +103,20 @@ export async function wireLive(services: Services): Promise<void> {
   const toDevice = new ToDeviceService(toDeviceStore, rooms, services.serverName, services.logger);
   const localTd = new LocalToDeviceWriter(db, toDeviceStore, streams.to_device, notify);
   type TdReq =
-    | { op: 'send'; sender: string; senderDevice: string; txnId: string; messages: Parameters<ToDeviceWriter['writeMessages']>[3] }
+    | { op: 'send'; sender: string; senderDevice: string; eventType: string; txnId: string; messages: Parameters<ToDeviceWriter['writeMessages']>[4] }
     | { op: 'ack'; userId: string; deviceId: string; position: number };
   const tdCall = makeWriter<TdReq, number | null>(services, {
     stream: 'to_device',
     endpoint: 'live_to_device',
     local: async (q) => {
-      if (q.op === 'send') return (await localTd.writeMessages(q.sender, q.senderDevice, q.txnId, q.messages)) ?? null;
+      if (q.op === 'send') return (await localTd.writeMessages(q.sender, q.senderDevice, q.eventType, q.txnId, q.messages)) ?? null;
       await localTd.deleteUpTo(q.userId, q.deviceId, q.position);
       return null;
     },
   });
   toDevice.setWriter({
-    writeMessages: async (sender, senderDevice, txnId, messages) => (await tdCall({ op: 'send', sender, senderDevice, txnId, messages })) ?? undefined,
+    writeMessages: async (sender, senderDevice, eventType, txnId, messages) =>
+      (await tdCall({ op: 'send', sender, senderDevice, eventType, txnId, messages })) ?? undefined,
     deleteUpTo: async (userId, deviceId, position) => {
       await tdCall({ op: 'ack', userId, deviceId, position });
     },

@@ -29,6 +29,7 @@ import { promisify } from 'node:util';
 import { getRoomVersion } from '../matrix/room-versions.js';
 import { generateSigningKey } from '../matrix/signing.js';
 import { EventCreator } from '../services/rooms/event-creator.js';
+import { txnScope } from '../services/rooms/room-service.js';
 import type { Db } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 import { PostgresDb } from '../storage/postgres.js';
@@ -221,12 +222,13 @@ async function benchEngine(engine: 'sqlite' | 'postgres', o: Opts): Promise<Roun
         while (next < o.events) {
           const i = next++;
           const n = seq++;
+          const roomId = rooms[i % rooms.length]!;
           await creator.create({
-            roomId: rooms[i % rooms.length]!,
+            roomId,
             type: 'm.room.message',
             sender: users[i % users.length]!,
             content: { msgtype: 'm.text', body: `event path bench #${n} `.padEnd(48, 'x') },
-            txn: { deviceId: 'BENCH', txnId: `t${n}` },
+            txn: { deviceId: 'BENCH', scope: txnScope('send', roomId, 'm.room.message'), txnId: `t${n}` },
           });
         }
       };

@@ -47,8 +47,8 @@ export interface EventSpec {
   content: Record<string, any>;
   /** m.room.redaction target (put in content for v11+, top level before). */
   redacts?: string;
-  /** Client transaction id (sender's device). */
-  txn?: { deviceId: string; txnId: string };
+  /** Client transaction id (sender's device) and its scope (the endpoint path, `txnScope`). */
+  txn?: { deviceId: string; scope: string; txnId: string };
   /** Only for m.room.create: the room version of the new room. */
   roomVersion?: string;
   /**
@@ -490,7 +490,7 @@ export class EventCreator {
     if (newStateGroup) persist.newStateGroup = newStateGroup;
     if (unsignedExtra) persist.unsignedExtra = unsignedExtra;
     if (currentStateFix?.length) persist.currentStateFix = currentStateFix;
-    if (spec.txn) persist.txn = { userId: spec.sender, deviceId: spec.txn.deviceId, txnId: spec.txn.txnId };
+    if (spec.txn) persist.txn = { userId: spec.sender, deviceId: spec.txn.deviceId, scope: spec.txn.scope, txnId: spec.txn.txnId };
     if (spec.type === 'm.room.create') {
       persist.createRoom = { roomVersion: rv.id, creator: spec.sender };
     }

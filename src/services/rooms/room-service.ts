@@ -16,6 +16,27 @@ import { createRoom, type CreateRoomRequest, type NewRoomIdentity } from './crea
 const MAX_ID_FIELD = 255;
 /** The longest transaction id accepted (UTF-8 bytes). */
 const MAX_TXN_ID_BYTES = 1024;
+/**
+ * The longest idempotency key accepted: user id, device id, scope and txn id
+ * together (UTF-8 bytes). They are one PostgreSQL primary-key entry, which
+ * holds at most 2,704 bytes with its headers; only odd combinations of long
+ * parts (a device id of 255 three-byte characters, a 1 kB txn id, a room id
+ * full of `/`) come near it.
+ */
+const MAX_TXN_KEY_BYTES = 2600;
+
+/**
+ * The scope of a client transaction id. The spec makes a request a
+ * retransmission when it has the same transaction id and the same HTTP path,
+ * for one device: the scope is that path without the txn id,
+ * `send/{roomId}/{eventType}` or `redact/{roomId}/{eventId}`. The room id has
+ * `%` and `/` percent-encoded, so that it ends at the first `/` after it and
+ * two different paths never share a scope; the last part is taken as it is.
+ * Migration rooms/006 builds the same text in SQL for the rows written before.
+ */
+export function txnScope(endpoint: 'send' | 'redact', roomId: string, last: string): string {
+  return `${endpoint}/${roomId.replace(/%/g, '%25').replace(/\//g, '%2F')}/${last}`;
+}
 
 export function membershipIn(room: CachedRoom, userId: string): Membership | undefined {
   const ev = room.state.get(stateKey('m.room.member', userId));
@@ -29,7 +50,7 @@ function joinRule(room: CachedRoom): string {
 }
 
 export class RoomService {
-  /** In-flight sends by (user, device, txn): duplicates wait for the first. */
+  /** In-flight sends by (user, device, scope, txn): duplicates wait for the first. */
   private readonly inFlightTxns = new Map<string, Promise<string>>();
 
   constructor(protected readonly ctx: RoomsContext) {}
@@ -61,13 +82,15 @@ export class RoomService {
 
   // ------------------------------------------------------------- sending
 
-  /** PUT /send/{type}/{txnId}: idempotent per (user, device, txnId). */
+  /** PUT /rooms/{roomId}/send/{type}/{txnId}: idempotent per (user, device, path). */
   async sendMessage(actor: Actor, roomId: string, type: string, content: Record<string, any>, txnId: string): Promise<string> {
     validateType(type);
-    return this.withTxn(actor, txnId, async () => {
+    validateRoomId(roomId);
+    const scope = txnScope('send', roomId, type);
+    return this.withTxn(actor, scope, txnId, async () => {
       await this.requireJoined(actor.userId, roomId);
       const spec: EventSpec = { roomId, type, sender: actor.userId, content };
-      if (actor.deviceId) spec.txn = { deviceId: actor.deviceId, txnId };
+      if (actor.deviceId) spec.txn = { deviceId: actor.deviceId, scope, txnId };
       return (await this.ctx.creator.create(spec)).eventId;
     });
   }
@@ -89,9 +112,13 @@ export class RoomService {
     return (await this.ctx.creator.create({ roomId, type, stateKey: sk, sender: actor.userId, content })).eventId;
   }
 
-  /** PUT /redact/{eventId}/{txnId}. */
+  /** PUT /rooms/{roomId}/redact/{eventId}/{txnId}: idempotent per (user, device, path). */
   async redact(actor: Actor, roomId: string, eventId: string, txnId: string, reason?: string): Promise<string> {
-    return this.withTxn(actor, txnId, async () => {
+    validateRoomId(roomId);
+    // No event id is longer (and the scope below stays bounded).
+    if (!eventId || Buffer.byteLength(eventId) > MAX_ID_FIELD) throw Errors.invalidParam('Invalid event id');
+    const scope = txnScope('redact', roomId, eventId);
+    return this.withTxn(actor, scope, txnId, async () => {
       const room = await this.requireJoined(actor.userId, roomId);
       const target = await this.ctx.store.getEvent(eventId);
       if (!target || target.roomId !== roomId) throw Errors.notFound('Event not found');
@@ -105,21 +132,27 @@ export class RoomService {
         content: reason !== undefined ? { reason } : {},
         redacts: eventId,
       };
-      if (actor.deviceId) spec.txn = { deviceId: actor.deviceId, txnId };
+      if (actor.deviceId) spec.txn = { deviceId: actor.deviceId, scope, txnId };
       return (await this.ctx.creator.create(spec)).eventId;
     });
   }
 
-  private async withTxn(actor: Actor, txnId: string, send: () => Promise<string>): Promise<string> {
-    // Stored as part of a key with the user and device ids (PostgreSQL's
-    // index entries hold at most about 2.7 kB): a longer one is a bad request.
+  /** Runs `send` once per (user, device, scope, txnId); a repeat gets the first answer's event id. */
+  private async withTxn(actor: Actor, scope: string, txnId: string, send: () => Promise<string>): Promise<string> {
+    // Stored as part of a key with the user and device ids and the scope
+    // (PostgreSQL's index entries hold at most about 2.7 kB): a longer one is a bad request.
     if (Buffer.byteLength(txnId) > MAX_TXN_ID_BYTES) throw Errors.invalidParam(`Transaction id longer than ${MAX_TXN_ID_BYTES} bytes`);
     if (!actor.deviceId) return send();
-    const key = `${actor.userId}\u0000${actor.deviceId}\u0000${txnId}`;
+    const keyBytes = Buffer.byteLength(actor.userId) + Buffer.byteLength(actor.deviceId) + Buffer.byteLength(scope) + Buffer.byteLength(txnId);
+    if (keyBytes > MAX_TXN_KEY_BYTES) {
+      throw Errors.invalidParam(`Transaction id too long for this device and path (their ids and the txn id exceed ${MAX_TXN_KEY_BYTES} bytes together)`);
+    }
+    // Any part may hold any character: JSON keeps the parts apart.
+    const key = JSON.stringify([actor.userId, actor.deviceId, scope, txnId]);
     const pending = this.inFlightTxns.get(key);
     if (pending) return pending;
     const p = (async () => {
-      const existing = await this.ctx.store.getTxnEvent(actor.userId, actor.deviceId!, txnId);
+      const existing = await this.ctx.store.getTxnEvent(actor.userId, actor.deviceId!, scope, txnId);
       return existing ?? send();
     })();
     this.inFlightTxns.set(key, p);
@@ -304,6 +337,10 @@ export class RoomService {
       }),
     );
   }
+}
+
+function validateRoomId(roomId: string): void {
+  if (!isValidRoomId(roomId)) throw Errors.invalidParam(`Invalid room id: ${roomId}`);
 }
 
 function validateType(type: string): void {

@@ -11,13 +11,20 @@ import type { InboxMessage, ToDeviceStore } from '../../storage/live/to-device-s
 import type { StreamIdGenerator } from '../../streams/id-generator.js';
 import type { StreamNotifier } from '../../streams/notifier-types.js';
 import type { ClientEvent, ToDeviceSource } from '../../streams/sync-sources.js';
+import { Errors } from '../../util/errors.js';
+
+/** The longest event type and transaction id accepted (UTF-8 bytes): with the user and device ids they are one index entry. */
+const MAX_TYPE_BYTES = 255;
+const MAX_TXN_ID_BYTES = 1024;
 
 export interface ToDeviceWriter {
   /**
-   * Stores the messages unless (sender, senderDevice, txnId) was used before.
-   * Returns the stream position, or undefined for a repeated transaction.
+   * Stores the messages unless (sender, senderDevice, eventType, txnId) was
+   * used before: a txn id is scoped by the endpoint path, which names the
+   * event type (PUT /sendToDevice/{eventType}/{txnId}). Returns the stream
+   * position, or undefined for a repeated transaction.
    */
-  writeMessages(sender: string, senderDevice: string, txnId: string, messages: InboxMessage[]): Promise<number | undefined>;
+  writeMessages(sender: string, senderDevice: string, eventType: string, txnId: string, messages: InboxMessage[]): Promise<number | undefined>;
   deleteUpTo(userId: string, deviceId: string, position: number): Promise<void>;
 }
 
@@ -29,10 +36,10 @@ export class LocalToDeviceWriter implements ToDeviceWriter {
     private readonly notifier: StreamNotifier,
   ) {}
 
-  async writeMessages(sender: string, senderDevice: string, txnId: string, messages: InboxMessage[]): Promise<number | undefined> {
+  async writeMessages(sender: string, senderDevice: string, eventType: string, txnId: string, messages: InboxMessage[]): Promise<number | undefined> {
     const result = await this.gen.withNext((id) =>
       this.db.transaction(async (tx) => {
-        if (!(await this.store.claimTxn(tx, sender, senderDevice, txnId, id))) return undefined;
+        if (!(await this.store.claimTxn(tx, sender, senderDevice, eventType, txnId, id))) return undefined;
         await this.store.insert(tx, id, messages);
         return id;
       }),
@@ -70,6 +77,8 @@ export class ToDeviceService implements ToDeviceSource {
    * id (or `*` for every device of the user) -> content.
    */
   async send(sender: string, senderDevice: string, eventType: string, txnId: string, messages: Record<string, Record<string, Record<string, any>>>): Promise<void> {
+    if (!eventType || Buffer.byteLength(eventType) > MAX_TYPE_BYTES) throw Errors.invalidParam('Invalid event type');
+    if (Buffer.byteLength(txnId) > MAX_TXN_ID_BYTES) throw Errors.invalidParam(`Transaction id longer than ${MAX_TXN_ID_BYTES} bytes`);
     const inbox: InboxMessage[] = [];
     for (const [userId, byDevice] of Object.entries(messages)) {
       if (!userId.endsWith(`:${this.serverName}`)) {
@@ -90,7 +99,7 @@ export class ToDeviceService implements ToDeviceSource {
         inbox.push({ userId, deviceId, message: { type: eventType, sender, content } });
       }
     }
-    await this.writer.writeMessages(sender, senderDevice, txnId, inbox);
+    await this.writer.writeMessages(sender, senderDevice, eventType, txnId, inbox);
   }
 
   async getMessages(userId: string, deviceId: string, from: number, to: number, limit: number): Promise<{ events: ClientEvent[]; lastPosition: number }> {

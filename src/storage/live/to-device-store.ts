@@ -10,12 +10,12 @@ export interface InboxMessage {
 export class ToDeviceStore {
   constructor(private readonly db: Db) {}
 
-  /** Claims a transaction id; false when it was already used. */
-  async claimTxn(q: Queryable, userId: string, deviceId: string, txnId: string, streamId: number): Promise<boolean> {
+  /** Claims a transaction id of the device for one event type (its endpoint path); false when it was already used. */
+  async claimTxn(q: Queryable, userId: string, deviceId: string, eventType: string, txnId: string, streamId: number): Promise<boolean> {
     const n = await q.execute(
-      `INSERT INTO to_device_txns (user_id, device_id, txn_id, stream_id, inserted_ts) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (user_id, device_id, txn_id) DO NOTHING`,
-      [userId, deviceId, txnId, streamId, Date.now()],
+      `INSERT INTO to_device_txns (user_id, device_id, event_type, txn_id, stream_id, inserted_ts) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (user_id, device_id, event_type, txn_id) DO NOTHING`,
+      [userId, deviceId, eventType, txnId, streamId, Date.now()],
     );
     return n > 0;
   }

@@ -200,4 +200,49 @@ export const liveMigrations: Migration[] = [
     name: 'live/003_push_exceptions_by_room',
     sql: `CREATE INDEX event_push_exceptions_room ON event_push_exceptions (room_id, stream_ordering);`,
   },
+  {
+    // To-device transaction ids are scoped by endpoint path (spec: a
+    // retransmission has the same txn id and the same path), whose only other
+    // part is the event type: PUT /sendToDevice/{eventType}/{txnId}. The same
+    // txn id with another type was taken for a retry and its messages dropped.
+    // Rows written before get the type of their messages where an
+    // undelivered one is still in device_inbox; the others (delivered and
+    // acknowledged, or with no local recipient) get '' and match no request:
+    // a retry of those across the upgrade is delivered again.
+    name: 'live/004_to_device_txns_scoped_by_type',
+    sql: {
+      sqlite: `
+        CREATE TABLE to_device_txns_new (
+          user_id TEXT NOT NULL,
+          device_id TEXT NOT NULL,
+          event_type TEXT NOT NULL,
+          txn_id TEXT NOT NULL,
+          stream_id BIGINT NOT NULL,
+          inserted_ts BIGINT NOT NULL,
+          PRIMARY KEY (user_id, device_id, event_type, txn_id)
+        );
+        INSERT INTO to_device_txns_new
+          SELECT t.user_id, t.device_id,
+            COALESCE((SELECT json_extract(i.message_json, '$.type') FROM device_inbox i WHERE i.stream_id = t.stream_id LIMIT 1), ''),
+            t.txn_id, t.stream_id, t.inserted_ts
+          FROM to_device_txns t;
+        DROP TABLE to_device_txns;
+        ALTER TABLE to_device_txns_new RENAME TO to_device_txns;
+      `,
+      // The type is read from the JSON text, not parsed: the json type refuses
+      // to extract from a message holding \u0000 or a lone surrogate anywhere.
+      postgres: `
+        ALTER TABLE to_device_txns ADD COLUMN event_type TEXT NOT NULL DEFAULT '';
+        UPDATE to_device_txns t SET event_type = x.event_type
+          FROM (
+            SELECT DISTINCT ON (stream_id) stream_id, substring(message_json from '^\\{"type":"([^"]*)"') AS event_type
+            FROM device_inbox ORDER BY stream_id
+          ) x
+          WHERE x.stream_id = t.stream_id AND x.event_type IS NOT NULL;
+        ALTER TABLE to_device_txns ALTER COLUMN event_type DROP DEFAULT,
+          DROP CONSTRAINT to_device_txns_pkey,
+          ADD PRIMARY KEY (user_id, device_id, event_type, txn_id);
+      `,
+    },
+  },
 ];

@@ -278,4 +278,71 @@ export const roomsMigrations: Migration[] = [
       `,
     },
   },
+  {
+    // Client transaction ids are scoped per endpoint path (spec: a request is
+    // a retransmission when its txn id and its path are the same): the key
+    // gains `scope`, the path without the txn id, as RoomService's txnScope
+    // builds it: `send/{roomId}/{eventType}` or `redact/{roomId}/{eventId}`,
+    // with `%` and `/` of the room id percent-encoded.
+    //
+    // The rows written before get the scope of the stored event: its room and
+    // type, and for a redaction with a target (top-level `redacts`, or in the
+    // content from v11) the redact path with that target; so a retry across
+    // the upgrade still finds its event. What cannot be derived:
+    // - an m.room.redaction sent with PUT /send/m.room.redaction/{txnId}
+    //   that names a target in its content looks like a /redact one and gets
+    //   that scope (a retry of that /send after the upgrade sends again);
+    // - a redaction whose own JSON was pruned (it was redacted, pre-v11) has
+    //   no target left and gets the send scope (its /redact retry sends again);
+    // - a row whose event row is gone is dropped (nothing to return anyway);
+    // - PostgreSQL: a row whose key would exceed the new bound on the key
+    //   (user, device, scope, txn id over 2,600 bytes, too long for the new
+    //   index) is dropped; a retry of it answers 400 like any new one.
+    name: 'rooms/006_txn_ids_scoped_by_path',
+    sql: {
+      sqlite: `
+        CREATE TABLE event_txn_ids_new (
+          user_id TEXT NOT NULL,
+          device_id TEXT NOT NULL,
+          scope TEXT NOT NULL,
+          txn_id TEXT NOT NULL,
+          event_id TEXT NOT NULL,
+          inserted_ts BIGINT NOT NULL,
+          PRIMARY KEY (user_id, device_id, scope, txn_id)
+        ) WITHOUT ROWID;
+        -- A redaction's target, else (and for every other event) the send path.
+        INSERT INTO event_txn_ids_new
+          SELECT t.user_id, t.device_id,
+            COALESCE(
+              CASE WHEN e.type = 'm.room.redaction' THEN
+                'redact/' || replace(replace(e.room_id, '%', '%25'), '/', '%2F') || '/' || COALESCE(
+                  CASE WHEN json_type(e.json, '$.redacts') = 'text' THEN json_extract(e.json, '$.redacts') END,
+                  CASE WHEN json_type(e.json, '$.content.redacts') = 'text' THEN json_extract(e.json, '$.content.redacts') END)
+              END,
+              'send/' || replace(replace(e.room_id, '%', '%25'), '/', '%2F') || '/' || e.type),
+            t.txn_id, t.event_id, t.inserted_ts
+          FROM event_txn_ids t JOIN events e ON e.event_id = t.event_id;
+        DROP TABLE event_txn_ids;
+        ALTER TABLE event_txn_ids_new RENAME TO event_txn_ids;
+      `,
+      postgres: `
+        ALTER TABLE event_txn_ids ADD COLUMN scope TEXT;
+        -- The target is read from the JSON text, not parsed: the json type
+        -- refuses to extract from a document holding \\u0000 or a lone
+        -- surrogate anywhere (which a stored event may hold).
+        UPDATE event_txn_ids t SET scope = CASE
+            WHEN e.type = 'm.room.redaction' AND e.json ~ '"redacts":"[^"]+"'
+              THEN 'redact/' || replace(replace(e.room_id, '%', '%25'), '/', '%2F') || '/' || substring(e.json from '"redacts":"([^"]+)"')
+            ELSE 'send/' || replace(replace(e.room_id, '%', '%25'), '/', '%2F') || '/' || e.type
+          END
+          FROM events e WHERE e.event_id = t.event_id;
+        DELETE FROM event_txn_ids
+          WHERE scope IS NULL OR octet_length(user_id) + octet_length(device_id) + octet_length(scope) + octet_length(txn_id) > 2600;
+        ALTER TABLE event_txn_ids
+          ALTER COLUMN scope SET NOT NULL,
+          DROP CONSTRAINT event_txn_ids_pkey,
+          ADD PRIMARY KEY (user_id, device_id, scope, txn_id);
+      `,
+    },
+  },
 ];

@@ -58,7 +58,7 @@ const STATE_GROUP_STATE_TYPES: readonly ColumnType[] = [B, T, T, T, T];
 const CURRENT_STATE_TYPES: readonly ColumnType[] = [T, T, T, T, B, T];
 const MEMBERSHIP_TYPES: readonly ColumnType[] = [T, T, T, T, T, B, T, T];
 const CURRENT_MEMBERSHIP_TYPES: readonly ColumnType[] = [T, T, T, T, B];
-const TXN_TYPES: readonly ColumnType[] = [T, T, T, T, B];
+const TXN_TYPES: readonly ColumnType[] = [T, T, T, T, T, B];
 const EXTREMITY_TYPES: readonly ColumnType[] = [T, T];
 
 /** Multi-row INSERT of `rows` (each an array of column values, typed as `types`). */
@@ -152,13 +152,14 @@ function viewerPageFromRows(rows: readonly Row[]): ViewerPage {
 interface TxnLookup {
   userId: string;
   deviceId: string;
+  scope: string;
   txnId: string;
   resolve: (eventId: string | undefined) => void;
   reject: (e: unknown) => void;
 }
 
 /**
- * SQLite: the rows of up to 2^k (user, device, txn id) keys, as row values
+ * SQLite: the rows of up to 2^k (user, device, scope, txn id) keys, as row values
  * (`sqliteTxnLookupSql(n)`: one probe of the primary key per key). The key
  * count is rounded up to a power of two (the last key repeated) so that a
  * handful of statement texts serve every batch size.
@@ -168,22 +169,23 @@ const sqliteTxnLookupTexts = new Map<number, string>();
 export function sqliteTxnLookupSql(n: number): string {
   let sql = sqliteTxnLookupTexts.get(n);
   if (sql === undefined) {
-    sql = `SELECT user_id, device_id, txn_id, event_id FROM event_txn_ids
-   WHERE (user_id, device_id, txn_id) IN (VALUES ${new Array(n).fill('(?, ?, ?)').join(', ')})`;
+    sql = `SELECT user_id, device_id, scope, txn_id, event_id FROM event_txn_ids
+   WHERE (user_id, device_id, scope, txn_id) IN (VALUES ${new Array(n).fill('(?, ?, ?, ?)').join(', ')})`;
     sqliteTxnLookupTexts.set(n, sql);
   }
   return sql;
 }
 
 /**
- * PostgreSQL: the event ids of several (user, device, txn id) keys, asked as
- * three arrays; a row per key, event_id null when absent. One primary-key
+ * PostgreSQL: the event ids of several (user, device, scope, txn id) keys,
+ * asked as four arrays; a row per key, event_id null when absent. One primary-key
  * probe per key (a correlated subquery): with a join or IN, a generic plan
  * made while the table was small hashed the whole table on every call.
  */
-export const TXN_LOOKUP_BATCH_SQL = `SELECT u.user_id, u.device_id, u.txn_id,
-     (SELECT t.event_id FROM event_txn_ids t WHERE t.user_id = u.user_id AND t.device_id = u.device_id AND t.txn_id = u.txn_id) AS event_id
-   FROM unnest(?::text[], ?::text[], ?::text[]) AS u(user_id, device_id, txn_id)`;
+export const TXN_LOOKUP_BATCH_SQL = `SELECT u.user_id, u.device_id, u.scope, u.txn_id,
+     (SELECT t.event_id FROM event_txn_ids t
+       WHERE t.user_id = u.user_id AND t.device_id = u.device_id AND t.scope = u.scope AND t.txn_id = u.txn_id) AS event_id
+   FROM unnest(?::text[], ?::text[], ?::text[], ?::text[]) AS u(user_id, device_id, scope, txn_id)`;
 
 export class SqlRoomStore implements RoomStore {
   constructor(
@@ -254,7 +256,7 @@ export class SqlRoomStore implements RoomStore {
             groupStateRows.push([g.id, roomId, type, sk, id]);
           }
         }
-        if (p.txn) txnValues.push(p.txn.userId, p.txn.deviceId, p.txn.txnId, ev.event_id, now);
+        if (p.txn) txnValues.push(p.txn.userId, p.txn.deviceId, p.txn.scope, p.txn.txnId, ev.event_id, now);
         if (p.createRoom) roomRows.push([roomId, p.createRoom.roomVersion, p.createRoom.creator, now]);
         if (p.rejectedReason) continue;
         if (p.redacts) redactions.push([p.redacts, ev.event_id, roomId]);
@@ -315,7 +317,7 @@ export class SqlRoomStore implements RoomStore {
              event_id = excluded.event_id, stream_ordering = excluded.stream_ordering, forgotten = 0`,
         );
       }
-      await insertMany(tx, 'INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts)', TXN_TYPES, txnValues, 'ON CONFLICT DO NOTHING');
+      await insertMany(tx, 'INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, inserted_ts)', TXN_TYPES, txnValues, 'ON CONFLICT DO NOTHING');
       for (const [target, by, roomId] of redactions) {
         await tx.execute('UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? AND redacted_by IS NULL', [by, target, roomId]);
       }
@@ -633,13 +635,13 @@ export class SqlRoomStore implements RoomStore {
    * transaction, and, after each commit of the writer thread (which empties
    * the main connection's page cache), reading the index's pages again.
    */
-  async getTxnEvent(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
+  async getTxnEvent(userId: string, deviceId: string, scope: string, txnId: string): Promise<string | undefined> {
     return new Promise((resolve, reject) => {
       if (!this.txnLookups) {
         this.txnLookups = [];
         setImmediate(() => this.flushTxnLookups());
       }
-      this.txnLookups.push({ userId, deviceId, txnId, resolve, reject });
+      this.txnLookups.push({ userId, deviceId, scope, txnId, resolve, reject });
     });
   }
 
@@ -650,18 +652,18 @@ export class SqlRoomStore implements RoomStore {
     this.txnLookups = undefined;
     // A key with a NUL is looked up alone: PostgreSQL refuses the text (a bad
     // input that fails its own lookup only), and the answers below are matched
-    // to their keys by the three parts joined with NULs.
-    const alone = (x: TxnLookup) => x.userId.includes('\0') || x.deviceId.includes('\0') || x.txnId.includes('\0');
+    // to their keys by the four parts joined with NULs.
+    const alone = (x: TxnLookup) => x.userId.includes('\0') || x.deviceId.includes('\0') || x.scope.includes('\0') || x.txnId.includes('\0');
     const batched: TxnLookup[] = [];
     for (const x of all) {
-      if (alone(x)) this.getTxnEventNow(x.userId, x.deviceId, x.txnId).then(x.resolve, x.reject);
+      if (alone(x)) this.getTxnEventNow(x.userId, x.deviceId, x.scope, x.txnId).then(x.resolve, x.reject);
       else batched.push(x);
     }
     const sqlite = this.db.engine === 'sqlite';
     for (const part of chunks(batched, sqlite ? SQLITE_TXN_LOOKUP_MAX : 500)) {
       if (part.length === 1) {
         const one = part[0]!;
-        this.getTxnEventNow(one.userId, one.deviceId, one.txnId).then(one.resolve, one.reject);
+        this.getTxnEventNow(one.userId, one.deviceId, one.scope, one.txnId).then(one.resolve, one.reject);
         continue;
       }
       let rows: Promise<Row[]>;
@@ -671,16 +673,18 @@ export class SqlRoomStore implements RoomStore {
         const params: string[] = [];
         for (let i = 0; i < n; i++) {
           const x = part[Math.min(i, part.length - 1)]!;
-          params.push(x.userId, x.deviceId, x.txnId);
+          params.push(x.userId, x.deviceId, x.scope, x.txnId);
         }
         rows = this.db.query(sqliteTxnLookupSql(n), params);
       } else {
-        rows = this.db.query(TXN_LOOKUP_BATCH_SQL, [part.map((x) => x.userId), part.map((x) => x.deviceId), part.map((x) => x.txnId)]);
+        rows = this.db.query(TXN_LOOKUP_BATCH_SQL, [part.map((x) => x.userId), part.map((x) => x.deviceId), part.map((x) => x.scope), part.map((x) => x.txnId)]);
       }
       rows.then(
         (got) => {
-          const found = new Map(got.filter((r) => r.event_id != null).map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.txn_id}`, r.event_id as string]));
-          for (const x of part) x.resolve(found.get(`${x.userId}\u0000${x.deviceId}\u0000${x.txnId}`));
+          const found = new Map(
+            got.filter((r) => r.event_id != null).map((r) => [`${r.user_id}\u0000${r.device_id}\u0000${r.scope}\u0000${r.txn_id}`, r.event_id as string]),
+          );
+          for (const x of part) x.resolve(found.get(`${x.userId}\u0000${x.deviceId}\u0000${x.scope}\u0000${x.txnId}`));
         },
         (e: unknown) => {
           for (const x of part) x.reject(e);
@@ -689,10 +693,11 @@ export class SqlRoomStore implements RoomStore {
     }
   }
 
-  private async getTxnEventNow(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
-    const r = await this.db.queryOne('SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND txn_id = ?', [
+  private async getTxnEventNow(userId: string, deviceId: string, scope: string, txnId: string): Promise<string | undefined> {
+    const r = await this.db.queryOne('SELECT event_id FROM event_txn_ids WHERE user_id = ? AND device_id = ? AND scope = ? AND txn_id = ?', [
       userId,
       deviceId,
+      scope,
       txnId,
     ]);
     return r?.event_id;

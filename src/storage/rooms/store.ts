@@ -66,8 +66,11 @@ export interface EventToPersist {
   stateGroup: number;
   newStateGroup?: NewStateGroup;
   unsignedExtra?: UnsignedExtra;
-  /** Client transaction id, for idempotent sends and unsigned.transaction_id. */
-  txn?: { userId: string; deviceId: string; txnId: string };
+  /**
+   * Client transaction id, for idempotent sends (keyed with its scope, the
+   * endpoint path it was used on) and unsigned.transaction_id.
+   */
+  txn?: { userId: string; deviceId: string; scope: string; txnId: string };
   /** Target of an m.room.redaction that is to be applied. */
   redacts?: string;
   /** For the create event: the rooms row. */
@@ -239,7 +242,8 @@ export interface RoomStore {
   isForgotten(userId: string, roomId: string): Promise<boolean>;
 
   // ---- transaction ids ----
-  getTxnEvent(userId: string, deviceId: string, txnId: string): Promise<string | undefined>;
+  /** The event sent by this device with this txn id on the endpoint path `scope` (see `txnScope`). */
+  getTxnEvent(userId: string, deviceId: string, scope: string, txnId: string): Promise<string | undefined>;
   /** txn ids of the given events sent by this user's device. */
   getTxnIds(eventIds: readonly string[], userId: string, deviceId: string): Promise<Map<string, string>>;
 

@@ -42,6 +42,28 @@ describeShapes('to-device messages', (server) => {
     expect(((await sync(alice)).to_device?.events ?? []).length).toBe(0);
   });
 
+  it('scopes a txn id by its path: the same txn id with another event type is another request', async () => {
+    const before = await sync(bob);
+    const txn = `scoped${Date.now()}`;
+    const put = (type: string, n: number) => alice.c.put(`${v3}/sendToDevice/${type}/${txn}`, { messages: { [bob.userId]: { [bob.deviceId]: { n } } } });
+    expect((await put('org.example.one', 1)).status).toBe(200);
+    expect((await put('org.example.two', 2)).status).toBe(200);
+    // Retries of both paths deliver nothing more.
+    expect((await put('org.example.one', 1)).status).toBe(200);
+    expect((await put('org.example.two', 2)).status).toBe(200);
+    const s = await sync(bob, before.next_batch);
+    expect(s.to_device?.events).toEqual([
+      { type: 'org.example.one', sender: alice.userId, content: { n: 1 } },
+      { type: 'org.example.two', sender: alice.userId, content: { n: 2 } },
+    ]);
+    await sync(bob, s.next_batch); // acknowledged
+    // Bounded parts (one index entry with the user and device ids): a clear 400.
+    const long = await alice.c.put(`${v3}/sendToDevice/${'t'.repeat(256)}/${txn}`, { messages: {} });
+    expect([long.status, long.body.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+    const longTxn = await alice.c.put(`${v3}/sendToDevice/org.example.one/${'x'.repeat(1025)}`, { messages: {} });
+    expect([longTxn.status, longTxn.body.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+  });
+
   it("sends to all of a user's devices with *", async () => {
     const second = await login(server(), bob);
     const first = await sync(bob);

@@ -190,6 +190,60 @@ describeShapes('rooms: create, send, state, membership', (server) => {
     expect(longest.status).toBe(200);
   });
 
+  it('scopes txn ids by endpoint path: another room, event type or redaction is a new request, the same path a retry', async () => {
+    const roomA = await createRoom(alice);
+    const roomB = await createRoom(alice);
+    const sendPath = (roomId: string, type: string) => `${V3}/rooms/${enc(roomId)}/send/${enc(type)}/scoped-txn`;
+    const redactPath = (roomId: string, eventId: string) => `${V3}/rooms/${enc(roomId)}/redact/${enc(eventId)}/scoped-txn`;
+    const ok = (r: { status: number; body: any }) => {
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return r.body.event_id as string;
+    };
+    const inA = ok(await c(alice).put(sendPath(roomA, 'm.room.message'), { msgtype: 'm.text', body: 'in A' }));
+    const inB = ok(await c(alice).put(sendPath(roomB, 'm.room.message'), { msgtype: 'm.text', body: 'in B' }));
+    const get = (roomId: string, id: string) => c(alice).get(`${V3}/rooms/${enc(roomId)}/event/${enc(id)}`);
+    expect((await get(roomB, inB)).body).toMatchObject({ room_id: roomB, type: 'm.room.message', content: { body: 'in B' }, unsigned: { transaction_id: 'scoped-txn' } });
+    const otherType = ok(await c(alice).put(sendPath(roomA, 'org.example.other'), { body: 'other type' }));
+    const redaction = ok(await c(alice).put(redactPath(roomA, inA), { reason: 'scoped' }));
+    const redactB = ok(await c(alice).put(redactPath(roomB, inB), {}));
+    expect(new Set([inA, inB, otherType, redaction, redactB]).size).toBe(5);
+    // Each is the event its own path asked for, in its own room.
+    expect((await get(roomA, otherType)).body).toMatchObject({ type: 'org.example.other', content: { body: 'other type' } });
+    expect((await get(roomA, redaction)).body).toMatchObject({ type: 'm.room.redaction', redacts: inA });
+    expect((await get(roomA, inA)).body.content).toEqual({});
+    // Retries of every path, sequential and concurrent, get the same events and create nothing.
+    const retries = async () => [
+      ok(await c(alice).put(sendPath(roomA, 'm.room.message'), { msgtype: 'm.text', body: 'in A' })),
+      ...(await Promise.all([
+        c(alice).put(sendPath(roomB, 'm.room.message'), { msgtype: 'm.text', body: 'in B' }),
+        c(alice).put(sendPath(roomA, 'org.example.other'), { body: 'other type' }),
+        c(alice).put(redactPath(roomA, inA), { reason: 'scoped' }),
+        c(alice).put(redactPath(roomB, inB), {}),
+      ])).map(ok),
+    ];
+    expect(await retries()).toEqual([inA, inB, otherType, redaction, redactB]);
+    expect(await retries()).toEqual([inA, inB, otherType, redaction, redactB]);
+    for (const [roomId, n] of [[roomA, 3], [roomB, 2]] as const) {
+      const msgs = await c(alice).get(`${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50`);
+      expect((msgs.body.chunk as any[]).filter((e) => e.state_key === undefined), roomId).toHaveLength(n);
+    }
+    // A redaction path names the event: bounded like any event id (a clear 400, never a 500).
+    const longId = await c(alice).put(redactPath(roomA, `$${'e'.repeat(300)}`), {});
+    expect([longId.status, longId.body.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+    // User, device, path and txn id are one key of bounded size (a PostgreSQL index entry): parts each
+    // within their own bounds that are too long together are a 400 (a 255-byte room id whose `%`s the
+    // scope encodes, a 255-byte type, a 1 kB txn id, a device id of 255 three-byte characters).
+    const login = await c().post(`${V3}/login`, {
+      type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.userId }, password: alice.password, device_id: '€'.repeat(255),
+    });
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
+    const wideRoom = `!${'%'.repeat(253 - server().serverName.length)}:${server().serverName}`;
+    const wide = await new RawClient(server().baseUrl, login.body.access_token).put(
+      `${V3}/rooms/${enc(wideRoom)}/send/${'t'.repeat(255)}/${'w'.repeat(1024)}`, { body: 'x' },
+    );
+    expect([wide.status, wide.body.errcode]).toEqual([400, 'M_INVALID_PARAM']);
+  });
+
   it('answers a burst of sends and of their retries (lookups asked together) with one event per txn id', async () => {
     const roomId = await createRoom(alice);
     const path = (t: string) => `${V3}/rooms/${enc(roomId)}/send/m.room.message/${t}`;

@@ -47,8 +47,10 @@ describeEngines(
       const { groups } = await new SyncStore(db()).stateAfterEvents(['$e3', '$e5']);
       expect(Object.fromEntries(groups)).toEqual({ $e3: 1, $e5: 2 });
       // Idempotency keeps working from event_txn_ids; the viewer's txn ids come from the events rows.
-      expect(await store.getTxnEvent(alice, 'PHONE', 'tx2')).toBe('$e2');
-      expect(await store.getTxnEvent(bob, 'LAPTOP', 'tx3')).toBe('$e3');
+      // (Scoped by path since rooms/006.)
+      const sendScope = `send/${room}/m.room.message`;
+      expect(await store.getTxnEvent(alice, 'PHONE', sendScope, 'tx2')).toBe('$e2');
+      expect(await store.getTxnEvent(bob, 'LAPTOP', sendScope, 'tx3')).toBe('$e3');
       expect(Object.fromEntries(await store.getTxnIds(['$e2', '$e3', '$e4'], alice, 'PHONE'))).toEqual({ $e2: 'tx2' });
       expect(Object.fromEntries(await store.getTxnIds(['$e2', '$e3', '$e4'], alice, 'DESK'))).toEqual({ $e4: 'tx4' });
       const page = await store.paginateForViewer(room, { from: null, dir: 'b', limit: 10 }, { userId: bob, deviceId: 'LAPTOP' });
@@ -63,10 +65,10 @@ describeEngines(
       const ev = JSON.parse(eventRow(6, alice)[9] as string);
       await store.persistEvents({
         roomId: room,
-        events: [{ event: ev, streamOrdering: 6, stateGroup: 2, txn: { userId: alice, deviceId: 'PHONE', txnId: 'tx6' } }],
+        events: [{ event: ev, streamOrdering: 6, stateGroup: 2, txn: { userId: alice, deviceId: 'PHONE', scope: sendScope, txnId: 'tx6' } }],
         forwardExtremities: ['$e6'],
       });
-      expect(await store.getTxnEvent(alice, 'PHONE', 'tx6')).toBe('$e6');
+      expect(await store.getTxnEvent(alice, 'PHONE', sendScope, 'tx6')).toBe('$e6');
       expect(Object.fromEntries(await store.getTxnIds(['$e2', '$e6'], alice, 'PHONE'))).toEqual({ $e2: 'tx2', $e6: 'tx6' });
       expect((await store.getStateGroups(['$e6'])).get('$e6')).toBe(2);
       expect(await store.getForwardExtremities(room)).toEqual(['$e6']);

@@ -74,7 +74,7 @@ function batch(roomId: string, messages: number, o: { member?: string; txn?: str
       event: event(roomId, n),
       streamOrdering: n,
       stateGroup: groupN,
-      ...(i === 0 && o.txn ? { txn: { userId: alice, deviceId: 'DEV"\\', txnId: o.txn } } : {}),
+      ...(i === 0 && o.txn ? { txn: { userId: alice, deviceId: 'DEV"\\', scope: `send/${roomId}/m.room.message`, txnId: o.txn } } : {}),
     });
   }
   const last = events[events.length - 1]!.event.event_id;
@@ -132,9 +132,10 @@ describeEngines('group commit', (db, engine) => {
     expect(Number(count!.n)).toBe(1 + 5 + 10 + 2 + 7);
     for (const r of rooms) expect((await store.getForwardExtremities(r)).length).toBe(1);
     expect(await store.getForwardExtremities(rooms[2]!)).toEqual([`$gc${streamN}:${SERVER}`]);
-    const txn = await db().query('SELECT txn_id, device_id FROM event_txn_ids WHERE user_id = ? ORDER BY txn_id', [alice]);
+    const txn = await db().query('SELECT txn_id, device_id, scope FROM event_txn_ids WHERE user_id = ? ORDER BY txn_id', [alice]);
     expect(txn.map((r) => r.txn_id)).toEqual(['t1', 't2', 't3', 't4', 't5', 't6', 't7', 't8', 't9']);
     expect(txn.every((r) => r.device_id === 'DEV"\\')).toBe(true);
+    expect(txn.map((r) => r.scope)).toEqual([0, 0, 1, 0, 1, 2, 1, 1, 2].map((i) => `send/${rooms[i]}/m.room.message`));
   });
 
   it('reads back every value exactly as written: quotes, backslashes, unicode, nulls, large numbers', async () => {

@@ -2,6 +2,7 @@ import { expect, it } from 'vitest';
 import { generateSigningKey } from '../../../src/matrix/signing.js';
 import { stateKey, type RoomEvent } from '../../../src/matrix/types.js';
 import { EventCreator } from '../../../src/services/rooms/event-creator.js';
+import { txnScope } from '../../../src/services/rooms/room-service.js';
 import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
 import { SyncStore } from '../../../src/storage/sync/sync-store.js';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
@@ -178,8 +179,8 @@ describeEngines('rooms store', (db) => {
 
   it('reads a page with the viewer\'s transaction ids and which events have relations (paginateForViewer)', async () => {
     const roomId = await newRoom();
-    const a = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' }, txn: { deviceId: 'DEV', txnId: 'ta' } });
-    const b = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'b' }, txn: { deviceId: 'OTHER', txnId: 'tb' } });
+    const a = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' }, txn: { deviceId: 'DEV', scope: 's', txnId: 'ta' } });
+    const b = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'b' }, txn: { deviceId: 'OTHER', scope: 's', txnId: 'tb' } });
     const c = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'c' } });
     // Relations of a (a reply in a thread) and b (an edit); an annotation of c is not one that bundles.
     await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 't', 'm.relates_to': { rel_type: 'm.thread', event_id: a.eventId } } });
@@ -235,7 +236,7 @@ describeEngines('rooms store', (db) => {
     expect(got.visibilityHistory.map((h) => h.content.history_visibility)).toEqual(['joined', 'world_readable']);
     // Both reads in one statement give the same, in either direction, with or without a device.
     for (let i = 0; i < 5; i++) {
-      await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: String(i) }, txn: { deviceId: 'D', txnId: `x${roomN}-${i}` } });
+      await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: String(i) }, txn: { deviceId: 'D', scope: 's', txnId: `x${roomN}-${i}` } });
     }
     const newest = (await store.paginate(roomId, { from: null, dir: 'b', limit: 1 }))[0]!;
     const top = { topo: newest.topologicalOrdering, stream: newest.streamOrdering };
@@ -256,18 +257,38 @@ describeEngines('rooms store', (db) => {
 
   it('stores txn ids, aliases and the public flag', async () => {
     const roomId = await newRoom();
-    const msg = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' }, txn: { deviceId: 'DEV', txnId: 'tx1' } });
-    expect(await store.getTxnEvent(alice, 'DEV', 'tx1')).toBe(msg.eventId);
-    expect(await store.getTxnEvent(alice, 'OTHER', 'tx1')).toBeUndefined();
+    const scope = txnScope('send', roomId, 'm.room.message');
+    const msg = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'a' }, txn: { deviceId: 'DEV', scope, txnId: 'tx1' } });
+    expect(await store.getTxnEvent(alice, 'DEV', scope, 'tx1')).toBe(msg.eventId);
+    expect(await store.getTxnEvent(alice, 'OTHER', scope, 'tx1')).toBeUndefined();
+    // The same txn id on another path (scope) is not the same transaction.
+    expect(await store.getTxnEvent(alice, 'DEV', txnScope('send', roomId, 'm.room.other'), 'tx1')).toBeUndefined();
+    expect(await store.getTxnEvent(alice, 'DEV', txnScope('redact', roomId, msg.eventId), 'tx1')).toBeUndefined();
     expect((await store.getTxnIds([msg.eventId], alice, 'DEV')).get(msg.eventId)).toBe('tx1');
+    // The same txn id in another scope is a new row, with its own event.
+    const other = await creator.create({
+      roomId, type: 'm.room.other', sender: alice, content: {}, txn: { deviceId: 'DEV', scope: txnScope('send', roomId, 'm.room.other'), txnId: 'tx1' },
+    });
+    expect(await store.getTxnEvent(alice, 'DEV', txnScope('send', roomId, 'm.room.other'), 'tx1')).toBe(other.eventId);
+    expect(await store.getTxnEvent(alice, 'DEV', scope, 'tx1')).toBe(msg.eventId);
     // Lookups asked together: one statement, each answered as alone.
     const { db: counting, statements } = countingQueries(db());
     const batched = new SqlRoomStore(counting);
-    const asked: Array<[string, string, string]> = [[alice, 'DEV', 'tx1'], [alice, 'DEV', 'nope'], [alice, 'OTHER', 'tx1'], [bob, 'DEV', 'tx1'], [alice, 'DEV', 'tx1']];
-    expect(await Promise.all(asked.map(([u, d, t]) => batched.getTxnEvent(u, d, t)))).toEqual([msg.eventId, undefined, undefined, undefined, msg.eventId]);
+    const asked: Array<[string, string, string, string]> = [
+      [alice, 'DEV', scope, 'tx1'],
+      [alice, 'DEV', scope, 'nope'],
+      [alice, 'OTHER', scope, 'tx1'],
+      [bob, 'DEV', scope, 'tx1'],
+      [alice, 'DEV', scope, 'tx1'],
+      [alice, 'DEV', txnScope('send', roomId, 'm.room.other'), 'tx1'],
+      [alice, 'DEV', txnScope('send', '!elsewhere:x', 'm.room.message'), 'tx1'],
+    ];
+    expect(await Promise.all(asked.map(([u, d, s, t]) => batched.getTxnEvent(u, d, s, t)))).toEqual([
+      msg.eventId, undefined, undefined, undefined, msg.eventId, other.eventId, undefined,
+    ]);
     expect(statements.length).toBe(1);
     // A NUL fails its own lookup only (PostgreSQL refuses it), not the others asked with it.
-    const withNul = await Promise.allSettled([batched.getTxnEvent(alice, 'DEV', 'tx1'), batched.getTxnEvent(alice, 'DEV', 'a\u0000b')]);
+    const withNul = await Promise.allSettled([batched.getTxnEvent(alice, 'DEV', scope, 'tx1'), batched.getTxnEvent(alice, 'DEV', scope, 'a\u0000b')]);
     expect(withNul[0]).toEqual({ status: 'fulfilled', value: msg.eventId });
     if (db().engine !== 'postgres') expect(withNul[1]).toEqual({ status: 'fulfilled', value: undefined });
     const alias = `#a${roomN}:${SERVER}`;
@@ -301,7 +322,7 @@ describeEngines('rooms store', (db) => {
     const n = 250;
     const results = await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: `big ${i}` }, txn: { deviceId: 'DEV', txnId: `big${i}` } }),
+        creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: `big ${i}` }, txn: { deviceId: 'DEV', scope: 's', txnId: `big${i}` } }),
       ),
     );
     const events = await store.getEvents(results.map((r) => r.eventId));
@@ -310,7 +331,7 @@ describeEngines('rooms store', (db) => {
     expect(groups.size).toBe(n);
     for (const [i, r] of results.entries()) {
       expect(events.get(r.eventId)?.event.content).toEqual({ body: `big ${i}` });
-      expect(await store.getTxnEvent(alice, 'DEV', `big${i}`)).toBe(r.eventId);
+      expect(await store.getTxnEvent(alice, 'DEV', 's', `big${i}`)).toBe(r.eventId);
     }
     expect(await store.getForwardExtremities(roomId)).toEqual([results[n - 1]!.eventId]);
   });

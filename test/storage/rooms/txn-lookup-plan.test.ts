@@ -11,9 +11,10 @@ describeEngines('batched txn id lookup', (db) => {
     // plan a prepared statement keeps after its first executions must still
     // be one probe per asked key.
     for (let i = 0; i < 300; i++) {
-      await db().execute('INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts) VALUES (?, ?, ?, ?, 0)', [
+      await db().execute('INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, inserted_ts) VALUES (?, ?, ?, ?, ?, 0)', [
         `@u${i % 7}:x`,
         `D${i % 3}`,
+        `send/!r${i % 2}:x/m.room.message`,
         `t${i}`,
         `$e${i}`,
       ]);
@@ -21,15 +22,24 @@ describeEngines('batched txn id lookup', (db) => {
     const client = await pool.connect();
     try {
       await client.query('SET plan_cache_mode = force_generic_plan');
-      await client.query(`PREPARE txn_lookup_plan(text[], text[], text[]) AS ${rewritePlaceholders(TXN_LOOKUP_BATCH_SQL)}`);
-      const plan = await client.query(`EXPLAIN EXECUTE txn_lookup_plan('{"@u1:x","@u2:x"}', '{D1,D2}', '{t1,nope}')`);
+      await client.query(`PREPARE txn_lookup_plan(text[], text[], text[], text[]) AS ${rewritePlaceholders(TXN_LOOKUP_BATCH_SQL)}`);
+      const plan = await client.query(
+        `EXPLAIN EXECUTE txn_lookup_plan('{"@u1:x","@u2:x"}', '{D1,D2}', '{send/!r1:x/m.room.message,send/!r0:x/m.room.message}', '{t1,nope}')`,
+      );
       const text = plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
       expect(text).toMatch(/Index (Only )?Scan using event_txn_ids_pkey/);
       expect(text).not.toMatch(/Seq Scan on event_txn_ids/);
-      const rows = await client.query(rewritePlaceholders(TXN_LOOKUP_BATCH_SQL), [['@u1:x', '@u2:x'], ['D1', 'D2'], ['t1', 'nope']]);
+      const rows = await client.query(rewritePlaceholders(TXN_LOOKUP_BATCH_SQL), [
+        ['@u1:x', '@u2:x', '@u1:x'],
+        ['D1', 'D2', 'D1'],
+        ['send/!r1:x/m.room.message', 'send/!r0:x/m.room.message', 'send/!r0:x/m.room.message'],
+        ['t1', 'nope', 't1'],
+      ]);
+      // The same txn id under another scope (path) is another key.
       expect(rows.rows).toEqual([
-        { user_id: '@u1:x', device_id: 'D1', txn_id: 't1', event_id: '$e1' },
-        { user_id: '@u2:x', device_id: 'D2', txn_id: 'nope', event_id: null },
+        { user_id: '@u1:x', device_id: 'D1', scope: 'send/!r1:x/m.room.message', txn_id: 't1', event_id: '$e1' },
+        { user_id: '@u2:x', device_id: 'D2', scope: 'send/!r0:x/m.room.message', txn_id: 'nope', event_id: null },
+        { user_id: '@u1:x', device_id: 'D1', scope: 'send/!r0:x/m.room.message', txn_id: 't1', event_id: null },
       ]);
       await client.query('DEALLOCATE txn_lookup_plan');
     } finally {
@@ -41,29 +51,30 @@ describeEngines('batched txn id lookup', (db) => {
   it('SQLite: probes the primary key once per asked key (never scans the table)', async () => {
     if (db().engine !== 'sqlite') return;
     for (const n of [2, SQLITE_TXN_LOOKUP_MAX]) {
-      const plan = await db().query(`EXPLAIN QUERY PLAN ${sqliteTxnLookupSql(n)}`, new Array(3 * n).fill('x'));
+      const plan = await db().query(`EXPLAIN QUERY PLAN ${sqliteTxnLookupSql(n)}`, new Array(4 * n).fill('x'));
       const text = plan.map((r) => String(r.detail)).join('\n');
-      expect(text).toMatch(/SEARCH event_txn_ids USING PRIMARY KEY \(user_id=\? AND device_id=\? AND txn_id=\?\)/);
+      expect(text).toMatch(/SEARCH event_txn_ids USING PRIMARY KEY \(user_id=\? AND device_id=\? AND scope=\? AND txn_id=\?\)/);
       expect(text).not.toMatch(/SCAN event_txn_ids/);
     }
   });
 
   it('answers the lookups asked in one turn with one statement per chunk: found, not found, repeated keys, NUL alone', async () => {
     // Rows no other test of this suite writes.
-    const keys: Array<[string, string, string]> = [];
-    for (let i = 0; i < 150; i++) keys.push([`@b${i % 5}:x`, `BD${i % 2}`, `bt${i}`]);
-    for (const [i, [u, d, t]] of keys.entries()) {
+    const keys: Array<[string, string, string, string]> = [];
+    for (let i = 0; i < 150; i++) keys.push([`@b${i % 5}:x`, `BD${i % 2}`, `send/!b${i % 3}:x/m.room.message`, `bt${i}`]);
+    for (const [i, [u, d, s, t]] of keys.entries()) {
       if (i % 3 === 0) continue; // every third key has no row
-      await db().execute('INSERT INTO event_txn_ids (user_id, device_id, txn_id, event_id, inserted_ts) VALUES (?, ?, ?, ?, 0)', [u, d, t, `$b${i}`]);
+      await db().execute('INSERT INTO event_txn_ids (user_id, device_id, scope, txn_id, event_id, inserted_ts) VALUES (?, ?, ?, ?, ?, 0)', [u, d, s, t, `$b${i}`]);
     }
     const { db: counting, statements } = countingQueries(db());
     const store = new SqlRoomStore(counting);
     const expected = (i: number) => (i % 3 === 0 ? undefined : `$b${i}`);
 
-    // 150 keys in one turn: ceil(150 / chunk) statements; the same key twice, and a key that differs in one part only.
-    const asked = [...keys, keys[1]!, [keys[1]![0], keys[1]![1], 'bt-none'] as [string, string, string]];
-    const got = await Promise.all(asked.map(([u, d, t]) => store.getTxnEvent(u, d, t)));
-    expect(got).toEqual([...keys.map((_, i) => expected(i)), expected(1), undefined]);
+    // 150 keys in one turn: ceil(150 / chunk) statements; the same key twice, and keys that differ in one part only.
+    const k1 = keys[1]!;
+    const asked = [...keys, k1, [k1[0], k1[1], k1[2], 'bt-none'], [k1[0], k1[1], 'redact/!b1:x/m.room.message', k1[3]]] as Array<[string, string, string, string]>;
+    const got = await Promise.all(asked.map(([u, d, s, t]) => store.getTxnEvent(u, d, s, t)));
+    expect(got).toEqual([...keys.map((_, i) => expected(i)), expected(1), undefined, undefined]);
     const chunk = db().engine === 'sqlite' ? SQLITE_TXN_LOOKUP_MAX : 500;
     expect(statements.length).toBe(Math.ceil(asked.length / chunk));
 
@@ -76,7 +87,11 @@ describeEngines('batched txn id lookup', (db) => {
 
     // A key with a NUL is asked alone (after the others' statement), and fails (PostgreSQL) or misses (SQLite) alone.
     statements.length = 0;
-    const nul = await Promise.allSettled([store.getTxnEvent(...keys[1]!), store.getTxnEvent(keys[2]![0], 'BD0\u0000', 'bt2'), store.getTxnEvent(...keys[2]!)]);
+    const nul = await Promise.allSettled([
+      store.getTxnEvent(...keys[1]!),
+      store.getTxnEvent(keys[2]![0], keys[2]![1], `${keys[2]![2]}\u0000`, keys[2]![3]),
+      store.getTxnEvent(...keys[2]!),
+    ]);
     expect(nul[0]).toEqual({ status: 'fulfilled', value: '$b1' });
     expect(nul[2]).toEqual({ status: 'fulfilled', value: '$b2' });
     if (db().engine === 'sqlite') expect(nul[1]).toEqual({ status: 'fulfilled', value: undefined });

@@ -132,7 +132,7 @@ describe('EventCreator', () => {
 
   it('serialises events for clients per batch', async () => {
     const roomId = await room();
-    const m = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'hi' }, txn: { deviceId: 'D1', txnId: 'tx' } });
+    const m = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'hi' }, txn: { deviceId: 'D1', scope: 's', txnId: 'tx' } });
     const r = await creator.create({ roomId, type: 'm.room.redaction', sender: alice, content: { reason: 'r' }, redacts: m.eventId });
     const ser = new ClientEventSerializer(store);
     const stored = await store.getEvents([m.eventId, r.eventId]);
@@ -142,7 +142,7 @@ describe('EventCreator', () => {
     expect(redacted!.unsigned!.transaction_id).toBeUndefined();
     expect(redaction!.redacts).toBe(m.eventId);
     expect((redaction as any).signatures).toBeUndefined();
-    const top = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'mine' }, txn: { deviceId: 'D1', txnId: 't2' } });
+    const top = await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'mine' }, txn: { deviceId: 'D1', scope: 's', txnId: 't2' } });
     const [mine] = await ser.serialize([(await store.getEvent(top.eventId))!], { userId: alice, deviceId: 'D1' });
     const [other] = await ser.serialize([(await store.getEvent(top.eventId))!], { userId: alice, deviceId: 'D2' });
     expect(mine!.unsigned!.transaction_id).toBe('t2');

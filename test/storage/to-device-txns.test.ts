@@ -1,0 +1,42 @@
+/**
+ * To-device transaction ids are scoped by endpoint path, which names the
+ * event type (PUT /sendToDevice/{eventType}/{txnId}); live/004 gives the rows
+ * written before the type of their messages where one is still undelivered.
+ */
+import { expect, it } from 'vitest';
+import { migrate } from '../../src/storage/migrate.js';
+import { allMigrations } from '../../src/storage/migrations/index.js';
+import { ToDeviceStore } from '../../src/storage/live/to-device-store.js';
+import { describeEngines } from './engines.js';
+
+const alice = '@alice:td.test';
+const bob = '@bob:td.test';
+
+describeEngines(
+  'to-device txn ids',
+  (db) => {
+    it('migrates the claimed txn ids (type from the undelivered messages) and keys new claims by event type', async () => {
+      const upTo = allMigrations.findIndex((m) => m.name === 'live/003_push_exceptions_by_room');
+      await migrate(db(), allMigrations.slice(0, upTo + 1));
+      // t1: still in bob's inbox (its JSON holds what PostgreSQL's json type cannot extract from); t2: delivered and gone.
+      const message = { type: 'org.example.ping', sender: alice, content: { odd: 'nul \u0000 lone \ud800' } };
+      await db().execute('INSERT INTO device_inbox (user_id, device_id, stream_id, message_json) VALUES (?, ?, ?, ?)', [bob, 'B', 1, JSON.stringify(message)]);
+      for (const [t, s] of [['t1', 1], ['t2', 2]] as const) {
+        await db().execute('INSERT INTO to_device_txns (user_id, device_id, txn_id, stream_id, inserted_ts) VALUES (?, ?, ?, ?, 1)', [alice, 'A', t, s]);
+      }
+
+      await migrate(db());
+      const rows = await db().query<{ txn_id: string; event_type: string }>('SELECT txn_id, event_type FROM to_device_txns ORDER BY txn_id');
+      expect(rows.map((r) => [r.txn_id, r.event_type])).toEqual([['t1', 'org.example.ping'], ['t2', '']]);
+
+      const store = new ToDeviceStore(db());
+      const claim = (type: string, txnId: string, streamId: number) => db().transaction((tx) => store.claimTxn(tx, alice, 'A', type, txnId, streamId));
+      // A retry across the upgrade is still a retry; the same txn id with another type is not.
+      expect(await claim('org.example.ping', 't1', 3)).toBe(false);
+      expect(await claim('org.example.other', 't1', 4)).toBe(true);
+      expect(await claim('org.example.other', 't1', 5)).toBe(false);
+      expect(await claim('org.example.ping', 't2', 6)).toBe(true);
+    });
+  },
+  { migrate: false },
+);
