@@ -295,6 +295,9 @@ export const roomsMigrations: Migration[] = [
     // - a redaction whose own JSON was pruned (it was redacted, pre-v11) has
     //   no target left and gets the send scope (its /redact retry sends again);
     // - a row whose event row is gone is dropped (nothing to return anyway);
+    // - PostgreSQL reads the first "redacts" string of the event's JSON text,
+    //   which may be one nested deeper in a content sent through /send: such
+    //   a row gets a scope no request names (its retry sends again);
     // - PostgreSQL: a row whose key would exceed the new bound on the key
     //   (user, device, scope, txn id over 2,600 bytes, too long for the new
     //   index) is dropped; a retry of it answers 400 like any new one.
