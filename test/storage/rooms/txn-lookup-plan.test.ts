@@ -29,6 +29,8 @@ describeEngines('batched txn id lookup', (db) => {
       const text = plan.rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
       expect(text).toMatch(/Index (Only )?Scan using event_txn_ids_pkey/);
       expect(text).not.toMatch(/Seq Scan on event_txn_ids/);
+      // The probe uses the whole key, not a prefix of it.
+      expect(text).toMatch(/Index Cond: .*scope = .*txn_id = /);
       const rows = await client.query(rewritePlaceholders(TXN_LOOKUP_BATCH_SQL), [
         ['@u1:x', '@u2:x', '@u1:x'],
         ['D1', 'D2', 'D1'],
