@@ -16,7 +16,7 @@ import { SearchService } from '../services/search/search-service.js';
 import { UserDirectoryService } from '../services/user-directory/user-directory-service.js';
 import { RoomsExtraStore } from '../storage/rooms-extra/store.js';
 import { makeWriter } from '../workers/runtime.js';
-import { shardFor, streamWriters } from '../workers/role.js';
+import { roomShardFor, streamWriters } from '../workers/role.js';
 import { eventsPositionFor, type EventsPosition } from '../streams/tokens.js';
 import type { Services } from './services.js';
 
@@ -61,7 +61,7 @@ export async function wireRoomsExtra(services: Services): Promise<void> {
     position: () => eventsStream?.getPosition() ?? { min: Number.MAX_SAFE_INTEGER },
     // Several event persisters: a room is searched up to its own persister's position.
     ...(eventWriters.length > 1
-      ? { roomStream: (roomId: string, at: EventsPosition) => eventsPositionFor(at, shardFor(roomId, eventWriters)) }
+      ? { roomStream: (roomId: string, at: EventsPosition) => eventsPositionFor(at, roomShardFor(roomId, eventWriters)) }
       : {}),
     ...(services.workers ? { freshPositions: () => services.workers!.freshPositions() } : {}),
   });

@@ -16,7 +16,7 @@ import type { ExtraRows } from '../storage/rooms/store.js';
 import { MultiWriterEventsStream } from '../workers/events-stream.js';
 import { makeWriter } from '../workers/runtime.js';
 import { stateGroupAllocator } from '../workers/state-groups.js';
-import { shardFor, streamWriters } from '../workers/role.js';
+import { roomShardFor, streamWriters } from '../workers/role.js';
 import { eventsPositionFor, eventsUpperBound, type EventsPosition } from '../streams/tokens.js';
 import type { Services } from './services.js';
 
@@ -61,7 +61,7 @@ export async function wireRooms(services: Services): Promise<void> {
     // Several event persisters: only the room's own (see RoutedRoomService).
     ...(services.workers && writesEvents && streamWriters(services.config).events.length > 1
       ? {
-          ownsRoom: (roomId: string) => shardFor(roomId, streamWriters(services.config).events) === services.workers!.role.instanceName,
+          ownsRoom: (roomId: string) => roomShardFor(roomId, streamWriters(services.config).events) === services.workers!.role.instanceName,
           onForeignRoom: (roomId: string, type: string) =>
             services.logger.error({ roomId, type }, 'an event of another event persister\'s room reached this one: refused (a write path does not route by room)'),
         }
@@ -96,7 +96,7 @@ export async function wireRooms(services: Services): Promise<void> {
   const eventWriters = streamWriters(services.config).events;
   const roomStream =
     eventWriters.length > 1
-      ? (roomId: string, at?: EventsPosition) => eventsPositionFor(at ?? stream.getPosition(), shardFor(roomId, eventWriters))
+      ? (roomId: string, at?: EventsPosition) => eventsPositionFor(at ?? stream.getPosition(), roomShardFor(roomId, eventWriters))
       : (_roomId: string, at?: EventsPosition) => (at ? eventsUpperBound(at) : stream.getCurrent());
   services.roomReads = new RoomReadService(ctx, roomStream, rt ? () => rt.freshPositions() : undefined);
   services.roomDirectory = new DirectoryService(ctx, rooms, services.logger);

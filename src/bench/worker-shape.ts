@@ -6,7 +6,9 @@
  *
  *   master               client + federation listener, replication listener
  *   generic_worker1/2    client + federation listeners (the generic pools)
- *   event_persister1..N  stream_writers.events (replication listener only)
+ *   event_persister1..N  stream_writers.events (replication listener + a
+ *                        client listener: nginx sends each room's event
+ *                        sending straight to the room's persister)
  *   stream_writer        typing, to_device, account_data, receipts, presence
  *                        (replication listener + a client listener for nginx)
  *   background_worker    run_background_tasks_on (a replication listener, so
@@ -35,7 +37,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify as stringifyYaml } from 'yaml';
 import { loadDeployment } from '../workers/deployment.js';
-import { generateNginxConfig } from '../workers/nginx.js';
+import { generateNginxConfig, type PoolName } from '../workers/nginx.js';
 import { onInterrupt } from './cleanup.js';
 import { childPids } from './procstat.js';
 import {
@@ -102,12 +104,18 @@ export interface WorkerPlan {
   /** The main process first. */
   instances: PlannedInstance[];
   nginxPort: number;
+  /**
+   * The proxy's pools (`--pool`): every pool but `event_sending` on the
+   * generic workers and the stream writer (the persisters' client listeners
+   * serve event sending only; the generator sends it to them by room).
+   */
+  nginxPools: Partial<Record<PoolName, string[]>>;
 }
 
 /** Ports a deployment with `persisters` event persisters (and `followers` followers) needs, nginx included. */
 export function portsNeeded(persisters: number, followers = 0): number {
-  // master 2, generic workers 2, persisters N, stream writer 2, background worker 1, nginx 1, followers F
-  return 8 + persisters + followers;
+  // master 2, generic workers 2, persisters 2N, stream writer 2, background worker 1, nginx 1, followers F
+  return 8 + 2 * persisters + followers;
 }
 
 export function followerNames(n: number): string[] {
@@ -151,8 +159,8 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   }
   const persisters = persisterNames(p.persisters);
   for (const name of persisters) {
-    const port = take();
-    worker(name, { replPort: port }, [repl(port)]);
+    const ports = { replPort: take(), clientPort: take() };
+    worker(name, ports, [repl(ports.replPort), client(ports.clientPort, ['client'])]);
   }
   const sw = { replPort: take(), clientPort: take() };
   worker('stream_writer', sw, [repl(sw.replPort), client(sw.clientPort, ['client'])]);
@@ -192,7 +200,20 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
     run_background_tasks_on: 'background_worker',
     ...(p.extra ?? {}),
   };
-  return { overrides, instances, nginxPort };
+  // Client traffic other than event sending stays where it was before the
+  // persisters had client listeners: the generic workers (and the stream
+  // writer, a generic worker with a client listener, in the client pools).
+  const clientPool = ['generic_worker1', 'generic_worker2', 'stream_writer'];
+  const federationPool = ['generic_worker1', 'generic_worker2'];
+  const nginxPools: Partial<Record<PoolName, string[]>> = {
+    sync: clientPool,
+    federation: federationPool,
+    federation_inbound: federationPool,
+    client: clientPool,
+    login: clientPool,
+    pagination: clientPool,
+  };
+  return { overrides, instances, nginxPort, nginxPools };
 }
 
 /** Why the worker shapes cannot run here, or undefined when they can. */
@@ -341,7 +362,7 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
     const nginxConf = path.join(dir, 'nginx.conf');
     writeFileSync(
       nginxConf,
-      generateNginxConfig(deployment.shared, deployment.workers, { listen: `127.0.0.1:${plan.nginxPort}`, standalone: { prefix: dir } }),
+      generateNginxConfig(deployment.shared, deployment.workers, { listen: `127.0.0.1:${plan.nginxPort}`, pools: plan.nginxPools, standalone: { prefix: dir } }),
     );
 
     // The processes: main first (migrations), then the workers together.

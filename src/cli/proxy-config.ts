@@ -7,7 +7,10 @@
  *   --server-name NAME           the server block's server_name (default server_name)
  *   --pool POOL=w1,w2            pool membership (sync, initial_sync, federation,
  *                                federation_inbound, client, login, event_sending,
- *                                pagination); default: every generic worker
+ *                                pagination); default: every generic worker with a
+ *                                listener for the pool (no initial_sync pool), but
+ *                                event_sending goes to the event persisters, by
+ *                                room, when each has a client listener
  *   --standalone PREFIX          a complete nginx.conf using PREFIX for pid/logs/temp
  */
 import { writeFileSync } from 'node:fs';

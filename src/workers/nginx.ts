@@ -10,6 +10,11 @@
  *   parameter, extracted with `map`), initial syncs (no `since`) optionally
  *   on their own pool, inbound federation /send/ by source address, event
  *   sending and /messages by the room id in the URI, the rest round robin;
+ * - event sending, when its pool is not given and every event persister is
+ *   a generic worker with a client listener, straight to the room's
+ *   persister: the upstream lists the persisters in `stream_writers.events`
+ *   order and hashes the room id as `roomShardFor` does (plain `hash`, not
+ *   `consistent`), so no process forwards the write over replication;
  * - media to media_repository workers when there are some;
  * - everything else (including SSO, which must stay on one process) to the
  *   main process;
@@ -100,6 +105,19 @@ class Out {
 
 export class NginxConfigError extends Error {}
 
+/**
+ * The event persisters (`stream_writers.events`, in order) when every one is a
+ * generic worker with a client listener, else undefined (the main process
+ * among them, a persister without one, or one no worker file defines).
+ */
+function eventPersistersWithClientListener(events: readonly string[], byName: ReadonlyMap<string, WorkerEntry>): string[] | undefined {
+  for (const name of events) {
+    const w = name === MAIN_INSTANCE ? undefined : byName.get(name);
+    if (!w || parseWorkerApp(w.config.worker_app) !== 'generic_worker' || !listenerAddress(w.config.worker_listeners, 'client')) return undefined;
+  }
+  return events.length ? [...events] : undefined;
+}
+
 /** The processes' limit on non-media request bodies (src/app/homeserver.ts JSON_BODY_LIMIT, 1 MiB). */
 const JSON_BODY_LIMIT_MB = 1;
 /** Where media bodies (up to max_upload_size) arrive, when the main process serves the repository. */
@@ -115,11 +133,17 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
   const generic = workers.filter((w) => parseWorkerApp(w.config.worker_app) === 'generic_worker');
   const media = workers.filter((w) => parseWorkerApp(w.config.worker_app) === 'media_repository');
 
+  const writers = streamWriters(shared);
+  // Event sending straight to the room's persister, when every persister can take client requests.
+  const persisters = opts.pools?.event_sending ? undefined : eventPersistersWithClientListener(writers.events, byName);
+
   // Pools: members and their addresses for the pool's resource.
   const pools = new Map<PoolName, string[]>();
   for (const pool of POOL_NAMES) {
     const res = poolResource(pool);
-    const names = opts.pools?.[pool] ?? (pool === 'initial_sync' ? undefined : generic.map((w) => w.config.worker_name!).filter(Boolean));
+    const names =
+      opts.pools?.[pool] ??
+      (pool === 'initial_sync' ? undefined : pool === 'event_sending' && persisters ? persisters : generic.map((w) => w.config.worker_name!).filter(Boolean));
     if (!names) continue;
     const addrs: string[] = [];
     for (const n of names) {
@@ -133,7 +157,6 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
   }
 
   // Writers of the streams that have endpoints.
-  const writers = streamWriters(shared);
   const writerUpstream = new Map<WriterStream, string>();
   const writerAddrs = new Map<string, string>();
   for (const stream of ['typing', 'to_device', 'account_data', 'receipts', 'presence'] as WriterStream[]) {
@@ -156,8 +179,9 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
   }
 
   const out = new Out(opts.standalone ? 1 : 0);
-  const up = (name: string, addrs: string[], balance?: string) =>
+  const up = (name: string, addrs: string[], balance?: string, comment: string[] = []) =>
     out.block(`upstream ${name}`, () => {
+      for (const c of comment) out.line(`# ${c}`);
       if (balance) out.line(`${balance};`);
       for (const a of addrs) out.line(`server ${a};`);
       out.line('keepalive 16;');
@@ -212,10 +236,21 @@ export function generateNginxConfig(shared: HomeserverConfig, workers: WorkerEnt
     // By client address: rate limits per address (and per account from one
     // address) are kept by each process, so one client must meet one process.
     login: 'hash $remote_addr consistent',
-    event_sending: 'hash $myelin_room_id consistent',
+    // To the persisters: plain `hash`, nginx's pick being roomShardFor's (src/workers/role.ts).
+    event_sending: persisters ? 'hash $myelin_room_id' : 'hash $myelin_room_id consistent',
     pagination: 'hash $myelin_room_id consistent',
   };
-  for (const [pool, addrs] of pools) up(`myelin_${pool}`, addrs, balance[pool]);
+  const comments: Partial<Record<PoolName, string[]>> = {
+    event_sending: persisters
+      ? [
+          'The event persisters, in stream_writers.events order. Plain `hash` (not `consistent`)',
+          'picks the same persister as Myelin does (from the CRC-32 of the room id), so each room goes',
+          'straight to the persister that owns it; if that one is down, nginx tries another, which',
+          'forwards the request over replication. Keep this order and do not add servers by hand.',
+        ]
+      : [],
+  };
+  for (const [pool, addrs] of pools) up(`myelin_${pool}`, addrs, balance[pool], comments[pool]);
   for (const [w, addr] of writerAddrs) up(upstreamName(`writer_${w}`), [addr]);
   const mediaAddrs = media.map((w) => listenerAddress(w.config.worker_listeners, 'media')).filter((a): a is string => !!a);
   if (mediaAddrs.length) up('myelin_media', mediaAddrs);

@@ -17,6 +17,7 @@
  * | appservice traffic  | notify_appservices_from_worker: NAME, or synapse.app.appservice with notify_appservices: false | either is set |
  */
 import { createHash } from 'node:crypto';
+import zlib from 'node:zlib';
 import type { HomeserverConfig } from '../config/schema.js';
 import { MAIN_INSTANCE, normaliseInstance, WRITER_STREAMS, type WriterStream } from './streams.js';
 
@@ -160,10 +161,12 @@ export function resolveRole(cfg: RoleConfig): ProcessRole {
 
 /**
  * Picks one of `instances` for `key`, stably: the first 6 bytes of
- * SHA-256(key) read as a big-endian integer, modulo the number of instances.
- * Every process computes the same answer from the same configuration; the
- * answer changes when the list changes (restart every process then, as the
- * worker documentation says for event persisters and federation senders).
+ * SHA-256(key) read as a big-endian integer, modulo the number of instances
+ * (pushers by user id, federation senders by destination: keys that differ
+ * in one character spread as well as any). Every process computes the same
+ * answer from the same configuration; the answer changes when the list
+ * changes (restart every process then, as the worker documentation says for
+ * pushers and federation senders).
  */
 export function shardFor(key: string, instances: readonly string[]): string {
   if (instances.length === 0) throw new Error('shardFor: no instances');
@@ -172,15 +175,52 @@ export function shardFor(key: string, instances: readonly string[]): string {
   return instances[n % instances.length]!;
 }
 
+/**
+ * The events writer of a room among `writers` (`stream_writers.events`),
+ * picked exactly as nginx's `hash KEY;` (not `consistent`) picks its first
+ * server among equal-weight servers declared in the same order:
+ * ((CRC-32(room id) >>> 16) & 0x7fff) modulo the number of writers, CRC-32
+ * (IEEE) of the id's UTF-8 bytes. So nginx sends a room's requests straight
+ * to the room's persister (src/workers/nginx.ts). Room ids are random, so
+ * the weakness of a linear hash (ids differing in one character may share a
+ * writer) does not matter here. The answer changes when the list changes
+ * (restart every process then, as the worker documentation says).
+ */
+export function roomShardFor(roomId: string, writers: readonly string[]): string {
+  if (writers.length === 0) throw new Error('roomShardFor: no writers');
+  if (writers.length === 1) return writers[0]!;
+  return writers[((crc32(roomId) >>> 16) & 0x7fff) % writers.length]!;
+}
+
+/** CRC-32 (IEEE) of the UTF-8 bytes of `s`: zlib's (Node 20.15+), else a table-driven one. */
+const crc32: (s: string) => number = typeof zlib.crc32 === 'function' ? (s) => zlib.crc32(s) : crc32Table;
+
+let table: Uint32Array | undefined;
+/** CRC-32 without zlib.crc32 (exported for its test). */
+export function crc32Table(s: string): number {
+  if (!table) {
+    table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (const b of Buffer.from(s, 'utf8')) c = table[(c ^ b) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 /** The events writer of a room: its shard of `stream_writers.events`. */
 export function eventsWriterForRoom(cfg: Pick<HomeserverConfig, 'stream_writers'>, roomId: string): string {
-  return shardFor(roomId, streamWriters(cfg).events);
+  return roomShardFor(roomId, streamWriters(cfg).events);
 }
 
 /** The writer of a single-writer stream (or of `events` for a room when a key is given). */
 export function writerOf(cfg: Pick<HomeserverConfig, 'stream_writers'>, stream: WriterStream, shardKey?: string): string {
   const writers = streamWriters(cfg)[stream];
-  return shardKey !== undefined ? shardFor(shardKey, writers) : writers[0]!;
+  if (shardKey === undefined) return writers[0]!;
+  return stream === 'events' ? roomShardFor(shardKey, writers) : shardFor(shardKey, writers);
 }
 
 /** Whether this process sends the pushes of a user (it runs pushers and the user falls in its shard). */

@@ -5,7 +5,8 @@
  *
  *   master              client + federation listener, replication listener
  *   generic_worker1/2   client + federation listeners (the generic pools)
- *   event_persister1/2  stream_writers.events (replication listener only)
+ *   event_persister1/2  stream_writers.events (replication listener + a
+ *                       client listener: nginx sends event sending there, by room)
  *   stream_writer       typing, to_device, account_data, receipts, presence
  *                       (replication listener + a client listener for nginx)
  *   background_worker   run_background_tasks_on (a replication listener, only
@@ -27,7 +28,7 @@ import { chmodSync, createWriteStream, mkdtempSync, readFileSync, rmSync, type W
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { planWorkerDeployment, portsNeeded, writePlanFiles } from '../../src/bench/worker-shape.js';
+import { planWorkerDeployment, portsNeeded, writePlanFiles, type WorkerPlan } from '../../src/bench/worker-shape.js';
 import { BIN, createPgDatabase, freePort, ROOT, runCli, testConfigDefaults, TestServer, type StartOptions } from './homeserver.js';
 
 export const MAIN = 'master';
@@ -47,7 +48,7 @@ interface Instance {
   name: InstanceName;
   /** Config files: the shared ones, then its worker file (none for the main process). */
   configs: string[];
-  /** Its client listener (main, generic workers, stream writer). */
+  /** Its client listener (main, generic workers, event persisters, stream writer). */
   clientPort?: number;
   /** Its replication listener. */
   replPort?: number;
@@ -99,6 +100,8 @@ export class WorkerDeployment extends TestServer {
     sharedSecret: string,
     instances: Instance[],
     private readonly dropDatabase: () => Promise<void>,
+    /** The plan's proxy pools (`--pool`). */
+    private readonly nginxPools: WorkerPlan['nginxPools'] = {},
   ) {
     super('workers', serverName, nginxPort, dir, configPaths, sharedSecret);
     for (const i of instances) this.instances.set(i.name, i);
@@ -110,7 +113,7 @@ export class WorkerDeployment extends TestServer {
     return i;
   }
 
-  /** The process's own client listener, bypassing nginx (main, generic workers, stream writer). */
+  /** The process's own client listener, bypassing nginx (main, generic workers, event persisters, stream writer). */
   instanceUrl(name: InstanceName): string {
     const port = this.inst(name).clientPort;
     if (!port) throw new Error(`${name} has no client listener`);
@@ -254,6 +257,7 @@ export class WorkerDeployment extends TestServer {
       this.dir,
       '--listen',
       `127.0.0.1:${this.port}`,
+      ...Object.entries(this.nginxPools).flatMap(([pool, names]) => ['--pool', `${pool}=${names.join(',')}`]),
       '-o',
       conf,
     ]);
@@ -344,7 +348,7 @@ export async function startWorkerDeployment(opts: StartOptions = {}): Promise<Wo
     return { name: i.name as InstanceName, configs: configsOf.get(i.name)!, clientPort: i.clientPort, replPort: i.replPort };
   });
 
-  const d = new WorkerDeployment(serverName, plan.nginxPort, dir, shared, secret, instances, db.drop);
+  const d = new WorkerDeployment(serverName, plan.nginxPort, dir, shared, secret, instances, db.drop, plan.nginxPools);
   try {
     await d.start();
   } catch (e) {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect } from 'vitest';
 import { startServer } from './homeserver.js';
-import { shardFor } from '../../src/workers/role.js';
+import { roomShardFor } from '../../src/workers/role.js';
 import { enc, RawClient } from './http.js';
 import { EVENT_PERSISTERS, type WorkerDeployment } from './worker-deployment.js';
 
@@ -45,7 +45,7 @@ export async function roomOnPersister(persister: string, owner: WorkerTestUser, 
   for (let i = 0; i < 30; i++) {
     const r = await owner.c.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    if (shardFor(r.body.room_id, EVENT_PERSISTERS) !== persister) continue;
+    if (roomShardFor(r.body.room_id, EVENT_PERSISTERS) !== persister) continue;
     for (const o of others) expect((await o.c.post(`/_matrix/client/v3/join/${enc(r.body.room_id)}`, {})).status).toBe(200);
     return r.body.room_id;
   }

@@ -12,7 +12,7 @@ import { shapesUnderTest, workersShapeUnavailable } from '../../helpers/homeserv
 import { enc } from '../../helpers/http.js';
 import { roomOnPersister, workerTestUser, type WorkerTestUser, sleep, useWorkerDeployment } from '../../helpers/worker-rooms.js';
 import { EVENT_PERSISTERS } from '../../helpers/worker-deployment.js';
-import { shardFor } from '../../../src/workers/role.js';
+import { roomShardFor } from '../../../src/workers/role.js';
 
 const wanted = shapesUnderTest().includes('workers');
 const unavailable = wanted ? workersShapeUnavailable() : 'the workers shape is not in MYELIN_TEST_SHAPES';
@@ -93,12 +93,12 @@ describe.skipIf(!!unavailable)('worker shape: search and upgrades across event p
     await send(a, room, 'before the upgrades');
     const seen = new Set<string>();
     for (let i = 0; i < 16 && (seen.size < 3 || i < 8); i++) {
-      const from = shardFor(room, EVENT_PERSISTERS);
+      const from = roomShardFor(room, EVENT_PERSISTERS);
       // v10 and v12 rooms in turn.
       const up = await a.c.post(`${V3}/rooms/${enc(room)}/upgrade`, { new_version: i % 2 ? '12' : '10' });
       expect(up.status, JSON.stringify(up.body)).toBe(200);
       const next = up.body.replacement_room as string;
-      const to = shardFor(next, EVENT_PERSISTERS);
+      const to = roomShardFor(next, EVENT_PERSISTERS);
       seen.add(from === to ? 'same' : `${from}->${to}`);
 
       const tomb = await a.c.get(`${V3}/rooms/${enc(room)}/state/m.room.tombstone/`);

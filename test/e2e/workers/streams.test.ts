@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, type TestServer } from '../../helpers/homeserver.js';
 import { RawClient } from '../../helpers/http.js';
-import { shardFor } from '../../../src/workers/role.js';
+import { roomShardFor } from '../../../src/workers/role.js';
 import { ReplicationClient } from '../../../src/workers/replication-client.js';
 import { makeCluster, type Cluster } from './cluster.js';
 
@@ -89,7 +89,7 @@ describe('worker deployment: streams between processes (postgres + redis)', () =
       const roomId = r.body.room_id as string;
       const j = await at(p.g2, bob.accessToken).request('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/join`, {});
       expect(j.status, JSON.stringify(j.body)).toBe(200);
-      if (shardFor(roomId, PERSISTERS) === persister) return roomId;
+      if (roomShardFor(roomId, PERSISTERS) === persister) return roomId;
     }
     throw new Error(`no room landed on ${persister}`);
   }

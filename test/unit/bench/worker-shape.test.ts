@@ -35,6 +35,13 @@ describe('worker shape plan', () => {
       expect(ports.length).toBe(portsNeeded(n));
       // Every process has something to poll /health on.
       for (const i of plan.instances) expect(i.clientPort ?? i.replPort).toBeDefined();
+      // Each persister has a replication listener and a client listener (for event sending).
+      for (const i of plan.instances.filter((x) => x.name.startsWith('event_persister'))) {
+        expect((i.workerFile!.worker_listeners as any[]).map((l) => [l.port, l.resources[0].names])).toEqual([
+          [i.replPort, ['replication']],
+          [i.clientPort, ['client']],
+        ]);
+      }
       const o = plan.overrides as any;
       expect(o.stream_writers.events).toEqual(names.filter((x) => x.startsWith('event_persister')));
       expect(o.database.args).toMatchObject({ database: 'myelin_bench_x', cp_max: 3 });
@@ -63,11 +70,22 @@ describe('worker shape plan', () => {
       const { shared, workerFiles } = writePlanFiles(plan, dir, base);
       const d = loadDeployment(shared, workerFiles);
       expect(d.workers).toHaveLength(6);
-      const conf = generateNginxConfig(d.shared, d.workers, { listen: `127.0.0.1:${plan.nginxPort}`, standalone: { prefix: dir } });
+      const conf = generateNginxConfig(d.shared, d.workers, { listen: `127.0.0.1:${plan.nginxPort}`, pools: plan.nginxPools, standalone: { prefix: dir } });
       expect(conf).toContain(`listen 127.0.0.1:${plan.nginxPort}`);
       const byName = new Map(plan.instances.map((i) => [i.name, i]));
       // Client traffic reaches the generic workers and the stream writer's client listener...
       for (const n of ['generic_worker1', 'generic_worker2', 'stream_writer']) expect(conf).toContain(`127.0.0.1:${byName.get(n)!.clientPort}`);
+      /** An upstream's balancing line and servers, in order. */
+      const upstream = (name: string) => {
+        const body = new RegExp(`upstream ${name} \\{([^}]*)\\}`).exec(conf)![1]!;
+        return { balance: /^\s*(hash [^;]*);/m.exec(body)?.[1], servers: [...body.matchAll(/^\s*server ([^;]+);/gm)].map((m) => m[1]) };
+      };
+      const at = (...names: string[]) => names.map((n) => `127.0.0.1:${byName.get(n)!.clientPort}`);
+      // ...event sending goes to the room's persister (writers' order, nginx's plain hash = roomShardFor)...
+      expect(upstream('myelin_event_sending')).toEqual({ balance: 'hash $myelin_room_id', servers: at('event_persister1', 'event_persister2') });
+      // ...and the other pools stay on the generic workers (and the stream writer), as without persister client listeners.
+      for (const pool of ['sync', 'client', 'login', 'pagination']) expect(upstream(`myelin_${pool}`).servers, pool).toEqual(at('generic_worker1', 'generic_worker2', 'stream_writer'));
+      for (const pool of ['federation', 'federation_inbound']) expect(upstream(`myelin_${pool}`).servers, pool).toEqual(at('generic_worker1', 'generic_worker2'));
       // ...and no replication listener is ever proxied.
       for (const i of plan.instances) if (i.replPort) expect(conf).not.toContain(`:${i.replPort};`);
     } finally {

@@ -27,17 +27,14 @@ export const SHARED = {
 };
 
 const repl = (port: number) => ({ type: 'http', port, bind_address: '127.0.0.1', resources: [{ names: ['replication'] }] });
+const client = (port: number) => ({ type: 'http', port, bind_address: '127.0.0.1', x_forwarded: true, resources: [{ names: ['client'] }] });
 const pub = (port: number) => ({ type: 'http', port, bind_address: '127.0.0.1', x_forwarded: true, resources: [{ names: ['client', 'federation'] }] });
 
 export const WORKERS: Record<string, Record<string, unknown>> = {
   'generic_worker1.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'generic_worker1', worker_listeners: [pub(8081)] },
   'generic_worker2.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'generic_worker2', worker_listeners: [pub(8082)] },
-  'event_persister1.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'event_persister1', worker_listeners: [repl(8034)] },
-  'event_persister2.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'event_persister2', worker_listeners: [repl(8035)] },
-  'stream_writer.yaml': {
-    worker_app: 'synapse.app.generic_worker',
-    worker_name: 'stream_writer',
-    worker_listeners: [repl(8036), { type: 'http', port: 8037, bind_address: '127.0.0.1', x_forwarded: true, resources: [{ names: ['client'] }] }],
-  },
+  'event_persister1.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'event_persister1', worker_listeners: [repl(8034), client(8038)] },
+  'event_persister2.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'event_persister2', worker_listeners: [repl(8035), client(8039)] },
+  'stream_writer.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'stream_writer', worker_listeners: [repl(8036), client(8037)] },
   'background_worker.yaml': { worker_app: 'synapse.app.generic_worker', worker_name: 'background_worker' },
 };

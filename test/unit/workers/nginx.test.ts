@@ -100,7 +100,7 @@ describe('nginx generator', () => {
     expect(conf).toMatch(/upstream myelin_sync \{\s*hash \$myelin_sync_user consistent;\s*server 127\.0\.0\.1:8081;\s*server 127\.0\.0\.1:8082;/);
     expect(conf).toMatch(/upstream myelin_initial_sync \{\s*hash \$myelin_sync_user consistent;\s*server 127\.0\.0\.1:8082;\s*keepalive/);
     expect(conf).toMatch(/upstream myelin_federation_inbound \{\s*hash \$remote_addr consistent;/);
-    expect(conf).toMatch(/upstream myelin_event_sending \{\s*hash \$myelin_room_id consistent;/);
+    expect(conf).toMatch(/upstream myelin_event_sending \{(\s*#[^\n]*)*\s*hash \$myelin_room_id;\s*server 127\.0\.0\.1:8038;\s*server 127\.0\.0\.1:8039;/);
     expect(conf).toMatch(/upstream myelin_writer_stream_writer \{\s*server 127\.0\.0\.1:8037;/);
     expect(conf).toMatch(/"~\*\^Bearer \+syt_\(\[\^_\]\+\)_" \$1;/);
     expect(conf).toMatch(/map \$arg_since \$myelin_sync_upstream/);
@@ -111,6 +111,73 @@ describe('nginx generator', () => {
   it('refuses a typing writer without a client listener', () => {
     const bad = workers.map((w) => (w.config.worker_name === 'stream_writer' ? { ...w, config: { ...w.config, worker_listeners: [w.config.worker_listeners![0]!] } } : w));
     expect(() => generateNginxConfig(shared, bad)).toThrow(/stream_writers\.typing: writer "stream_writer" has no http listener with the client resource/);
+  });
+});
+
+/** The example deployment (events writers in `order`), its persisters' client listeners (8038, 8039) kept or not. */
+function example(order = ['event_persister1', 'event_persister2'], persisterClients = true) {
+  const s = configSchema.parse({ ...SHARED, stream_writers: { ...SHARED.stream_writers, events: order } });
+  const ws = Object.entries(WORKERS).map(([path, w]) => {
+    const drop = !persisterClients && (w.worker_name as string).startsWith('event_persister');
+    const extra = drop ? { worker_listeners: (w.worker_listeners as { resources: { names: string[] }[] }[]).filter((l) => l.resources[0]!.names.includes('replication')) } : {};
+    return { path, config: configSchema.parse({ ...SHARED, ...w, ...extra }) };
+  });
+  return { shared: s, workers: ws };
+}
+
+/** The servers of an upstream block, in order, and its balancing line. */
+function upstream(conf: string, name: string): { balance: string | undefined; servers: string[]; text: string } {
+  const m = new RegExp(`upstream ${name} \\{([^}]*)\\}`).exec(conf);
+  if (!m) throw new Error(`no upstream ${name}`);
+  const text = m[1]!;
+  return { text, balance: /^\s*(hash [^;]*);/m.exec(text)?.[1], servers: [...text.matchAll(/^\s*server ([^;]+);/gm)].map((x) => x[1]!) };
+}
+
+describe('nginx generator: event sending straight to the room persister', () => {
+  it('lists the persisters in stream_writers.events order, hashed like roomShardFor (not consistent), with a comment why', () => {
+    const conf = generateNginxConfig(shared, workers);
+    const u = upstream(conf, 'myelin_event_sending');
+    expect(u.balance).toBe('hash $myelin_room_id');
+    expect(u.servers).toEqual(['127.0.0.1:8038', '127.0.0.1:8039']);
+    expect(u.text).toMatch(/# .*not `consistent`/);
+    expect(route(conf, '/_matrix/client/v3/rooms/!r:example.org/send/m.room.message/t1')).toBe('myelin_event_sending');
+    // The order is the writers' order, not the worker files'.
+    const rev = example(['event_persister2', 'event_persister1']);
+    expect(upstream(generateNginxConfig(rev.shared, rev.workers), 'myelin_event_sending').servers).toEqual(['127.0.0.1:8039', '127.0.0.1:8038']);
+    // The other pools are unchanged: every generic worker with a client listener (the persisters too).
+    const sync = upstream(conf, 'myelin_sync');
+    expect(sync.balance).toBe('hash $myelin_sync_user consistent');
+    expect(sync.servers).toEqual(['127.0.0.1:8081', '127.0.0.1:8082', '127.0.0.1:8038', '127.0.0.1:8039', '127.0.0.1:8037']);
+    expect(upstream(conf, 'myelin_pagination').balance).toBe('hash $myelin_room_id consistent');
+    // Replication listeners stay unexposed.
+    for (const port of [9093, 8034, 8035, 8036]) expect(conf).not.toContain(`:${port};`);
+  });
+
+  it('keeps the consistent-hashed generic pool otherwise', () => {
+    // No persister has a client listener.
+    const none = example(undefined, false);
+    const plain = upstream(generateNginxConfig(none.shared, none.workers), 'myelin_event_sending');
+    expect(plain).toMatchObject({ balance: 'hash $myelin_room_id consistent', servers: ['127.0.0.1:8081', '127.0.0.1:8082', '127.0.0.1:8037'] });
+    expect(plain.text).not.toContain('#');
+    // Only one of the two has one.
+    const half = workers.map((w) => (w.config.worker_name === 'event_persister2' ? none.workers.find((x) => x.config.worker_name === 'event_persister2')! : w));
+    expect(upstream(generateNginxConfig(shared, half), 'myelin_event_sending')).toMatchObject({
+      balance: 'hash $myelin_room_id consistent',
+      servers: ['127.0.0.1:8081', '127.0.0.1:8082', '127.0.0.1:8038', '127.0.0.1:8037'],
+    });
+    // The main process writes events (alone, or among the persisters).
+    for (const events of [undefined, ['event_persister1', 'master']]) {
+      const s = configSchema.parse({ ...SHARED, stream_writers: { ...SHARED.stream_writers, events } });
+      expect(upstream(generateNginxConfig(s, workers), 'myelin_event_sending').balance).toBe('hash $myelin_room_id consistent');
+    }
+    // A persister that is not a generic worker does not serve event sending.
+    const odd = workers.map((w) => (w.config.worker_name === 'event_persister1' ? { ...w, config: { ...w.config, worker_app: 'synapse.app.pusher' } } : w));
+    expect(upstream(generateNginxConfig(shared, odd), 'myelin_event_sending').balance).toBe('hash $myelin_room_id consistent');
+    // An explicit event_sending pool wins.
+    expect(upstream(generateNginxConfig(shared, workers, { pools: { event_sending: ['generic_worker2'] } }), 'myelin_event_sending')).toMatchObject({
+      balance: 'hash $myelin_room_id consistent',
+      servers: ['127.0.0.1:8082'],
+    });
   });
 });
 

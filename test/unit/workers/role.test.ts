@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  crc32Table,
   eventsWriterForRoom,
   parseWorkerApp,
   resolveRole,
+  roomShardFor,
   sendsFederationTo,
   sendsPushesFor,
   shardFor,
@@ -81,7 +83,8 @@ describe('resolveRole', () => {
     expect(resolveRole(cfg).sendsFederation).toBe(false);
     const fs1 = resolveRole({ ...cfg, worker_app: 'synapse.app.federation_sender', worker_name: 'fs1' });
     const fs2 = resolveRole({ ...cfg, worker_app: 'synapse.app.federation_sender', worker_name: 'fs2' });
-    const dests = ['a.org', 'b.org', 'c.org', 'd.org', 'e.org', 'f.org'];
+    // (Keys that differ in one byte only, like a.org ... h.org, may all share a shard: CRC-32 is linear.)
+    const dests = Array.from({ length: 20 }, (_, i) => `server${i}.example.org`);
     for (const d of dests) expect(Number(sendsFederationTo(fs1, cfg, d)) + Number(sendsFederationTo(fs2, cfg, d))).toBe(1);
     expect(dests.some((d) => sendsFederationTo(fs1, cfg, d))).toBe(true);
     expect(dests.some((d) => sendsFederationTo(fs2, cfg, d))).toBe(true);
@@ -120,10 +123,45 @@ describe('events sharding', () => {
     expect(eventsWriterForRoom({ stream_writers: {} } as any, '!x:y')).toBe('master');
   });
 
-  it('matches sha256 mod n', async () => {
+  /** CRC-32 (IEEE, reflected 0xEDB88320), bit by bit: independent of role.ts's. */
+  const crc32Bitwise = (s: string): number => {
+    let c = 0xffffffff;
+    for (const b of Buffer.from(s, 'utf8')) {
+      c ^= b;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    }
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  /** nginx's first pick of `hash KEY;` over n equal servers (ngx_http_upstream_hash_module). */
+  const nginxPick = (key: string, n: number) => ((crc32Bitwise(key) >>> 16) & 0x7fff) % n;
+
+  it('roomShardFor picks as nginx `hash $key;` does: ((crc32(key) >>> 16) & 0x7fff) mod n', () => {
+    expect(crc32Bitwise('123456789')).toBe(0xcbf43926); // the CRC-32 check value
+    const keys = ['!abc:example.org', '!x:y', '!OGEhHVWSdvArJzumhm:matrix.org', '@alice:example.org', 'remote.example.com', '!ünïcødé:example.org', ''];
+    for (const key of keys) {
+      for (const n of [2, 3, 5, 7]) {
+        const list = Array.from({ length: n }, (_, i) => `w${i}`);
+        expect(roomShardFor(key, list), `${key} over ${n}`).toBe(`w${nginxPick(key, n)}`);
+      }
+    }
+    // Fixed answers: CRC-32 0x45639ff0 -> 17763, 0x6f58394e -> 28504, 0x555ab14a -> 21850.
+    expect(crc32Bitwise('!abc:example.org')).toBe(0x45639ff0);
+    expect(['!abc:example.org', '!x:y', '@alice:example.org'].map((k) => roomShardFor(k, ['w0', 'w1', 'w2', 'w3', 'w4']))).toEqual(['w3', 'w4', 'w0']);
+    expect(['!abc:example.org', '!x:y', '@alice:example.org'].map((k) => roomShardFor(k, ['w0', 'w1', 'w2']))).toEqual(['w0', 'w1', 'w1']);
+    expect(roomShardFor('!only:example.org', ['solo'])).toBe('solo');
+    expect(() => roomShardFor('!x:y', [])).toThrow(/no writers/);
+  });
+
+  it('shardFor (pushers, federation senders) is SHA-256 mod n: keys that differ in one character spread', async () => {
     const { createHash } = await import('node:crypto');
     const key = '!abc:example.org';
     const n = createHash('sha256').update(key).digest().readUIntBE(0, 6);
     expect(shardFor(key, ['w0', 'w1', 'w2', 'w3', 'w4'])).toBe(`w${n % 5}`);
+    const near = ['a.org', 'b.org', 'c.org', 'd.org', 'e.org', 'f.org', 'g.org', 'h.org'];
+    expect(new Set(near.map((k) => shardFor(k, ['w0', 'w1']))).size).toBe(2);
+  });
+
+  it('the table-driven CRC-32 (for Node without zlib.crc32) agrees', () => {
+    for (const key of ['', '123456789', '!abc:example.org', '!ünïcødé:example.org', 'a'.repeat(300)]) expect(crc32Table(key)).toBe(crc32Bitwise(key));
   });
 });
