@@ -208,6 +208,22 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     expect(again.status).toBe(200);
     expect(Object.keys(again.body.rooms?.join ?? {})).toEqual([]);
   }, 120_000);
+
+  it('a send made on a generic worker is forwarded to the room\'s persister (nginx sends it there directly)', async () => {
+    const [a, b] = [await user(), await user()];
+    const rooms = [await roomOnPersister('event_persister1', a, [b]), await roomOnPersister('event_persister2', a, [b])];
+    const gw = new RawClient(deployment().instanceUrl('generic_worker1'), a.token);
+    for (const roomId of rooms) {
+      const sent = await gw.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/fwd`, { msgtype: 'm.text', body: 'forwarded' });
+      expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+      // A retry on another way in (nginx: the persister itself) is the same request.
+      const again = await a.c.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/fwd`, { msgtype: 'm.text', body: 'forwarded' });
+      expect(again.body.event_id).toBe(sent.body.event_id);
+      const ev = await new RawClient(deployment().baseUrl, b.token).get(`/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(sent.body.event_id)}`);
+      expect(ev.status).toBe(200);
+      expect(ev.body.content.body).toBe('forwarded');
+    }
+  }, 60_000);
 });
 
 /** Kills the Redis connections of one deployment only (named myelin:<server_name>:...); the shared Redis server stays up. */
