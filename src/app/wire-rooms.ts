@@ -61,7 +61,10 @@ export async function wireRooms(services: Services): Promise<void> {
     // Several event persisters: only the room's own (see RoutedRoomService).
     ...(services.workers && writesEvents && streamWriters(services.config).events.length > 1
       ? {
-          ownsRoom: (roomId: string) => roomShardFor(roomId, streamWriters(services.config).events) === services.workers!.role.instanceName,
+          ownsRoom: ((writers: readonly string[], me: string) => (roomId: string) => roomShardFor(roomId, writers) === me)(
+            streamWriters(services.config).events,
+            services.workers.role.instanceName,
+          ),
           onForeignRoom: (roomId: string, type: string) =>
             services.logger.error({ roomId, type }, 'an event of another event persister\'s room reached this one: refused (a write path does not route by room)'),
         }

@@ -21,6 +21,7 @@
  * - replication listeners are never proxied, and /_synapse/replication/ is
  *   refused.
  */
+import { isIP } from 'node:net';
 import type { HomeserverConfig, ListenerConfig } from '../config/schema.js';
 import { parseWorkerApp, streamWriters } from './role.js';
 import { ROUTING_TABLE, type RouteCategory, type RoutingEntry } from './routing-table.js';
@@ -107,13 +108,16 @@ export class NginxConfigError extends Error {}
 
 /**
  * The event persisters (`stream_writers.events`, in order) when every one is a
- * generic worker with a client listener, else undefined (the main process
+ * generic worker with a client listener bound to an IP address, else undefined (the main process
  * among them, a persister without one, or one no worker file defines).
  */
 function eventPersistersWithClientListener(events: readonly string[], byName: ReadonlyMap<string, WorkerEntry>): string[] | undefined {
   for (const name of events) {
     const w = name === MAIN_INSTANCE ? undefined : byName.get(name);
-    if (!w || parseWorkerApp(w.config.worker_app) !== 'generic_worker' || !listenerAddress(w.config.worker_listeners, 'client')) return undefined;
+    const addr = w && parseWorkerApp(w.config.worker_app) === 'generic_worker' ? listenerAddress(w.config.worker_listeners, 'client') : undefined;
+    // nginx makes one server per address of a host name (localhost: 127.0.0.1
+    // and ::1), which would shift its pick away from roomShardFor's.
+    if (!addr || !isIP(addr.slice(0, addr.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1'))) return undefined;
   }
   return events.length ? [...events] : undefined;
 }

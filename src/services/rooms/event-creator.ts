@@ -159,7 +159,11 @@ export class EventCreator {
   /** The cached current state of a room (undefined if the room is unknown). */
   async getRoomState(roomId: string): Promise<CachedRoom | undefined> {
     try {
-      if (this.deps.cacheState === false && !this.running.has(roomId)) return await this.loadFromStore(roomId);
+      // Cached only where every write of the room passes: a process that
+      // does not write events, or a persister asked about another one's
+      // room (it may serve client reads), reads the database each time.
+      const cached = this.deps.cacheState !== false && (!this.deps.ownsRoom || this.deps.ownsRoom(roomId));
+      if (!cached && !this.running.has(roomId)) return await this.loadFromStore(roomId);
       return await this.load(roomId);
     } catch (e) {
       if (e instanceof UnknownRoom) return undefined;

@@ -209,7 +209,7 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
     expect(Object.keys(again.body.rooms?.join ?? {})).toEqual([]);
   }, 120_000);
 
-  it('a send made on a generic worker is forwarded to the room\'s persister (nginx sends it there directly)', async () => {
+  it('a send made on a generic worker, or on the other persister, is forwarded to the room\'s persister', async () => {
     const [a, b] = [await user(), await user()];
     const rooms = [await roomOnPersister('event_persister1', a, [b]), await roomOnPersister('event_persister2', a, [b])];
     const gw = new RawClient(deployment().instanceUrl('generic_worker1'), a.token);
@@ -222,6 +222,29 @@ describe.skipIf(!!unavailable)('worker shape: faults', () => {
       const ev = await new RawClient(deployment().baseUrl, b.token).get(`/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(sent.body.event_id)}`);
       expect(ev.status).toBe(200);
       expect(ev.body.content.body).toBe('forwarded');
+    }
+    // The persister that does not own a room (nginx's choice when the owner is down) forwards it too.
+    const [r1, r2] = rooms as [string, string];
+    for (const [roomId, other] of [[r1, 'event_persister2'], [r2, 'event_persister1']] as const) {
+      const via = new RawClient(deployment().instanceUrl(other), a.token);
+      const sent = await via.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/fwd2`, { msgtype: 'm.text', body: 'via the other' });
+      expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+      const again = await a.c.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/fwd2`, { msgtype: 'm.text', body: 'via the other' });
+      expect(again.body.event_id).toBe(sent.body.event_id);
+    }
+  }, 60_000);
+
+  it('a persister reading a room it does not own sees the room as it is now, not as it first loaded it', async () => {
+    const [a, b, c] = [await user(), await user(), await user()];
+    for (const [owner, other] of [['event_persister1', 'event_persister2'], ['event_persister2', 'event_persister1']] as const) {
+      const roomId = await roomOnPersister(owner, a, [b]);
+      const reader = new RawClient(deployment().instanceUrl(other), a.token);
+      const members = async () => Object.keys((await reader.get(`/_matrix/client/v3/rooms/${enc(roomId)}/joined_members`)).body.joined ?? {}).sort();
+      const before = await members();
+      expect(before).not.toContain(c.userId);
+      // c joins through nginx (the owner); then the other persister is asked again.
+      expect((await c.c.post(`/_matrix/client/v3/rooms/${enc(roomId)}/join`, {})).status).toBe(200);
+      expect(await members()).toContain(c.userId);
     }
   }, 60_000);
 });

@@ -173,6 +173,28 @@ describe('nginx generator: event sending straight to the room persister', () => 
     // A persister that is not a generic worker does not serve event sending.
     const odd = workers.map((w) => (w.config.worker_name === 'event_persister1' ? { ...w, config: { ...w.config, worker_app: 'synapse.app.pusher' } } : w));
     expect(upstream(generateNginxConfig(shared, odd), 'myelin_event_sending').balance).toBe('hash $myelin_room_id consistent');
+    // A persister listening on a host name: nginx would make a server per address of it (and pick otherwise).
+    const named = workers.map((w) =>
+      w.config.worker_name === 'event_persister1'
+        ? {
+            ...w,
+            config: {
+              ...w.config,
+              worker_listeners: w.config.worker_listeners!.map((l) =>
+                l.resources.some((r) => r.names.includes('client')) ? { ...l, bind_addresses: ['localhost'] } : l,
+              ),
+            },
+          }
+        : w,
+    );
+    expect(upstream(generateNginxConfig(shared, named), 'myelin_event_sending').balance).toBe('hash $myelin_room_id consistent');
+    // An IPv6 address is an address.
+    const v6 = named.map((w) =>
+      w.config.worker_name === 'event_persister1'
+        ? { ...w, config: { ...w.config, worker_listeners: w.config.worker_listeners!.map((l) => (l.bind_addresses?.[0] === 'localhost' ? { ...l, bind_addresses: ['::1'] } : l)) } }
+        : w,
+    );
+    expect(upstream(generateNginxConfig(shared, v6), 'myelin_event_sending')).toMatchObject({ balance: 'hash $myelin_room_id', servers: ['[::1]:8038', '127.0.0.1:8039'] });
     // An explicit event_sending pool wins.
     expect(upstream(generateNginxConfig(shared, workers, { pools: { event_sending: ['generic_worker2'] } }), 'myelin_event_sending')).toMatchObject({
       balance: 'hash $myelin_room_id consistent',
