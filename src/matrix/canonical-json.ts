@@ -218,6 +218,56 @@ function encodeFast(value: unknown): string {
   }
 }
 
+/**
+ * The members of a plain object as canonical JSON, for a caller that encodes
+ * several variants of one object (an event: its content hash, reference hash
+ * and stored form differ by a few top-level keys) and assembles each from the
+ * same texts with `joinMembers`: the keys in canonical order (those with
+ * undefined values left out) and each value's canonical text. Undefined when
+ * the general encoder is needed (a key to escape, a number that is not a
+ * safe integer, a value that is not plain JSON): use `canonicalJson` then.
+ */
+export function canonicalMembers(obj: object): { keys: string[]; texts: string[] } | undefined {
+  const proto: unknown = Object.getPrototypeOf(obj);
+  if (proto !== OBJECT_PROTO && proto !== null) return undefined;
+  const all = Object.keys(obj);
+  sortSmall(all);
+  const keys: string[] = [];
+  const texts: string[] = [];
+  try {
+    for (const k of all) {
+      const v = (obj as Record<string, unknown>)[k];
+      if (v === undefined) continue;
+      if (ESCAPE_RE.test(k)) return undefined;
+      keys.push(k);
+      texts.push(encodeFast(v));
+    }
+  } catch (e) {
+    if (e === FALLBACK) return undefined;
+    throw e;
+  }
+  return { keys, texts };
+}
+
+/**
+ * `{"key":text,...}` from members in canonical order (`canonicalMembers`),
+ * merged with `extraKeys`/`extraTexts` (also in order, none of them among
+ * `keys`): the canonical JSON of the object with those members added.
+ * Keys must need no escaping (as `canonicalMembers` gives them).
+ */
+export function joinMembers(keys: readonly string[], texts: readonly string[], extraKeys: readonly string[] = [], extraTexts: readonly string[] = []): string {
+  let out = '{';
+  let i = 0;
+  let j = 0;
+  while (i < keys.length || j < extraKeys.length) {
+    const fromExtra = j < extraKeys.length && (i >= keys.length || extraKeys[j]! < keys[i]!);
+    const k = fromExtra ? extraKeys[j]! : keys[i]!;
+    const t = fromExtra ? extraTexts[j++]! : texts[i++]!;
+    out += (out.length > 1 ? ',"' : '"') + k + '":' + t;
+  }
+  return out + '}';
+}
+
 /** Canonical JSON text of `value`. Throws CanonicalJsonError for non-JSON values. */
 export function canonicalJson(value: unknown, options?: CanonicalJsonOptions): string {
   try {

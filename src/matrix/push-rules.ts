@@ -471,6 +471,81 @@ export function memberBodyWords(ruleset: Ruleset, displayName: string | null | u
   };
 }
 
+/** Whether code unit `c` is a word character of the body rules' boundaries ([A-Za-z0-9_]). */
+function isWordChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || (c >= 0x41 && c <= 0x5a);
+}
+
+/** The leading run of word characters of `s` ('' when it starts with another character). */
+function leadingWord(s: string): string {
+  let i = 0;
+  while (i < s.length && isWordChar(s.charCodeAt(i))) i++;
+  return s.slice(0, i);
+}
+
+/** The distinct maximal runs of word characters of `text`. */
+function wordsOf(text: string): Set<string> {
+  const out = new Set<string>();
+  let start = -1;
+  for (let i = 0; i <= text.length; i++) {
+    if (i < text.length && isWordChar(text.charCodeAt(i))) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      out.add(text.slice(start, i));
+      start = -1;
+    }
+  }
+  return out;
+}
+
+/**
+ * Members with the default rules indexed by what their body rules look for,
+ * for `DefaultRulesEvaluator.membersThatMayDiffer`. A body rule matches a
+ * name only between word boundaries (start or end of the body, or a
+ * character outside [A-Za-z0-9_]); so where a name that starts with a word
+ * character occurs as the rule wants it, a word of the body starts, and that
+ * word is the name's leading word. Members are found through the words of a
+ * body instead of one by one; those with a name that is no ASCII literal, or
+ * that starts with another character, are looked at for every body.
+ */
+export class MemberWordIndex<M extends { words: MemberBodyWords }> {
+  private readonly byWord = new Map<string, number[]>();
+  /** Indices of the members looked at for every body. */
+  private readonly always: number[] = [];
+
+  constructor(readonly members: readonly M[]) {
+    members.forEach((m, i) => {
+      const leading: string[] = [];
+      for (const w of [m.words.displayName, m.words.userName]) {
+        if (w === undefined) continue;
+        const lw = w === null ? '' : leadingWord(w);
+        if (lw === '') {
+          this.always.push(i);
+          return;
+        }
+        if (!leading.includes(lw)) leading.push(lw);
+      }
+      for (const lw of leading) {
+        const list = this.byWord.get(lw);
+        if (list) list.push(i);
+        else this.byWord.set(lw, [i]);
+      }
+    });
+  }
+
+  /** Indices, ascending, of the members a body with these (lower-case) words may name. */
+  candidates(bodyWords: Iterable<string>): number[] {
+    let out: number[] | undefined;
+    for (const w of bodyWords) {
+      const list = this.byWord.get(w);
+      if (list) (out ??= [...this.always]).push(...list);
+    }
+    if (!out) return this.always;
+    out.sort((a, b) => a - b);
+    return out.filter((v, i) => i === 0 || out[i - 1] !== v);
+  }
+}
+
 /**
  * Evaluates one event for many recipients whose rulesets are exactly the
  * server defaults (no rules of their own, no changes to the defaults), as
@@ -489,6 +564,8 @@ export class DefaultRulesEvaluator {
     /** Whether the only candidates are the body rules (display name, user name). */
     bodyRulesOnly: boolean;
     asciiBodyLower?: string;
+    /** The words of `asciiBodyLower` (wordsOf), made when first asked for. */
+    bodyWords?: Set<string>;
   };
 
   constructor(private readonly event: Record<string, any>) {}
@@ -544,6 +621,24 @@ export class DefaultRulesEvaluator {
     const { displayName, userName } = words;
     return (displayName !== undefined && (displayName === null || body.includes(displayName))) ||
       (userName !== undefined && (userName === null || body.includes(userName)));
+  }
+
+  /**
+   * The members of `index` for whom `mayDiffer` holds, in their order. When
+   * only the body rules can match (the event mentions nobody, its body is
+   * ASCII), they are found through the words of the body (MemberWordIndex)
+   * rather than by asking `mayDiffer` of every member.
+   */
+  membersThatMayDiffer<M extends { words: MemberBodyWords }>(ctx: EvalContext, index: MemberWordIndex<M>): M[] {
+    const plan = this.planFor(ctx);
+    if (!plan.candidates.length) return [];
+    const { members } = index;
+    if (!plan.bodyRulesOnly || plan.asciiBodyLower === undefined) return members.filter((m) => this.mayDiffer(ctx, m.words));
+    const out: M[] = [];
+    for (const i of index.candidates((plan.bodyWords ??= wordsOf(plan.asciiBodyLower)))) {
+      if (this.mayDiffer(ctx, members[i]!.words)) out.push(members[i]!);
+    }
+    return out;
   }
 
   private planFor(ctx: EvalContext): NonNullable<DefaultRulesEvaluator['plan']> {

@@ -61,16 +61,21 @@ const CONTENT_V11: ContentRules = {
 
 interface RuleSet {
   topLevel: readonly string[];
+  /** `topLevel` as a set. */
+  keeps: ReadonlySet<string>;
   content: ContentRules;
   keepThirdPartyInviteSigned: boolean;
 }
 
+const KEEPS_PRE_V11: ReadonlySet<string> = new Set(TOP_LEVEL_PRE_V11);
+const KEEPS_COMMON: ReadonlySet<string> = new Set(TOP_LEVEL_COMMON);
+
 const RULES: Record<RedactionRules, RuleSet> = {
-  v1: { topLevel: TOP_LEVEL_PRE_V11, content: CONTENT_V1, keepThirdPartyInviteSigned: false },
-  v6: { topLevel: TOP_LEVEL_PRE_V11, content: CONTENT_V6, keepThirdPartyInviteSigned: false },
-  v8: { topLevel: TOP_LEVEL_PRE_V11, content: CONTENT_V8, keepThirdPartyInviteSigned: false },
-  v9: { topLevel: TOP_LEVEL_PRE_V11, content: CONTENT_V9, keepThirdPartyInviteSigned: false },
-  v11: { topLevel: TOP_LEVEL_COMMON, content: CONTENT_V11, keepThirdPartyInviteSigned: true },
+  v1: { topLevel: TOP_LEVEL_PRE_V11, keeps: KEEPS_PRE_V11, content: CONTENT_V1, keepThirdPartyInviteSigned: false },
+  v6: { topLevel: TOP_LEVEL_PRE_V11, keeps: KEEPS_PRE_V11, content: CONTENT_V6, keepThirdPartyInviteSigned: false },
+  v8: { topLevel: TOP_LEVEL_PRE_V11, keeps: KEEPS_PRE_V11, content: CONTENT_V8, keepThirdPartyInviteSigned: false },
+  v9: { topLevel: TOP_LEVEL_PRE_V11, keeps: KEEPS_PRE_V11, content: CONTENT_V9, keepThirdPartyInviteSigned: false },
+  v11: { topLevel: TOP_LEVEL_COMMON, keeps: KEEPS_COMMON, content: CONTENT_V11, keepThirdPartyInviteSigned: true },
 };
 
 /** Accepts a RoomVersion or its id; throws for unknown versions. */
@@ -114,6 +119,22 @@ export function redactEvent<T extends object>(event: T, roomVersion: RoomVersion
   }
   out.content = redactContent(src.type, src.content, rules);
   return out as T;
+}
+
+/**
+ * The two halves of `redactEvent`, for a caller that assembles the redacted
+ * form from texts it already has (event signing): whether the room version's
+ * rules keep top-level key `key` (`content` is always kept, redacted), and
+ * the redacted content of `event` (the very content object when the rules
+ * keep all of it).
+ */
+export function redactionKeepsKey(roomVersion: RoomVersion | string, key: string): boolean {
+  return RULES[resolveRoomVersion(roomVersion).redaction].keeps.has(key);
+}
+
+export function redactedContent(event: object, roomVersion: RoomVersion | string): Record<string, any> {
+  const src = event as Obj;
+  return redactContent(src.type, src.content, RULES[resolveRoomVersion(roomVersion).redaction]);
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   DefaultRulesEvaluator,
   evaluate,
   memberBodyWords,
+  MemberWordIndex,
   sameOutcome,
   type EvalContext,
   type EvalResult,
@@ -64,17 +65,26 @@ interface RoomPushInfo {
 
 /**
  * A room's local members, split for evaluation. `plain`: those whose ruleset
- * is exactly the server defaults and who ignore nobody, as most are; an event
- * that none of their user-dependent rules can match (`mayDiffer`) gives them
- * the default outcome without evaluating them one by one. `others`: evaluated
+ * is exactly the server defaults and who ignore nobody, as most are, indexed
+ * by the words their body rules look for; an event that none of their
+ * user-dependent rules can match (`mayDiffer`) gives them the default
+ * outcome without evaluating them, and without visiting each of them when
+ * only the body rules can match (`membersThatMayDiffer`). `others`: evaluated
  * in full. Valid while the push rules and ignored users of this process have
  * not changed since (`rulesVersion`, `ignoredVersion`).
  */
 interface RecipientSplit {
   rulesVersion: number;
   ignoredVersion: number;
-  plain: Array<{ userId: string; displayName: string | null; ruleset: Ruleset; words: MemberBodyWords }>;
+  plain: MemberWordIndex<PlainMember>;
   others: Array<[string, string | null]>;
+}
+
+interface PlainMember {
+  userId: string;
+  displayName: string | null;
+  ruleset: Ruleset;
+  words: MemberBodyWords;
 }
 
 const NOTHING: EvalResult = { actions: [], notify: false, highlight: false };
@@ -165,17 +175,21 @@ export class PushService implements PushSource {
 
   private async buildSplit(info: RoomPushInfo): Promise<RecipientSplit> {
     // Versions first: a change during the reads below makes the next event rebuild.
-    const split: RecipientSplit = { rulesVersion: this.rules.version, ignoredVersion: this.accountData.ignoredVersion, plain: [], others: [] };
+    const rulesVersion = this.rules.version;
+    const ignoredVersion = this.accountData.ignoredVersion;
+    const plain: PlainMember[] = [];
+    const others: RecipientSplit['others'] = [];
     const local = this.localMembers(info);
     for (const [userId, displayName] of local) {
       const ignored = this.accountData.cachedIgnoredUsers(userId) ?? (await this.accountData.getIgnoredUsers(userId));
       const ruleset = this.rules.cachedRuleset(userId) ?? (await this.rules.getRuleset(userId));
       if (ignored.size === 0 && this.rules.isDefaultRuleset(ruleset)) {
-        split.plain.push({ userId, displayName, ruleset, words: memberBodyWords(ruleset, displayName) });
+        plain.push({ userId, displayName, ruleset, words: memberBodyWords(ruleset, displayName) });
       } else {
-        split.others.push([userId, displayName]);
+        others.push([userId, displayName]);
       }
     }
+    const split: RecipientSplit = { rulesVersion, ignoredVersion, plain: new MemberWordIndex(plain), others };
     // Kept only if the membership did not change during the reads (apply() drops `local`).
     if (info.local === local) info.split = split;
     return split;
@@ -268,9 +282,9 @@ export class PushService implements PushSource {
       if (sameOutcome(result, outcome)) return;
       rows.push({ kind: 'exception', ...base, userId, notif: result.notify, highlight: result.notify && result.highlight, actions: result.notify ? result.actions : [] });
     };
-    for (const m of split.plain) {
-      // Never notified of their own events; most members get the default outcome (no row).
-      if (m.userId === event.sender || !defaults.mayDiffer(ctx, m.words)) continue;
+    // Most members get the default outcome (no row): only those whose rules may match otherwise are evaluated.
+    for (const m of defaults.membersThatMayDiffer(ctx, split.plain)) {
+      if (m.userId === event.sender) continue; // never notified of their own events
       ctx.userId = m.userId;
       ctx.displayName = m.displayName ?? undefined;
       exception(m.userId, defaults.evaluateDefaultMember(m.ruleset, ctx));

@@ -434,8 +434,9 @@ export class EventCreator {
     let signed: Pdu;
     let eventId: string;
     let size: number;
+    let json: string | undefined;
     try {
-      ({ pdu: signed, eventId, size } = signAndHashEvent(pdu, rv, this.deps.serverName, this.deps.signingKey));
+      ({ pdu: signed, eventId, size, json } = signAndHashEvent(pdu, rv, this.deps.serverName, this.deps.signingKey));
     } catch (e) {
       if (e instanceof CanonicalJsonError) throw Errors.badJson(e.message);
       throw e;
@@ -491,6 +492,8 @@ export class EventCreator {
 
     // streamOrdering is set once the batch's positions are drawn (processBatch).
     const persist: EventToPersist = { event, streamOrdering: 0, stateGroup: stateGroup! };
+    // The stored text, from the texts signing encoded (the event is not changed after this).
+    if (json !== undefined) persist.json = json;
     if (newStateGroup) persist.newStateGroup = newStateGroup;
     if (unsignedExtra) persist.unsignedExtra = unsignedExtra;
     if (currentStateFix?.length) persist.currentStateFix = currentStateFix;

@@ -243,7 +243,7 @@ export class SqlRoomStore implements RoomStore {
         const extraUnsigned = p.unsignedExtra;
         eventValues.push(
           p.streamOrdering, ev.event_id, roomId, ev.type, isState ? ev.state_key : null, ev.sender, ev.depth, ev.depth,
-          ev.origin_server_ts, JSON.stringify(ev), 0, p.rejectedReason ?? null, 0,
+          ev.origin_server_ts, p.json ?? JSON.stringify(ev), 0, p.rejectedReason ?? null, 0,
           typeof content.url === 'string' ? 1 : 0, relatesTo, relType, instance, now,
           extraUnsigned && Object.keys(extraUnsigned).length ? JSON.stringify(extraUnsigned) : null,
           p.stateGroup, p.txn?.deviceId ?? null, p.txn?.txnId ?? null,

@@ -61,6 +61,11 @@ export interface NewStateGroup {
 
 export interface EventToPersist {
   event: RoomEvent;
+  /**
+   * `event` as JSON text, when the caller has it already (the event creator:
+   * its canonical JSON, assembled while signing); else the store encodes it.
+   */
+  json?: string;
   streamOrdering: number;
   /** Group holding the state after this event. */
   stateGroup: number;

@@ -4,6 +4,7 @@ import {
   conditionMatches,
   DefaultRulesEvaluator,
   memberBodyWords,
+  MemberWordIndex,
   evaluate,
   globMatches,
   globMatchesWords,
@@ -307,6 +308,50 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
     expect(shared.mayDiffer(ctx(), words('@dave:example.org', 'Dave'))).toBe(false);
     expect(shared.mayDiffer(ctx(), words('@zoe:example.org', 'Zoë'))).toBe(true);
     expect(new DefaultRulesEvaluator(msg('hi alice', { 'm.mentions': {} })).mayDiffer(ctx(), words(ALICE, 'Alice'))).toBe(false);
+  });
+
+  it('membersThatMayDiffer finds through the words of the body exactly the members mayDiffer holds for', () => {
+    const names = [
+      ...users,
+      { userId: '@k*t:example.org', displayName: 'Ca?rol' },
+      { userId: '@ben:example.org', displayName: '' },
+      { userId: '@w:example.org', displayName: '@weird' },
+      { userId: '@bang:example.org', displayName: 'bob!' },
+      { userId: '@x_1:example.org', displayName: 'x_1' },
+      { userId: '@k9:example.org', displayName: '9 lives' },
+      { userId: '@sp:example.org', displayName: ' spaced' },
+      { userId: '@dv:example.org', displayName: 'dave' },
+    ];
+    const members = names.map((n) => ({ ...n, words: memberBodyWords(buildRuleset(n.userId, noUserRules(), new Map()), n.displayName) }));
+    const index = new MemberWordIndex(members);
+    const bodies = [
+      ...events,
+      msg('hi ben and k*t'),
+      msg('Ca?rol, hi'),
+      msg('hey @weird'),
+      msg('bob! and x_1 and x_10'),
+      msg('9 lives, x_1'),
+      msg(' spaced out'),
+      msg('k*t'),
+      msg('dave dave DAVE'),
+      msg(''),
+    ];
+    let found = 0;
+    for (const ev of bodies) {
+      const shared = new DefaultRulesEvaluator(ev);
+      const got = shared.membersThatMayDiffer(ctx(), index);
+      expect(got, `${ev.event_id} ${ev.content?.body}`).toEqual(members.filter((m) => shared.mayDiffer(ctx(), m.words)));
+      found += got.length;
+      // Whoever is left out gets the default outcome.
+      for (const m of members) {
+        if (got.includes(m)) continue;
+        const rs = buildRuleset(m.userId, noUserRules(), new Map());
+        expect(evaluate(rs, ev, ctx({ userId: m.userId, displayName: m.displayName })), `${ev.content?.body} for ${m.userId}`).toEqual(shared.defaultOutcome(ctx()));
+      }
+    }
+    expect(found).toBeGreaterThan(20);
+    // A body naming nobody looks only at the members whose names have no leading word (not plain ASCII, or starting with another character).
+    expect(index.candidates(['hello', 'everyone']).map((i) => members[i]!.userId)).toEqual(['@zoe:example.org', '@k*t:example.org', '@w:example.org', '@sp:example.org']);
   });
 
   it('highlights only the mentioned user and notifies the others', () => {

@@ -16,7 +16,7 @@ import {
 } from '../../../src/matrix/hashes.js';
 import { isValidEventId } from '../../../src/matrix/identifiers.js';
 import { redactEvent } from '../../../src/matrix/redaction.js';
-import { generateSigningKey, signingKeyFromSeed } from '../../../src/matrix/signing.js';
+import { generateSigningKey, signBytes, signingKeyFromSeed } from '../../../src/matrix/signing.js';
 
 const KEY = signingKeyFromSeed(decodeBase64('YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1'), '1');
 
@@ -300,6 +300,58 @@ describe('signAndHashEvent: input', () => {
       expect(a.pdu.signatures).toEqual(b.pdu.signatures);
       expect(a.size).toBe(Buffer.byteLength(canonicalJson(a.pdu)));
       expect(verifyEventSignature(a.pdu, rv, 'domain', KEY.keyId, KEY.publicKey)).toBe(true);
+    }
+  });
+});
+
+describe('signAndHashEvent: members encoded once', () => {
+  // What the general path gives: the content hash of the event, the signature over the redacted event's canonical
+  // bytes (Ed25519 is deterministic), the event id from their hash, and the canonical text of the event with its id.
+  function expected(input: Record<string, unknown>, rv: string) {
+    const v1 = rv === '1' || rv === '2';
+    const base = v1 ? input : Object.fromEntries(Object.entries(input).filter(([k]) => k !== 'event_id'));
+    const hashed = addContentHash(base);
+    const bytes = Buffer.from(canonicalJson(redactEvent(hashed, rv)), 'utf8');
+    const signed = { ...hashed, signatures: { 'example.org': { [KEY.keyId]: signBytes(bytes, KEY) } } };
+    const eventId = v1 ? (input.event_id as string) : computeEventId(signed, rv);
+    return { signed, eventId, json: canonicalJson({ ...signed, event_id: eventId }) };
+  }
+
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['a message', pdu()],
+    ['a message with a mention, escapes and non-ASCII text', pdu({ content: { body: 'ünïcode "quoted" \\ \n \u{1F600} \u0001', msgtype: 'm.text', 'm.mentions': { user_ids: ['@b:example.org'] }, n: -0, big: 9007199254740991 } })],
+    ['a state event whose content redaction keeps some keys', pdu({ type: 'm.room.member', state_key: '@alice:example.org', content: { membership: 'join', displayname: 'Alice', join_authorised_via_users_server: '@c:example.org', third_party_invite: { signed: { mxid: '@alice:example.org' }, display_name: 'x' } } })],
+    ['power levels (content kept but for unknown keys)', pdu({ type: 'm.room.power_levels', state_key: '', content: { users: { '@alice:example.org': 100 }, ban: 50, invite: 0, notifications: { room: 50 } } })],
+    ['a create event (content kept whole in v11+), without room_id as in v12', (() => { const { room_id: _r, ...p } = pdu({ type: 'm.room.create', state_key: '', content: { room_version: '12', additional_creators: [] } }); return p; })()],
+    ['a redaction with top-level and content redacts', pdu({ type: 'm.room.redaction', redacts: '$target', content: { redacts: '$target', reason: 'spam' } })],
+    ['an event with origin and an undefined member', pdu({ origin: 'example.org', state_key: undefined, content: { body: 'x', skipped: undefined, list: [1, undefined, 'y'] } })],
+    ['an event_id that v3+ drop', pdu({ event_id: '$abc:example.org' })],
+  ];
+  for (const [name, input] of cases) {
+    for (const rv of ['1', '5', '9', '10', '11', '12']) {
+      it(`${name}, room version ${rv}`, () => {
+        const ev = rv === '1' ? { event_id: '$v1:example.org', ...input } : input;
+        const copy = structuredClone(ev);
+        const out = signAndHashEvent(ev, rv, 'example.org', KEY);
+        const want = expected(ev, rv);
+        expect(ev).toEqual(copy);
+        expect(out.pdu).toEqual(want.signed);
+        expect(out.eventId).toBe(want.eventId);
+        expect(out.json).toBe(want.json);
+        expect(out.size).toBe(Buffer.byteLength(canonicalJson(out.pdu)));
+        expect(checkContentHash(out.pdu, rv)).toBe(true);
+        expect(verifyEventSignature(out.pdu, rv, 'example.org', KEY.keyId, KEY.publicKey)).toBe(true);
+      });
+    }
+  }
+
+  it('has no stored text when a member needs the general encoder (a float in an old room version, a key to escape)', () => {
+    for (const content of [{ body: 'x', f: 1.5 }, { 'a"b': 1 }, { big: 2 ** 60 }]) {
+      const out = signAndHashEvent(pdu({ content }), '5', 'example.org', KEY);
+      expect(out.json).toBeUndefined();
+      const want = expected(pdu({ content }), '5');
+      expect(out.pdu).toEqual(want.signed);
+      expect(out.eventId).toBe(want.eventId);
     }
   });
 });

@@ -1,4 +1,5 @@
 import { beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../../src/matrix/canonical-json.js';
 import { signAndHashEvent } from '../../../src/matrix/event-signing.js';
 import { getRoomVersion } from '../../../src/matrix/room-versions.js';
 import { generateSigningKey, verifyJsonSignature } from '../../../src/matrix/signing.js';
@@ -18,13 +19,14 @@ const bob = `@bob:${SERVER}`;
 const key = generateSigningKey('u1');
 
 describe('EventCreator', () => {
+  let db: SqliteDb;
   let store: SqlRoomStore;
   let creator: EventCreator;
   let group = 0;
   let n = 0;
 
   beforeEach(async () => {
-    const db = new SqliteDb(':memory:');
+    db = new SqliteDb(':memory:');
     await migrate(db, roomsMigrations);
     store = new SqlRoomStore(db);
     group = 0;
@@ -67,6 +69,23 @@ describe('EventCreator', () => {
     expect(new Set(ev.auth_events)).toEqual(
       new Set([state.get(stateKey('m.room.create', ''))!.event_id, state.get(stateKey('m.room.power_levels', ''))!.event_id, state.get(stateKey('m.room.member', alice))!.event_id]),
     );
+  });
+
+  it('stores the text signing assembled: the canonical JSON of the event with its id (the general encoder else)', async () => {
+    const roomId = await room('11');
+    const old = await room('5');
+    const sent = [
+      await creator.create({ roomId, type: 'm.room.message', sender: alice, content: { body: 'ünï "q" \u{1F600}', msgtype: 'm.text' } }),
+      await creator.create({ roomId, type: 'm.room.name', stateKey: '', sender: alice, content: { name: 'N' } }),
+      await creator.create({ roomId: old, type: 'm.room.message', sender: alice, content: { body: 'float', n: 0.5 } }),
+    ];
+    for (const c of sent) {
+      const row = await db.queryOne<{ json: string }>('SELECT json FROM events WHERE event_id = ?', [c.eventId]);
+      expect(JSON.parse(row!.json)).toEqual(c.event);
+      expect((await store.getEvent(c.eventId))!.event).toEqual(c.event);
+    }
+    const first = await db.queryOne<{ json: string }>('SELECT json FROM events WHERE event_id = ?', [sent[0]!.eventId]);
+    expect(first!.json).toBe(canonicalJson(sent[0]!.event));
   });
 
   it('rejects oversize events with M_TOO_LARGE and non-canonical JSON by room version', async () => {
