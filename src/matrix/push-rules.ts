@@ -624,7 +624,9 @@ export class DefaultRulesEvaluator {
   }
 
   /**
-   * The members of `index` for whom `mayDiffer` holds, in their order. When
+   * The members of `index` whose body rules can match, in their order: a
+   * subset of those for whom `mayDiffer` holds (its substring test also takes
+   * a name found inside a word). When
    * only the body rules can match (the event mentions nobody, its body is
    * ASCII), they are found through the words of the body (MemberWordIndex)
    * rather than by asking `mayDiffer` of every member.

@@ -106,6 +106,8 @@ const BODIES = [
   '@room look',
   'sam',
   'Remote person',
+  'carol: lunch?', // carol by localpart only (no display name)
+  'bang bang', // bang by localpart (display name "bob!")
 ];
 
 describe('push evaluation of a batch agrees with per-user evaluation', () => {
@@ -122,8 +124,10 @@ describe('push evaluation of a batch agrees with per-user evaluation', () => {
       for (const [i, event] of events.entries()) {
         const batch = await svc.prepareBatch(ROOM, [{ event: event as any, streamOrdering: i + 1 }]);
         const rows = (batch?.[0]?.rows ?? []) as PushRow[];
-        // Never a row of its own for the sender.
+        // Never a row of its own for the sender; exceptions in the members' order.
         expect(rows.some((r) => r.kind === 'exception' && r.userId === sender)).toBe(false);
+        const order = rows.filter((r) => r.kind === 'exception').map((r) => MEMBERS.findIndex(([id]) => id === r.userId));
+        expect(order).toEqual([...order].sort((a, b) => a - b));
         for (const [userId, displayName] of MEMBERS) {
           if (userId === sender || !userId.endsWith(':' + HS)) continue;
           const want = expected(userId, displayName, event);

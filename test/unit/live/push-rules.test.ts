@@ -334,13 +334,17 @@ describe('DefaultRulesEvaluator (shared evaluation for default rulesets)', () =>
       msg(' spaced out'),
       msg('k*t'),
       msg('dave dave DAVE'),
+      msg('davenport, not dave-less'),
       msg(''),
     ];
     let found = 0;
     for (const ev of bodies) {
       const shared = new DefaultRulesEvaluator(ev);
       const got = shared.membersThatMayDiffer(ctx(), index);
-      expect(got, `${ev.event_id} ${ev.content?.body}`).toEqual(members.filter((m) => shared.mayDiffer(ctx(), m.words)));
+      // A subset of those mayDiffer keeps (its substring test also takes a name inside a word), in the members' order.
+      const maybe = members.filter((m) => shared.mayDiffer(ctx(), m.words));
+      expect(got.every((m) => maybe.includes(m)), `${ev.event_id} ${ev.content?.body}`).toBe(true);
+      expect(got).toEqual(maybe.filter((m) => got.includes(m)));
       found += got.length;
       // Whoever is left out gets the default outcome.
       for (const m of members) {

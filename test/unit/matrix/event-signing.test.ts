@@ -326,11 +326,13 @@ describe('signAndHashEvent: members encoded once', () => {
     ['a redaction with top-level and content redacts', pdu({ type: 'm.room.redaction', redacts: '$target', content: { redacts: '$target', reason: 'spam' } })],
     ['an event with origin and an undefined member', pdu({ origin: 'example.org', state_key: undefined, content: { body: 'x', skipped: undefined, list: [1, undefined, 'y'] } })],
     ['an event_id that v3+ drop', pdu({ event_id: '$abc:example.org' })],
+    ['empty content, a non-ASCII key, a lone surrogate', pdu({ content: {}, unsigned_extra_key: 'x', 'kéy': '\ud800 lone' })],
+    ['content with a __proto__ key', pdu({ content: JSON.parse('{"__proto__": {"x": 1}, "body": "p"}') as Record<string, unknown> })],
   ];
   for (const [name, input] of cases) {
-    for (const rv of ['1', '5', '9', '10', '11', '12']) {
+    for (const rv of ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']) {
       it(`${name}, room version ${rv}`, () => {
-        const ev = rv === '1' ? { event_id: '$v1:example.org', ...input } : input;
+        const ev = rv === '1' || rv === '2' ? { event_id: '$v1:example.org', ...input } : input;
         const copy = structuredClone(ev);
         const out = signAndHashEvent(ev, rv, 'example.org', KEY);
         const want = expected(ev, rv);
