@@ -17,8 +17,8 @@
  * | appservice traffic  | notify_appservices_from_worker: NAME, or synapse.app.appservice with notify_appservices: false | either is set |
  */
 import { createHash } from 'node:crypto';
-import zlib from 'node:zlib';
 import type { HomeserverConfig } from '../config/schema.js';
+import { crc32 } from '../util/crc32.js';
 import { MAIN_INSTANCE, normaliseInstance, WRITER_STREAMS, type WriterStream } from './streams.js';
 
 export type WorkerApp = 'main' | 'generic_worker' | 'pusher' | 'federation_sender' | 'media_repository' | 'appservice' | 'user_dir';
@@ -190,25 +190,6 @@ export function roomShardFor(roomId: string, writers: readonly string[]): string
   if (writers.length === 0) throw new Error('roomShardFor: no writers');
   if (writers.length === 1) return writers[0]!;
   return writers[((crc32(roomId) >>> 16) & 0x7fff) % writers.length]!;
-}
-
-/** CRC-32 (IEEE) of the UTF-8 bytes of `s`: zlib's (Node 20.15+), else a table-driven one. */
-const crc32: (s: string) => number = typeof zlib.crc32 === 'function' ? (s) => zlib.crc32(s) : crc32Table;
-
-let table: Uint32Array | undefined;
-/** CRC-32 without zlib.crc32 (exported for its test). */
-export function crc32Table(s: string): number {
-  if (!table) {
-    table = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (const b of Buffer.from(s, 'utf8')) c = table[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** The events writer of a room: its shard of `stream_writers.events`. */

@@ -8,26 +8,10 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { sha256Hex } from '../../matrix/hashes.js';
+import { crc32 } from '../../util/crc32.js';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
-
-let crcTable: Uint32Array | undefined;
-
-/** CRC-32 (IEEE 802.3), as zlib computes it. */
-export function crc32(data: Uint8Array): number {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) crc = crcTable[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
-}
 
 /** Base62 of a non-negative integer, left-padded with '0' to `minWidth`. */
 export function base62(n: number, minWidth = 0): string {
@@ -50,14 +34,14 @@ export type TokenKind = 'syt' | 'syr';
 
 export function generateToken(kind: TokenKind, localpart: string): string {
   const base = `${kind}_${Buffer.from(localpart, 'utf8').toString('base64url')}_${randomString(20)}`;
-  return `${base}_${base62(crc32(Buffer.from(base, 'utf8')), 6)}`;
+  return `${base}_${base62(crc32(base), 6)}`;
 }
 
 /** True if the token has our shape and its checksum matches (cheap pre-check before any lookup). */
 export function hasValidChecksum(token: string): boolean {
   const m = /^(sy[tr]_[A-Za-z0-9_-]*_[A-Za-z]{20})_([0-9A-Za-z]{6})$/.exec(token);
   if (!m) return false;
-  return base62(crc32(Buffer.from(m[1]!, 'utf8')), 6) === m[2];
+  return base62(crc32(m[1]!), 6) === m[2];
 }
 
 /** The localpart a token was issued for (from its prefix), or undefined. */

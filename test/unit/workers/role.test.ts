@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { crc32Table } from '../../../src/util/crc32.js';
 import {
-  crc32Table,
   eventsWriterForRoom,
   parseWorkerApp,
   resolveRole,
