@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe } from 'vitest';
 import type { Db } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
+import { allMigrations } from '../../src/storage/migrations/index.js';
 import { PostgresDb } from '../../src/storage/postgres.js';
 import { SqliteDb } from '../../src/storage/sqlite.js';
 import { createPgDatabase } from '../helpers/homeserver.js';
@@ -51,4 +52,14 @@ export function describeEngines(name: string, fn: (db: () => Db, engine: EngineN
       fn(() => handle!.db, engine);
     });
   }
+}
+
+/**
+ * Applies the migrations up to and including `name`: a test of a later
+ * migration writes the older schema's rows there, then migrates the rest.
+ */
+export async function migrateThrough(db: Db, name: string): Promise<void> {
+  const upTo = allMigrations.findIndex((m) => m.name === name);
+  if (upTo < 0) throw new Error(`no migration named ${name}`);
+  await migrate(db, allMigrations.slice(0, upTo + 1));
 }

@@ -7,12 +7,11 @@ import { expect, it } from 'vitest';
 import { generateSigningKey } from '../../src/matrix/signing.js';
 import { EventCreator } from '../../src/services/rooms/event-creator.js';
 import { migrate } from '../../src/storage/migrate.js';
-import { allMigrations } from '../../src/storage/migrations/index.js';
 import { PushStore, type PushRow } from '../../src/storage/live/push-store.js';
 import { SqlRoomStore } from '../../src/storage/rooms/sql-store.js';
 import type { ExtraRows } from '../../src/storage/rooms/store.js';
 import { StreamIdGenerator } from '../../src/streams/id-generator.js';
-import { describeEngines } from './engines.js';
+import { describeEngines, migrateThrough } from './engines.js';
 import { pino } from 'pino';
 import type { AccountDataService } from '../../src/services/account-data/account-data-service.js';
 import { PushService } from '../../src/services/push/push-service.js';
@@ -31,8 +30,7 @@ describeEngines(
   'push store',
   (db) => {
     it('migrates per-recipient rows to exception rows that keep counting', async () => {
-      const upTo = allMigrations.findIndex((m) => m.name === 'live/001_streams');
-      await migrate(db(), allMigrations.slice(0, upTo + 1));
+      await migrateThrough(db(), 'live/001_streams');
       await db().execute(
         `INSERT INTO event_push_actions (user_id, event_id, room_id, stream_ordering, thread_id, notif, highlight, actions, received_ts)
          VALUES (?, '$old1', '!old:push.test', 5, 'main', 1, 0, '["notify"]', 1), (?, '$old2', '!old:push.test', 6, 'main', 1, 1, '["notify",{"set_tweak":"highlight"}]', 2)`,

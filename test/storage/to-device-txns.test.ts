@@ -6,9 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { migrate } from '../../src/storage/migrate.js';
-import { allMigrations } from '../../src/storage/migrations/index.js';
 import { ToDeviceStore } from '../../src/storage/live/to-device-store.js';
-import { describeEngines } from './engines.js';
+import { describeEngines, migrateThrough } from './engines.js';
 
 const alice = '@alice:td.test';
 const bob = '@bob:td.test';
@@ -17,8 +16,7 @@ describeEngines(
   'to-device txn ids',
   (db) => {
     it('migrates the claimed txn ids (type from the undelivered messages) and keys new claims by event type', async () => {
-      const upTo = allMigrations.findIndex((m) => m.name === 'live/003_push_exceptions_by_room');
-      await migrate(db(), allMigrations.slice(0, upTo + 1));
+      await migrateThrough(db(), 'live/003_push_exceptions_by_room');
       // t1: still in bob's inbox (its JSON holds what PostgreSQL's json type cannot extract from); t2: delivered and gone.
       const message = { type: 'org.example.ping', sender: alice, content: { odd: 'nul \u0000 lone \ud800' } };
       await db().execute('INSERT INTO device_inbox (user_id, device_id, stream_id, message_json) VALUES (?, ?, ?, ?)', [bob, 'B', 1, JSON.stringify(message)]);

@@ -6,10 +6,9 @@
  */
 import { expect, it } from 'vitest';
 import { migrate } from '../../../src/storage/migrate.js';
-import { allMigrations } from '../../../src/storage/migrations/index.js';
 import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
 import { SyncStore } from '../../../src/storage/sync/sync-store.js';
-import { describeEngines } from '../engines.js';
+import { describeEngines, migrateThrough } from '../engines.js';
 
 const room = '!old:mig.test';
 const alice = '@alice:mig.test';
@@ -27,8 +26,7 @@ describeEngines(
   'rooms/005 on existing data',
   (db, engine) => {
     it('moves state groups and txn ids onto the events rows and keeps every read working', async () => {
-      const upTo = allMigrations.findIndex((m) => m.name === 'rooms/004_partial_relates_index');
-      await migrate(db(), allMigrations.slice(0, upTo + 1));
+      await migrateThrough(db(), 'rooms/004_partial_relates_index');
       const rows = [eventRow(1, alice, 'm.room.create', ''), eventRow(2, alice), eventRow(3, bob), eventRow(4, alice), eventRow(5, alice, 'm.room.topic', '')];
       for (const r of rows) await db().execute(`INSERT INTO events (${EVENT_COLS}) VALUES (${r.map(() => '?').join(', ')})`, r);
       for (const [e, g] of [['$e1', 1], ['$e2', 1], ['$e3', 1], ['$e4', 1], ['$e5', 2]] as const) {

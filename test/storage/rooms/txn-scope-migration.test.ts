@@ -7,9 +7,8 @@
 import { expect, it } from 'vitest';
 import { txnScope } from '../../../src/services/rooms/room-service.js';
 import { migrate } from '../../../src/storage/migrate.js';
-import { allMigrations } from '../../../src/storage/migrations/index.js';
 import { SqlRoomStore } from '../../../src/storage/rooms/sql-store.js';
-import { describeEngines } from '../engines.js';
+import { describeEngines, migrateThrough } from '../engines.js';
 
 // A room id with the characters the scope encodes (a lenient localpart may hold them).
 const room = '!a/b%2Fc:mig.test';
@@ -27,8 +26,7 @@ describeEngines(
   'rooms/006 on existing txn ids',
   (db, engine) => {
     it('derives each row\'s scope from its event, keeps the retries deduping and keys new rows by path', async () => {
-      const upTo = allMigrations.findIndex((m) => m.name === 'rooms/005_event_rows_carry_group_and_txn');
-      await migrate(db(), allMigrations.slice(0, upTo + 1));
+      await migrateThrough(db(), 'rooms/005_event_rows_carry_group_and_txn');
       const rows = [
         eventRow(1, 'm.room.message', {}, { body: 'hi' }),
         // /redact in a room before v11 (target at the top level), with text the PostgreSQL json type cannot extract from.
