@@ -12,10 +12,9 @@ import { Errors, MatrixError } from '../../util/errors.js';
 import type { CachedRoom, CreatedEvent, EventSpec } from './event-creator.js';
 import type { Actor, RoomsContext } from './context.js';
 import { createRoom, type CreateRoomRequest, type NewRoomIdentity } from './create-room.js';
+import { validateEventType, validateTxnId } from '../path-ids.js';
 
 const MAX_ID_FIELD = 255;
-/** The longest transaction id accepted (UTF-8 bytes). */
-const MAX_TXN_ID_BYTES = 1024;
 /**
  * The longest idempotency key accepted: user id, device id, scope and txn id
  * together (UTF-8 bytes). They are one PostgreSQL primary-key entry, which
@@ -84,7 +83,7 @@ export class RoomService {
 
   /** PUT /rooms/{roomId}/send/{type}/{txnId}: idempotent per (user, device, path). */
   async sendMessage(actor: Actor, roomId: string, type: string, content: Record<string, any>, txnId: string): Promise<string> {
-    validateType(type);
+    validateEventType(type);
     validateRoomId(roomId);
     const scope = txnScope('send', roomId, type);
     return this.withTxn(actor, scope, txnId, async () => {
@@ -97,7 +96,7 @@ export class RoomService {
 
   /** PUT /state/{type}/{stateKey}. */
   async sendState(actor: Actor, roomId: string, type: string, sk: string, content: Record<string, any>): Promise<string> {
-    validateType(type);
+    validateEventType(type);
     if (Buffer.byteLength(sk) > MAX_ID_FIELD) throw Errors.invalidParam('state_key is too long');
     const room = await this.requireRoom(roomId);
     if (type === 'm.room.member') {
@@ -141,7 +140,7 @@ export class RoomService {
   private async withTxn(actor: Actor, scope: string, txnId: string, send: () => Promise<string>): Promise<string> {
     // Stored as part of a key with the user and device ids and the scope
     // (PostgreSQL's index entries hold at most about 2.7 kB): a longer one is a bad request.
-    if (Buffer.byteLength(txnId) > MAX_TXN_ID_BYTES) throw Errors.invalidParam(`Transaction id longer than ${MAX_TXN_ID_BYTES} bytes`);
+    validateTxnId(txnId);
     if (!actor.deviceId) return send();
     const keyBytes = Buffer.byteLength(actor.userId) + Buffer.byteLength(actor.deviceId) + Buffer.byteLength(scope) + Buffer.byteLength(txnId);
     if (keyBytes > MAX_TXN_KEY_BYTES) {
@@ -343,9 +342,6 @@ function validateRoomId(roomId: string): void {
   if (!isValidRoomId(roomId)) throw Errors.invalidParam(`Invalid room id: ${roomId}`);
 }
 
-function validateType(type: string): void {
-  if (!type || Buffer.byteLength(type) > MAX_ID_FIELD) throw Errors.invalidParam('Invalid event type');
-}
 
 function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(sortDeep(a)) === JSON.stringify(sortDeep(b));

@@ -11,11 +11,7 @@ import type { InboxMessage, ToDeviceStore } from '../../storage/live/to-device-s
 import type { StreamIdGenerator } from '../../streams/id-generator.js';
 import type { StreamNotifier } from '../../streams/notifier-types.js';
 import type { ClientEvent, ToDeviceSource } from '../../streams/sync-sources.js';
-import { Errors } from '../../util/errors.js';
-
-/** The longest event type and transaction id accepted (UTF-8 bytes): with the user and device ids they are one index entry. */
-const MAX_TYPE_BYTES = 255;
-const MAX_TXN_ID_BYTES = 1024;
+import { validateEventType, validateTxnId } from '../path-ids.js';
 
 export interface ToDeviceWriter {
   /**
@@ -77,8 +73,9 @@ export class ToDeviceService implements ToDeviceSource {
    * id (or `*` for every device of the user) -> content.
    */
   async send(sender: string, senderDevice: string, eventType: string, txnId: string, messages: Record<string, Record<string, Record<string, any>>>): Promise<void> {
-    if (!eventType || Buffer.byteLength(eventType) > MAX_TYPE_BYTES) throw Errors.invalidParam('Invalid event type');
-    if (Buffer.byteLength(txnId) > MAX_TXN_ID_BYTES) throw Errors.invalidParam(`Transaction id longer than ${MAX_TXN_ID_BYTES} bytes`);
+    // With the user and device ids they are one index entry.
+    validateEventType(eventType);
+    validateTxnId(txnId);
     const inbox: InboxMessage[] = [];
     for (const [userId, byDevice] of Object.entries(messages)) {
       if (!userId.endsWith(`:${this.serverName}`)) {
