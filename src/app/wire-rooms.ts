@@ -27,7 +27,11 @@ export async function wireRooms(services: Services): Promise<void> {
   services.streams.events = stream;
   let stateGroup = await store.maxStateGroupId();
   // Only an events writer keeps room state cached (it sees every write).
-  const writesEvents = streamWriters(services.config).events.includes(services.workers?.role.instanceName ?? 'master');
+  const eventWriters = streamWriters(services.config).events;
+  const me = services.workers?.role.instanceName ?? 'master';
+  const writesEvents = eventWriters.includes(me);
+  // Worker mode with several event persisters, this process one of them.
+  const onePersisterOfSeveral = !!services.workers && writesEvents && eventWriters.length > 1;
   const positions = writesEvents && stream instanceof MultiWriterEventsStream ? recordPositionsWithEvents(stream) : undefined;
   const creator = new EventCreator({
     store,
@@ -39,8 +43,8 @@ export async function wireRooms(services: Services): Promise<void> {
     // this persister's own position covers it, whatever the others do).
     notifier: {
       notify:
-        services.workers && writesEvents && streamWriters(services.config).events.length > 1
-          ? (c) => services.notifier.notify({ ...c, instance: services.workers!.role.instanceName })
+        onePersisterOfSeveral
+          ? (c) => services.notifier.notify({ ...c, instance: me })
           : (c) => services.notifier.notify(c),
     },
     nextStateGroup: stateGroupAllocator(services, () => ++stateGroup, (n) => (stateGroup = n)),
@@ -59,12 +63,9 @@ export async function wireRooms(services: Services): Promise<void> {
       for (const l of services.roomEventListeners) l(roomId, events);
     },
     // Several event persisters: only the room's own (see RoutedRoomService).
-    ...(services.workers && writesEvents && streamWriters(services.config).events.length > 1
+    ...(onePersisterOfSeveral
       ? {
-          ownsRoom: ((writers: readonly string[], me: string) => (roomId: string) => roomShardFor(roomId, writers) === me)(
-            streamWriters(services.config).events,
-            services.workers.role.instanceName,
-          ),
+          ownsRoom: (roomId: string) => roomShardFor(roomId, eventWriters) === me,
           onForeignRoom: (roomId: string, type: string) =>
             services.logger.error({ roomId, type }, 'an event of another event persister\'s room reached this one: refused (a write path does not route by room)'),
         }
@@ -96,7 +97,6 @@ export async function wireRooms(services: Services): Promise<void> {
   // A room's events all come from its persister (RoutedRoomService): with
   // several, a room is read up to that persister's own position (a slow
   // persister holds back only its own rooms).
-  const eventWriters = streamWriters(services.config).events;
   const roomStream =
     eventWriters.length > 1
       ? (roomId: string, at?: EventsPosition) => eventsPositionFor(at ?? stream.getPosition(), roomShardFor(roomId, eventWriters))
