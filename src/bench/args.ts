@@ -46,6 +46,8 @@ export interface BenchOptions {
   drainS: number;
   /** Events per second `delivery` sends (paced); 0 = as fast as `concurrency` senders can. */
   deliveryRate: number;
+  /** events/s of the send scenario, paced (open loop); 0 = C closed-loop senders. */
+  sendRate: number;
   /** Users that long-poll /sync in `delivery` (the first N; 0 = all). */
   deliveryReceivers: number;
   /** Users and devices per user whose keys keys-query / keys-claim ask for. */
@@ -67,6 +69,7 @@ export const DEFAULTS = {
   maxEvents: 100_000,
   drainS: 15,
   deliveryRate: 20,
+  sendRate: 0,
   deliveryReceivers: 10,
   keyUsers: 100,
   keyDevices: 5,
@@ -92,6 +95,8 @@ export const USAGE = `Usage: npm run bench -- --base-url URL [options]
   --max-events E        cap on events one send/delivery round sends (default ${DEFAULTS.maxEvents})
   --drain S             seconds delivery/fanout wait for late events (default ${DEFAULTS.drainS})
   --delivery-rate R     events/s delivery sends, paced (default ${DEFAULTS.deliveryRate}; 0 = saturate with C senders)
+  --send-rate R         events/s the send scenario sends, paced (default 0: C closed-loop senders as fast
+                        as they are answered); the same rate in every shape compares CPU per event at equal load
   --delivery-receivers N  users long-polling /sync in delivery (default ${DEFAULTS.deliveryReceivers}; 0 = all users)
   --key-users U         users whose devices keys-query/keys-claim ask for (default ${DEFAULTS.keyUsers})
   --key-devices D       devices (logins) per such user, each with uploaded keys (default ${DEFAULTS.keyDevices})
@@ -116,6 +121,7 @@ const VALUE_FLAGS = new Set([
   'max-events',
   'drain',
   'delivery-rate',
+  'send-rate',
   'delivery-receivers',
   'key-users',
   'key-devices',
@@ -212,6 +218,7 @@ export function parseArgs(argv: readonly string[], randomSeed: () => string = de
     maxEvents: one('max-events') !== undefined ? positiveInt('max-events', one('max-events')!) : DEFAULTS.maxEvents,
     drainS: one('drain') !== undefined ? positiveNumber('drain', one('drain')!) : DEFAULTS.drainS,
     deliveryRate: one('delivery-rate') !== undefined ? positiveInt('delivery-rate', one('delivery-rate')!, 0) : DEFAULTS.deliveryRate,
+    sendRate: one('send-rate') !== undefined ? positiveInt('send-rate', one('send-rate')!, 0) : DEFAULTS.sendRate,
     deliveryReceivers:
       one('delivery-receivers') !== undefined ? positiveInt('delivery-receivers', one('delivery-receivers')!, 0) : DEFAULTS.deliveryReceivers,
     keyUsers: one('key-users') !== undefined ? positiveInt('key-users', one('key-users')!) : DEFAULTS.keyUsers,

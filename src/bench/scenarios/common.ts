@@ -106,3 +106,40 @@ export async function userInRooms(ctx: BenchContext, tag: string): Promise<{ use
   );
   return { user, rooms };
 }
+
+/**
+ * Open-loop sending at `rate` events/s until the deadline or `maxEvents`:
+ * a send starts every 1/rate s whether or not earlier ones were answered.
+ * Returns the milliseconds from the start to the last acknowledged send.
+ */
+export async function pacedSends(
+  ctx: BenchContext,
+  rate: number,
+  senders: readonly Session[],
+  budget: ErrorBudget,
+  send: (sender: Session, room: string, seq: number) => Promise<void>,
+): Promise<number> {
+  const t0 = now();
+  const deadline = deadlineFrom(ctx);
+  const inflight: Promise<void>[] = [];
+  let lastAck = t0;
+  for (let seq = 0; seq < ctx.opts.maxEvents && !budget.exhausted; seq++) {
+    const due = t0 + (seq * 1000) / rate;
+    if (due >= deadline) break;
+    const wait = due - now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const sender = senders[seq % senders.length]!;
+    const room = ctx.rng.pick(ctx.rooms);
+    inflight.push(
+      send(sender, room, seq).then(
+        () => {
+          lastAck = now();
+          budget.ok();
+        },
+        (e: unknown) => budget.fail(e),
+      ),
+    );
+  }
+  await Promise.all(inflight);
+  return lastAck - t0;
+}

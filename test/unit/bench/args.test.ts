@@ -29,14 +29,14 @@ describe('parseArgs', () => {
       '--users', '20', '--rooms=3', '--duration', '2.5', '--concurrency', '8',
       '--seed', 'abc', '--scenario', 'send,delivery', '--pid', '11', '--pid=12,13', '--pid', '11',
       '--rounds', '3', '--json', 'out.json', '--events', '5', '--history', '50',
-      '--max-events', '100', '--drain', '3', '--delivery-rate', '0', '--delivery-receivers', '7', '--quiet',
+      '--max-events', '100', '--drain', '3', '--delivery-rate', '0', '--delivery-receivers', '7', '--send-rate', '300', '--quiet',
     )!;
     expect(o).toMatchObject({
       baseUrl: 'https://hs.example/base',
       sharedSecret: 's3cret',
       users: 20, rooms: 3, durationS: 2.5, concurrency: 8, seed: 'abc',
       scenarios: ['send', 'delivery'], pids: [11, 12, 13], rounds: 3, jsonFile: 'out.json',
-      events: 5, history: 50, maxEvents: 100, drainS: 3, deliveryRate: 0, deliveryReceivers: 7, quiet: true,
+      events: 5, history: 50, maxEvents: 100, drainS: 3, deliveryRate: 0, deliveryReceivers: 7, sendRate: 300, quiet: true,
     });
   });
 
@@ -46,6 +46,12 @@ describe('parseArgs', () => {
     expect(o.deliveryReceivers).toBe(10);
     expect(() => parse('--base-url', 'http://x', '--delivery-rate', '-1')).toThrow(/delivery-rate/);
     expect(() => parse('--base-url', 'http://x', '--delivery-receivers', 'x')).toThrow(/delivery-receivers/);
+  });
+
+  it('send is closed-loop unless --send-rate paces it', () => {
+    expect(parse('--base-url', 'http://x')!.sendRate).toBe(0);
+    expect(parse('--base-url', 'http://x', '--send-rate=250')!.sendRate).toBe(250);
+    expect(() => parse('--base-url', 'http://x', '--send-rate', '1.5')).toThrow(/send-rate/);
   });
 
   it('--scenario all and dedup', () => {
