@@ -48,6 +48,8 @@ export interface BenchOptions {
   deliveryRate: number;
   /** events/s of the send scenario, paced (open loop); 0 = C closed-loop senders. */
   sendRate: number;
+  /** Seconds each scenario runs unmeasured before its first round (JIT warm-up); 0 = none. */
+  warmupS: number;
   /** Users that long-poll /sync in `delivery` (the first N; 0 = all). */
   deliveryReceivers: number;
   /** Users and devices per user whose keys keys-query / keys-claim ask for. */
@@ -70,6 +72,7 @@ export const DEFAULTS = {
   drainS: 15,
   deliveryRate: 20,
   sendRate: 0,
+  warmupS: 0,
   deliveryReceivers: 10,
   keyUsers: 100,
   keyDevices: 5,
@@ -89,6 +92,8 @@ export const USAGE = `Usage: npm run bench -- --base-url URL [options]
                         also ${EXTRA_SCENARIOS.join(', ')}, run only when named (e.g. all,keys-query,keys-claim)
   --pid PID             server process to sample from /proc (repeatable)
   --rounds R            run each scenario R times, report median and range (default ${DEFAULTS.rounds})
+  --warmup S            run each scenario S seconds unmeasured before its first round (default 0): the
+                        server processes' JIT compiles their hot paths over the first minute or two of load
   --json FILE           write all figures as JSON to FILE
   --events K            events per room in initial-sync (default ${DEFAULTS.events})
   --history H           events in the room history paginates (default ${DEFAULTS.history})
@@ -122,6 +127,7 @@ const VALUE_FLAGS = new Set([
   'drain',
   'delivery-rate',
   'send-rate',
+  'warmup',
   'delivery-receivers',
   'key-users',
   'key-devices',
@@ -138,6 +144,12 @@ function positiveInt(flag: string, v: string, min = 1): number {
 function positiveNumber(flag: string, v: string): number {
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new ArgError(`--${flag} must be a positive number, got "${v}"`);
+  return n;
+}
+
+function nonNegativeNumber(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new ArgError(`--${flag} must be a number of at least 0, got "${v}"`);
   return n;
 }
 
@@ -218,6 +230,7 @@ export function parseArgs(argv: readonly string[], randomSeed: () => string = de
     maxEvents: one('max-events') !== undefined ? positiveInt('max-events', one('max-events')!) : DEFAULTS.maxEvents,
     drainS: one('drain') !== undefined ? positiveNumber('drain', one('drain')!) : DEFAULTS.drainS,
     deliveryRate: one('delivery-rate') !== undefined ? positiveInt('delivery-rate', one('delivery-rate')!, 0) : DEFAULTS.deliveryRate,
+    warmupS: one('warmup') !== undefined ? nonNegativeNumber('warmup', one('warmup')!) : DEFAULTS.warmupS,
     sendRate: one('send-rate') !== undefined ? positiveInt('send-rate', one('send-rate')!, 0) : DEFAULTS.sendRate,
     deliveryReceivers:
       one('delivery-receivers') !== undefined ? positiveInt('delivery-receivers', one('delivery-receivers')!, 0) : DEFAULTS.deliveryReceivers,

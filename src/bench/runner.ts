@@ -129,6 +129,17 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
     return { name, opsLabel: 'op', rounds, summary: {}, ok: false };
   }
   let opsLabel = 'op';
+  if (opts.warmupS > 0) {
+    // Unmeasured: each server process's JIT compiles the hot paths it serves over its first minute or two
+    // of load; without this the first rounds measure V8's compilers as much as the server.
+    const t0 = performance.now();
+    try {
+      const warm = await impl.run({ ...ctx, opts: { ...opts, durationS: opts.warmupS } }, state, 0);
+      log(`== ${name} warm-up: ${warm.ops} ${warm.opsLabel}s in ${((performance.now() - t0) / 1000).toFixed(1)} s (not measured)${warm.ok ? '' : ' — had problems: ' + warm.problems.join('; ')}`);
+    } catch (e) {
+      log(`== ${name} warm-up failed: ${(e as Error).message}`);
+    }
+  }
   for (let round = 1; round <= opts.rounds; round++) {
     const load0 = readLoadavg();
     const sampler = new ProcSampler(opts.pids);

@@ -48,6 +48,14 @@ describe('parseArgs', () => {
     expect(() => parse('--base-url', 'http://x', '--delivery-receivers', 'x')).toThrow(/delivery-receivers/);
   });
 
+  it('--warmup takes seconds, 0 by default', () => {
+    expect(parse('--base-url', 'http://x')!.warmupS).toBe(0);
+    expect(parse('--base-url', 'http://x', '--warmup', '30')!.warmupS).toBe(30);
+    expect(parse('--base-url', 'http://x', '--warmup=0')!.warmupS).toBe(0);
+    expect(() => parse('--base-url', 'http://x', '--warmup', '-2')).toThrow(/warmup/);
+    expect(() => parse('--base-url', 'http://x', '--warmup', 'soon')).toThrow(/warmup/);
+  });
+
   it('send is closed-loop unless --send-rate paces it', () => {
     expect(parse('--base-url', 'http://x')!.sendRate).toBe(0);
     expect(parse('--base-url', 'http://x', '--send-rate=250')!.sendRate).toBe(250);
