@@ -64,7 +64,15 @@ export interface UnreadCountsAt {
   receipts: number;
   /** An events position every event at or below which has committed; absent: count afresh. */
   events?: number;
-  /** Of `roomIds`, those with events in (from, events]; undefined when not known. */
+  /**
+   * Several events writers, `to` ahead of `events` on some: per room, a
+   * higher position to count that room at instead — its newest event the
+   * response covers (a room's events all come from its writer, so every
+   * event of the room at or below it has committed, and none the response
+   * covers lies above it). Rooms not named count at `events`.
+   */
+  roomEvents?: ReadonlyMap<string, number>;
+  /** Of `roomIds`, those with events in (from, the response's position]; undefined when not known. */
   roomsWithEvents?: (roomIds: string[], from: number) => Promise<Set<string> | undefined>;
 }
 

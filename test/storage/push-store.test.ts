@@ -222,6 +222,51 @@ describeEngines(
       expect(early.get(roomId)!.notification_count).toBe(603);
       expect((await check(802, 2)).notification_count).toBe(604);
     });
+
+    it('with several events writers, counts each room at its own bound and keeps the counts', async () => {
+      await migrate(db());
+      const push = new PushStore(db());
+      const a = `!wa:${SERVER}`;
+      const b = `!wb:${SERVER}`;
+      for (const roomId of [a, b]) {
+        await db().execute(`INSERT INTO room_memberships (event_id, room_id, user_id, sender, membership, stream_ordering) VALUES (?, ?, ?, ?, 'join', 100)`, [`$j${roomId}`, roomId, bob, bob]);
+        await db().execute(`INSERT INTO current_membership (room_id, user_id, membership, event_id, stream_ordering) VALUES (?, ?, 'join', ?, 100)`, [roomId, bob, `$j${roomId}`]);
+      }
+      const reads: Array<[string, unknown[]]> = [];
+      const spied = new Proxy(push, {
+        get: (target, key, recv) => {
+          const v = Reflect.get(target, key, recv);
+          return typeof v === 'function' ? (...args: unknown[]) => (reads.push([String(key), args]), v.apply(target, args)) : v;
+        },
+      });
+      const receiptsSource = { readReceipts: async () => [] } as unknown as ReceiptsService;
+      const service = new PushService(spied, {} as RoomQueries, {} as PushRulesService, receiptsSource, {} as AccountDataService, SERVER, pino({ level: 'silent' }));
+      const d = (roomId: string, so: number): PushRow => ({
+        kind: 'default', eventId: `$w${so}`, roomId, streamOrdering: so, threadId: 'main', sender: alice, highlight: false, actions: ['notify'], receivedTs: so,
+      });
+      // Room a's writer is at 106 (its rows 102 and 106 are covered); room b's writer has committed 103
+      // and is writing 105, which the response does not cover (b counts at the minimum, 104).
+      await db().transaction((tx) => push.insertPushRows(tx, [d(a, 102), d(b, 103), d(b, 105), d(a, 106)]));
+      const membershipAt = new Map([[a, 100], [b, 100]]);
+      let moved = new Set<string>();
+      const counts = async (at: { events: number; roomEvents?: ReadonlyMap<string, number> }) => {
+        const got = await service.getUnreadCountsForRooms(bob, [a, b], membershipAt, { ...at, receipts: 1, roomsWithEvents: async () => moved });
+        return [got.get(a)!.notification_count, got.get(b)!.notification_count];
+      };
+      expect(await counts({ events: 104, roomEvents: new Map([[a, 106]]) })).toEqual([2, 1]);
+      // One count for both rooms, each with its own bound.
+      const count = reads.filter(([k]) => k === 'countUnread');
+      expect(count).toHaveLength(1);
+      expect(count[0]![1][2]).toEqual(new Map([[a, 106], [b, 104]]));
+      // b's writer finishes 105 and everything moves to 106: a is kept, b brought forward from 104.
+      reads.length = 0;
+      moved = new Set([b]);
+      expect(await counts({ events: 106 })).toEqual([2, 2]);
+      expect(reads).toEqual([['pushRowsInRange', [b, 104, 106, expect.any(Number)]]]);
+      // A fresh count agrees.
+      const fresh = await push.countUnread(bob, [a, b].map((roomId) => ({ roomId, after: 100, threads: [] })), 106);
+      expect(fresh.map((c) => [c.roomId, c.notif]).sort()).toEqual([[a, 2], [b, 2]].sort());
+    });
   },
   { migrate: false },
 );

@@ -433,7 +433,9 @@ export class PushService implements PushSource {
       for (const c of await this.store.countUnread(userId, ranges)) add(c.roomId, c.threadId, c.notif, c.highlight);
       return out;
     }
-    const counted = await this.cachedCounts(userId, ranges, at.events, at.roomsWithEvents);
+    const events = at.events;
+    const roomEvents = at.roomEvents;
+    const counted = await this.cachedCounts(userId, ranges, roomEvents ? (roomId) => Math.max(events, roomEvents.get(roomId) ?? events) : () => events, at.roomsWithEvents);
     for (const [roomId, entry] of counted) for (const c of entry.counts) add(roomId, c.threadId, c.notif, c.highlight);
     return out;
   }
@@ -446,7 +448,8 @@ export class PushService implements PushSource {
   private async cachedCounts(
     userId: string,
     ranges: UnreadRange[],
-    events: number,
+    /** Per room: the events position to count at (every event of the room at or below it has committed). */
+    eventsOf: (roomId: string) => number,
     roomsWithEvents: UnreadCountsAt['roomsWithEvents'],
   ): Promise<Map<string, CountsEntry>> {
     const out = new Map<string, CountsEntry>();
@@ -455,6 +458,7 @@ export class PushService implements PushSource {
     const behind: Array<{ range: UnreadRange; entry: CountsEntry; since: number }> = [];
     for (const range of ranges) {
       const entry = mine?.get(range.roomId);
+      const events = eventsOf(range.roomId);
       if (!entry || entry.rangeKey !== rangeKey(range) || entry.events > events) full.push(range);
       else if (entry.events === events) out.set(range.roomId, entry);
       else behind.push({ range, entry, since: entry.events });
@@ -468,6 +472,7 @@ export class PushService implements PushSource {
             full.push(range); // one read for all of them rather than one per room
             return;
           }
+          const events = eventsOf(range.roomId);
           if (!moved.has(range.roomId)) {
             entry.events = events; // nothing new in the room: the same counts hold further (the entry is this user's alone)
             out.set(range.roomId, entry);
@@ -484,8 +489,14 @@ export class PushService implements PushSource {
     }
     if (full.length) {
       const byRoom = new Map<string, CountsEntry>();
-      for (const range of full) byRoom.set(range.roomId, { events, rangeKey: rangeKey(range), counts: [] });
-      for (const c of await this.store.countUnread(userId, full, events)) {
+      const upTo = new Map<string, number>();
+      for (const range of full) {
+        const events = eventsOf(range.roomId);
+        upTo.set(range.roomId, events);
+        byRoom.set(range.roomId, { events, rangeKey: rangeKey(range), counts: [] });
+      }
+      const bounds = new Set(upTo.values());
+      for (const c of await this.store.countUnread(userId, full, bounds.size === 1 ? bounds.values().next().value! : upTo)) {
         byRoom.get(c.roomId)?.counts.push({ threadId: c.threadId, notif: c.notif, highlight: c.highlight });
       }
       for (const [roomId, entry] of byRoom) out.set(roomId, entry);

@@ -82,6 +82,25 @@ export class RecentEvents {
     return out;
   }
 
+  /**
+   * Per room of `roomIds` with rows above `to`'s minimum that `to` covers
+   * (writer by writer): the position of the newest; undefined when the
+   * window cannot answer.
+   */
+  async newestCovered(roomIds: readonly string[], to: EventsPosition): Promise<Map<string, number> | undefined> {
+    if (!(await this.covers(to.min, to))) return undefined;
+    const wanted = new Set(roomIds);
+    const out = new Map<string, number>();
+    const top = eventsUpperBound(to);
+    for (let i = this.firstAfter(to.min); i < this.rows.length; i++) {
+      const r = this.rows[i]!;
+      if (r.pos > top) break;
+      // By position: the last one kept is the newest.
+      if (wanted.has(r.roomId) && r.pos <= eventsPositionFor(to, r.instance ?? '')) out.set(r.roomId, r.pos);
+    }
+    return out;
+  }
+
   /** Whether a membership event about `userId` lies above `after` and within `to`; undefined when the window cannot answer. */
   async membershipChanged(userId: string, after: number, toIn: Position): Promise<boolean | undefined> {
     const to = asPosition(toIn);

@@ -13,16 +13,18 @@
  * an incremental sync when no stream moved does no room work at all. Reads
  * that do not depend on each other are started together (on PostgreSQL they
  * run on different pool connections): the rooms start with the other
- * streams, unread counts and summaries with the timelines, the relations
- * check with the transaction ids. An initial sync waits for five rounds of
- * statements (memberships, timelines, state groups, state events,
- * transaction ids), four when the state before its timelines is already
- * known (state-cache.ts).
+ * streams, unread counts and summaries with the timelines. Whether other
+ * events relate to the timeline events (bundled aggregations), and the
+ * sending device and transaction id of each, come with the timelines, in
+ * the same statement. An initial sync waits for five rounds of statements
+ * (memberships, timelines, state groups, state events, the viewer's
+ * transaction ids of the state events), four when the state before its
+ * timelines is already known (state-cache.ts).
  */
 import type { Services } from '../../app/services.js';
 import { eventMatches, projectEventFields, roomAllowed, type RoomEventFilter, type SyncFilter } from '../../matrix/filter-apply.js';
 import type { StoredEvent } from '../../storage/rooms/store.js';
-import type { EventsBound, MembershipAt, SyncStore, TimelineFilterSql, TimelineRange } from '../../storage/sync/sync-store.js';
+import type { EventsBound, MembershipAt, SyncStore, TimelineExtras, TimelineFilterSql, TimelineRange } from '../../storage/sync/sync-store.js';
 import type { Notifier } from '../../streams/notifier.js';
 import type { WaitSignal } from '../../streams/notifier-types.js';
 import type { ClientEvent, PresenceState, UnreadCounts } from '../../streams/sync-sources.js';
@@ -30,6 +32,7 @@ import {
   decodeSyncToken,
   encodeSyncToken,
   eventsCovers,
+  hasWriterParts,
   sameEventsPosition,
   SYNC_STREAMS,
   type EventsPosition,
@@ -37,6 +40,7 @@ import {
   type SyncToken,
 } from '../../streams/tokens.js';
 import { Errors } from '../../util/errors.js';
+import type { KnownTxnIds } from '../rooms/client-events.js';
 import type { TypingService } from '../typing/typing-service.js';
 import { selectRooms, type MembershipCache } from './membership-cache.js';
 import { PositionMemo, type RecentEvents } from './recent-events.js';
@@ -82,6 +86,15 @@ interface RoomPlan {
 
 const sk = (type: string, stateKey: string) => `${type}\u0000${stateKey}`;
 
+/** Timelines read, with what the same statement said of their events (SyncStore.timelines). */
+interface Timelines {
+  events: Map<string, StoredEvent[]>;
+  /** Events another event relates to. */
+  related: ReadonlySet<string>;
+  /** Sending device and transaction id of the events a client sent. */
+  txns: ReadonlyMap<string, { deviceId: string; txnId: string }>;
+}
+
 /** Timeline reads shared between responses: at most this many rooms per read (incremental syncs). */
 const SHARED_TIMELINE_ROOMS = 8;
 
@@ -98,9 +111,7 @@ export class SyncService {
    */
   private readonly inboxEmptyThrough = new Map<string, number>();
   /** Identical timeline reads at one events position (every member of a room woken by its message). */
-  private readonly sharedTimelines: PositionMemo<Map<string, StoredEvent[]>>;
-  /** Whether events have relations, at one events position (a new relation moves the stream). */
-  private readonly sharedRelations: PositionMemo<boolean>;
+  private readonly sharedTimelines: PositionMemo<Timelines>;
   /** The state after events (state groups never change: kept without invalidation). */
   readonly states: StateCache;
 
@@ -117,7 +128,6 @@ export class SyncService {
     position: () => number | string,
   ) {
     this.sharedTimelines = new PositionMemo(position, 64);
-    this.sharedRelations = new PositionMemo(position, 256);
     this.states = new StateCache(store);
   }
 
@@ -415,7 +425,7 @@ export class SyncService {
     );
     const timelines = new Map<string, { events: StoredEvent[]; limited: boolean }>();
     for (const p of activePlans) {
-      let events = raw.get(p.roomId) ?? [];
+      let events = raw.events.get(p.roomId) ?? [];
       const limited = events.length > limit;
       if (limited) events = events.slice(events.length - limit);
       timelines.set(p.roomId, { events, limited });
@@ -493,13 +503,14 @@ export class SyncService {
     for (const p of needStart) if (p.fullState) for (const id of stateIdsOf(p, []).keys()) likely.add(id);
     // What serialisation reads, started now for these events (a superset of
     // what will be sent; the state events' senders are not known yet): the
-    // viewer's transaction ids, and whether anything relates to the timelines.
+    // viewer's transaction ids of the state events. Those of the timeline
+    // events, and whether anything relates to them, came with them.
     const serializer = f.event_format === 'federation' ? undefined : s.clientEvents;
     const tlEvents = [...timelines.values()].flatMap((t) => t.events);
-    const txnAsked = new Set(serializer && req.deviceId ? [...tlEvents.filter((e) => e.event.sender === userId).map((e) => e.event.event_id), ...likely] : []);
-    const txnIdsP = txnAsked.size ? background(this.txnIds([...txnAsked], userId, req.deviceId!)) : undefined;
-    const relatable = tlEvents.filter((e) => !e.redactedBy && typeof e.event.state_key !== 'string').map((e) => e.event.event_id);
-    const relationsP = serializer && relatable.length ? background(this.mayHaveRelations(relatable)) : undefined;
+    const viewerTxns = serializer && req.deviceId ? req.deviceId : undefined;
+    const txnAsked = new Set(viewerTxns ? likely : []);
+    const txnIdsP = txnAsked.size ? background(this.txnIds([...txnAsked], userId, viewerTxns!)) : undefined;
+    const ownTimeline = viewerTxns ? tlEvents.filter((e) => e.event.sender === userId).map((e) => e.event.event_id) : [];
     const [gapEvents = []] = await Promise.all([gapEventsP, likely.size ? fetchEvents(likely) : undefined]);
     for (const e of gapEvents) if (!fetched.has(e.event.event_id)) fetched.set(e.event.event_id, e);
 
@@ -589,9 +600,10 @@ export class SyncService {
       withRoomId: req.withRoomId === true,
       federationFormat: f.event_format === 'federation',
       shared: s.clientEvents,
-      // The final timelines are within the events checked ahead (visibility only removes).
-      mayHaveRelations: (ids) => relationsP ?? this.mayHaveRelations(ids),
-      knownTxnIds: txnIdsP ? { asked: txnAsked, ids: await txnIdsP } : undefined,
+      // Every timeline event was read with whether anything relates to it (the
+      // ids asked for are timeline events: state events get no aggregations).
+      mayHaveRelations: async (ids) => ids.some((id) => raw.related.has(id)),
+      knownTxnIds: viewerTxns ? await knownTxnIds(txnAsked, txnIdsP, ownTimeline, raw.txns, viewerTxns) : undefined,
     });
     const byId = new Map<string, ClientRoomEvent>();
     allEvents.forEach((e, i) => byId.set(e.event.event_id, serialized[i]!));
@@ -668,11 +680,6 @@ export class SyncService {
     return { join, invite, leave, knock };
   }
 
-  /** Whether any event relates to one of these (a small set is shared between responses at one events position). */
-  private mayHaveRelations(ids: string[]): Promise<boolean> {
-    return ids.length > 20 ? this.store.anyRelations(ids) : this.sharedRelations.get(ids.join(' '), () => this.store.anyRelations(ids));
-  }
-
   /** The viewer's transaction ids of events, in parts of 500 read concurrently. */
   private async txnIds(eventIds: string[], userId: string, deviceId: string): Promise<Map<string, string>> {
     if (eventIds.length <= 500) return this.store.txnIds(eventIds, userId, deviceId);
@@ -705,15 +712,19 @@ export class SyncService {
    * is shared with the identical reads of other responses at the same
    * events position (the members of a room woken by its message).
    */
-  private async timelines(ranges: TimelineRange[], limit: number, filter: TimelineFilterSql, filterKey?: string): Promise<Map<string, StoredEvent[]>> {
+  private async timelines(ranges: TimelineRange[], limit: number, filter: TimelineFilterSql, filterKey?: string): Promise<Timelines> {
+    const read = async (): Promise<Timelines> => {
+      const extras: TimelineExtras = { related: new Set(), txns: new Map() };
+      return { events: await this.store.timelines(ranges, limit, filter, extras), ...extras };
+    };
     if (!ranges.length || ranges.length > SHARED_TIMELINE_ROOMS || ranges.some((r) => (typeof r.from === 'number' ? r.from : r.from.min) <= 0)) {
-      return this.store.timelines(ranges, limit, filter);
+      return read();
     }
     let key = `${limit}\u0000${filterKey ?? JSON.stringify(filter)}`;
     for (const r of ranges) key += `\u0000${JSON.stringify(r.roomId)} ${boundKey(r.from)} ${boundKey(r.to)}`;
-    const shared = await this.sharedTimelines.get(key, () => this.store.timelines(ranges, limit, filter));
-    // The events are shared (never modified); the lists are the caller's.
-    return new Map([...shared].map(([r, list]) => [r, list.slice()]));
+    const shared = await this.sharedTimelines.get(key, read);
+    // The events (and the set) are shared (never modified); the lists are the caller's.
+    return { ...shared, events: new Map([...shared.events].map(([r, list]) => [r, list.slice()])) };
   }
 
   /** Rooms (of the given ones) with timeline events in (from, to]: from the window of recent events, else the database. */
@@ -724,9 +735,12 @@ export class SyncService {
   /**
    * Unread counts of the joined rooms as of `to`. The push service may keep
    * them against the positions of `to` and bring them forward with the new
-   * events of each room (found in the window of recent events); with events
-   * written by several writers and `to` ahead of their minimum on some, they
-   * are counted afresh.
+   * events of each room (found in the window of recent events). With events
+   * written by several writers and `to` ahead of their minimum on some, each
+   * room is counted at its newest event `to` covers above the minimum (from
+   * the window: a room's events all come from its writer, so every event of
+   * the room at or below it has committed), else at the minimum; when the
+   * window cannot tell, they are counted afresh.
    */
   private async unreadCounts(
     userId: string,
@@ -738,10 +752,12 @@ export class SyncService {
     if (!push || !roomIds.length) return undefined;
     if (push.getUnreadCountsForRooms) {
       const top = to.events;
-      const single = !Object.values(top.writers ?? {}).some((p) => p > top.min);
+      const single = !hasWriterParts(top);
+      const roomEvents = single ? undefined : await this.recent.newestCovered(roomIds, top);
       return push.getUnreadCountsForRooms(userId, roomIds, membershipAt, {
         receipts: to.receipts,
-        events: single ? top.min : undefined,
+        events: single || roomEvents ? top.min : undefined,
+        ...(roomEvents ? { roomEvents } : {}),
         roomsWithEvents: (rooms, from) => this.roomsWithEvents(rooms, { min: from }, top),
       });
     }
@@ -820,6 +836,26 @@ export class SyncService {
 function background<T>(p: Promise<T>): Promise<T> {
   p.catch(() => {});
   return p;
+}
+
+/**
+ * The viewer's transaction ids known before serialisation: those read for
+ * `asked` (state events), and those of the viewer's own timeline events from
+ * what their read said (sent from the viewer's device with a transaction id).
+ */
+async function knownTxnIds(
+  asked: ReadonlySet<string>,
+  read: Promise<Map<string, string>> | undefined,
+  ownTimeline: readonly string[],
+  txns: Timelines['txns'],
+  deviceId: string,
+): Promise<KnownTxnIds> {
+  const ids = new Map(read ? await read : []);
+  for (const id of ownTimeline) {
+    const t = txns.get(id);
+    if (t && t.deviceId === deviceId) ids.set(id, t.txnId);
+  }
+  return { asked: new Set([...asked, ...ownTimeline]), ids };
 }
 
 /** A range bound in a shared read's key. */

@@ -71,13 +71,18 @@ export interface NotificationRow {
 }
 
 /** `(p.room_id = ? AND p.stream_ordering > ? AND NOT (p.thread_id = ? AND p.stream_ordering <= ?) ...)` for each range. */
-function rangeSql(p: string, ranges: readonly UnreadRange[], params: unknown[], userId?: string): string {
+function rangeSql(p: string, ranges: readonly UnreadRange[], params: unknown[], userId?: string, upTo?: ReadonlyMap<string, number>): string {
   // With a user, each clause starts with it: every clause is then an index range of its own.
   return ranges
     .map((r) => {
       if (userId !== undefined) params.push(userId);
       params.push(r.roomId, r.after);
       let c = `(${userId !== undefined ? `${p}.user_id = ? AND ` : ''}${p}.room_id = ? AND ${p}.stream_ordering > ?`;
+      const bound = upTo?.get(r.roomId);
+      if (bound !== undefined) {
+        params.push(bound);
+        c += ` AND ${p}.stream_ordering <= ?`;
+      }
       for (const [thread, upTo] of r.threads) {
         if (upTo <= r.after) continue;
         params.push(thread, upTo);
@@ -246,30 +251,33 @@ export class PushStore {
    * the given ranges: the default rows (not sent by the user, not replaced
    * by an exception of theirs) plus their notifying exception rows, counted
    * by the database in one query per 200 rooms. With `upTo`, only rows at
-   * or below that stream ordering count.
+   * or below that stream ordering count (a map: per room, the rooms it
+   * names; the others without bound).
    */
   async countUnread(
     userId: string,
     ranges: readonly UnreadRange[],
-    upTo?: number,
+    upTo?: number | ReadonlyMap<string, number>,
   ): Promise<Array<{ roomId: string; threadId: string; notif: number; highlight: number }>> {
     const out: Array<{ roomId: string; threadId: string; notif: number; highlight: number }> = [];
+    const all = typeof upTo === 'number' ? upTo : undefined;
+    const perRoom = typeof upTo === 'number' ? undefined : upTo;
     for (const part of chunks(ranges, 200)) {
       const params: unknown[] = [];
-      const dRange = rangeSql('d', part, params);
+      const dRange = rangeSql('d', part, params, undefined, perRoom);
       params.push(userId, userId);
-      if (upTo !== undefined) params.push(upTo);
-      const xRange = rangeSql('x', part, params, userId);
-      if (upTo !== undefined) params.push(upTo);
+      if (all !== undefined) params.push(all);
+      const xRange = rangeSql('x', part, params, userId, perRoom);
+      if (all !== undefined) params.push(all);
       const rows = await this.db.query<any>(
         `SELECT room_id, thread_id, SUM(n) AS n, SUM(h) AS h FROM (
            SELECT d.room_id, d.thread_id, 1 AS n, d.highlight AS h FROM event_push_defaults d
             WHERE (${dRange}) AND d.sender <> ?
               AND NOT EXISTS (SELECT 1 FROM event_push_exceptions e
-                               WHERE e.user_id = ? AND e.room_id = d.room_id AND e.stream_ordering = d.stream_ordering)${upTo !== undefined ? ' AND d.stream_ordering <= ?' : ''}
+                               WHERE e.user_id = ? AND e.room_id = d.room_id AND e.stream_ordering = d.stream_ordering)${all !== undefined ? ' AND d.stream_ordering <= ?' : ''}
            UNION ALL
            SELECT x.room_id, x.thread_id, 1 AS n, x.highlight AS h FROM event_push_exceptions x
-            WHERE x.notif = 1 AND (${xRange})${upTo !== undefined ? ' AND x.stream_ordering <= ?' : ''}
+            WHERE x.notif = 1 AND (${xRange})${all !== undefined ? ' AND x.stream_ordering <= ?' : ''}
          ) t GROUP BY room_id, thread_id`,
         params,
       );
@@ -286,18 +294,22 @@ export class PushStore {
    * unread counts with them.
    */
   async pushRowsInRange(roomId: string, after: number, upTo: number, limit: number): Promise<RoomPushRows> {
-    const [defaults, exceptions] = await Promise.all([
-      this.db.query<any>(
-        `SELECT stream_ordering, thread_id, sender, highlight FROM event_push_defaults
-          WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?`,
-        [roomId, after, upTo, limit + 1],
-      ),
-      this.db.query<any>(
-        `SELECT user_id, stream_ordering, thread_id, notif, highlight FROM event_push_exceptions
-          WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?`,
-        [roomId, after, upTo, limit + 1],
-      ),
-    ]);
+    // One statement for both kinds (`user_id` is NULL on default rows): one round trip.
+    const rows = await this.db.query<any>(
+      `SELECT * FROM (SELECT NULL AS user_id, stream_ordering, thread_id, sender, 1 AS notif, highlight FROM event_push_defaults
+          WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?) AS d
+       UNION ALL
+       SELECT * FROM (SELECT user_id, stream_ordering, thread_id, NULL AS sender, notif, highlight FROM event_push_exceptions
+          WHERE room_id = ? AND stream_ordering > ? AND stream_ordering <= ? ORDER BY stream_ordering LIMIT ?) AS x`,
+      [roomId, after, upTo, limit + 1, roomId, after, upTo, limit + 1],
+    );
+    const defaults: any[] = [];
+    const exceptions: any[] = [];
+    for (const r of rows) (r.user_id === null || r.user_id === undefined ? defaults : exceptions).push(r);
+    // Each part is in order; UNION ALL need not keep it.
+    const byPos = (a: any, b: any) => Number(a.stream_ordering) - Number(b.stream_ordering);
+    defaults.sort(byPos);
+    exceptions.sort(byPos);
     return {
       complete: defaults.length <= limit && exceptions.length <= limit,
       defaults: defaults.map((r) => ({ streamOrdering: Number(r.stream_ordering), threadId: r.thread_id, sender: r.sender, highlight: !!Number(r.highlight) })),

@@ -9,7 +9,7 @@
  * rooms and bounds), state groups are resolved for many groups in one
  * recursive query.
  */
-import { chunks, placeholders, type Db } from '../db.js';
+import { chunks, placeholders, type Db, type Row } from '../db.js';
 import {
   EVENT_COLS,
   TIMELINE,
@@ -83,14 +83,38 @@ export interface MembershipAt {
   sender?: string;
 }
 
+/** What a timeline read also says of its events (SyncStore.timelines). */
+export interface TimelineExtras {
+  /** Filled with the ids of the events read that another event relates to. */
+  related: Set<string>;
+  /** Filled with the sending device and transaction id of the events read that a client sent. */
+  txns: Map<string, { deviceId: string; txnId: string }>;
+}
+
+/** Whether any event relates to the row's event (`anyRelations`, per row: one probe of the relations index). */
+const RELATED_COL = 'EXISTS (SELECT 1 FROM events rel WHERE rel.relates_to_id = events.event_id) AS related';
+
 export class SyncStore {
   constructor(private readonly db: Db) {}
 
   /**
    * The newest `limit` timeline events of each range, oldest first per room.
-   * Ask for limit+1 to learn whether a timeline is limited.
+   * Ask for limit+1 to learn whether a timeline is limited. With `extras`,
+   * what else the same statement can say of the events read (timeline reads
+   * are shared between viewers, so not per viewer): which ones any event
+   * relates to (what `anyRelations` answers), and the sending device and
+   * transaction id of those sent by a client (what `txnIds` answers for the
+   * viewer who sent them).
    */
-  async timelines(ranges: TimelineRange[], limit: number, filter?: TimelineFilterSql): Promise<Map<string, StoredEvent[]>> {
+  async timelines(ranges: TimelineRange[], limit: number, filter?: TimelineFilterSql, extras?: TimelineExtras): Promise<Map<string, StoredEvent[]>> {
+    const cols = extras ? `${EVENT_COLS}, ${RELATED_COL}, txn_device_id, txn_id` : EVENT_COLS;
+    const note = (row: Row) => {
+      if (!extras) return;
+      if (Number(row.related) > 0) extras.related.add(row.event_id as string);
+      if (row.txn_id !== null && row.txn_id !== undefined && row.txn_device_id !== null && row.txn_device_id !== undefined) {
+        extras.txns.set(row.event_id as string, { deviceId: String(row.txn_device_id), txnId: String(row.txn_id) });
+      }
+    };
     const out = new Map<string, StoredEvent[]>();
     for (const r of ranges) out.set(r.roomId, []);
     if (limit <= 0) return out;
@@ -103,12 +127,15 @@ export class SyncStore {
       params.push(limit);
       const rows = await this.db.query(
         `SELECT t.* FROM unnest(?::text[], ?::bigint[], ?::bigint[]) AS r(rid, lo, hi)
-         CROSS JOIN LATERAL (SELECT ${EVENT_COLS} FROM events
+         CROSS JOIN LATERAL (SELECT ${cols} FROM events
            WHERE room_id = r.rid AND stream_ordering > r.lo AND stream_ordering <= r.hi AND ${TIMELINE}${f}
            ORDER BY stream_ordering DESC LIMIT ?) AS t`,
         params,
       );
-      for (const row of rows) out.get(row.room_id)!.push(eventFromRow(row));
+      for (const row of rows) {
+        out.get(row.room_id)!.push(eventFromRow(row));
+        note(row);
+      }
       for (const list of out.values()) list.sort((a, b) => a.streamOrdering - b.streamOrdering);
       return out;
     }
@@ -119,11 +146,14 @@ export class SyncStore {
         const range = eventsRangeSql(r.from, r.to, params);
         const f = eventFilterSql(filter, params);
         params.push(limit);
-        return `SELECT * FROM (SELECT ${EVENT_COLS} FROM events WHERE room_id = ? AND ${range} AND ${TIMELINE}${f}
+        return `SELECT * FROM (SELECT ${cols} FROM events WHERE room_id = ? AND ${range} AND ${TIMELINE}${f}
           ORDER BY stream_ordering DESC LIMIT ?) AS t${i}`;
       });
       const rows = await this.db.query(subs.join(' UNION ALL '), params);
-      for (const row of rows) out.get(row.room_id)!.push(eventFromRow(row));
+      for (const row of rows) {
+        out.get(row.room_id)!.push(eventFromRow(row));
+        note(row);
+      }
     }
     for (const list of out.values()) list.sort((a, b) => a.streamOrdering - b.streamOrdering);
     return out;

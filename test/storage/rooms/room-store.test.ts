@@ -339,13 +339,18 @@ describeEngines('rooms store', (db) => {
   it('reads the timelines of many rooms in one call: newest `limit` per room in its range, with a filter', async () => {
     const rooms: string[] = [];
     const sent = new Map<string, number[]>();
+    const ids = new Map<string, string>();
     for (let i = 0; i < 3; i++) {
       const roomId = await newRoom();
       rooms.push(roomId);
       const positions: number[] = [];
       for (let j = 0; j < 4; j++) {
         const type = j === 2 ? 'm.reaction' : 'm.room.message';
-        positions.push((await creator.create({ roomId, type, sender: alice, content: { body: `${i}.${j}` } })).streamOrdering);
+        // Two of each room's events sent by a client, from two devices.
+        const txn = j === 1 ? { deviceId: 'DEV', scope: 's', txnId: `t${i}.${j}` } : j === 3 ? { deviceId: 'OTHER', scope: 's', txnId: `t${i}.${j}` } : undefined;
+        const r = await creator.create({ roomId, type, sender: alice, content: { body: `${i}.${j}` }, ...(txn ? { txn } : {}) });
+        positions.push(r.streamOrdering);
+        ids.set(`${i}.${j}`, r.eventId);
       }
       sent.set(roomId, positions);
     }
@@ -371,6 +376,29 @@ describeEngines('rooms store', (db) => {
     // One room alone reads the same.
     const one = await sync.timelines([ranges[0]!], 3);
     expect(bodies(one, rooms[0]!)).toEqual(['0.1', '0.2', '0.3']);
+
+    // Asked for, the events read that others relate to (as anyRelations says), whatever the relation's position,
+    // and the device and transaction id of those a client sent (as txnIds says for that device).
+    await creator.create({ roomId: rooms[0]!, type: 'm.reaction', sender: alice, content: { 'm.relates_to': { rel_type: 'm.annotation', event_id: ids.get('0.1'), key: 'x' } } });
+    await creator.create({ roomId: rooms[1]!, type: 'm.room.message', sender: alice, content: { body: 'reply', 'm.relates_to': { 'm.in_reply_to': { event_id: ids.get('1.3') } } } });
+    await creator.create({ roomId: rooms[1]!, type: 'm.room.message', sender: alice, content: { body: 'edit', 'm.new_content': { body: 'x' }, 'm.relates_to': { rel_type: 'm.replace', event_id: ids.get('1.2') } } });
+    for (const rs of [ranges, [ranges[0]!], [ranges[1]!]]) {
+      const extras = { related: new Set<string>(), txns: new Map<string, { deviceId: string; txnId: string }>() };
+      const got = await sync.timelines(rs, 3, undefined, extras);
+      const read = [...got.values()].flat().map((e) => e.event.event_id);
+      const { related, txns } = extras;
+      expect([...related].sort()).toEqual(read.filter((id) => id === ids.get('0.1') || id === ids.get('1.2')).sort());
+      expect(related.size).toBeGreaterThan(0);
+      for (const id of related) expect(await sync.anyRelations([id])).toBe(true);
+      expect(await sync.anyRelations(read.filter((id) => !related.has(id)))).toBe(false);
+      expect(txns.size).toBeGreaterThan(0);
+      for (const device of ['DEV', 'OTHER']) {
+        const mine = new Map([...txns].filter(([, t]) => t.deviceId === device).map(([id, t]) => [id, t.txnId]));
+        expect(mine).toEqual(await sync.txnIds(read, alice, device));
+      }
+      // Without extras, the same events.
+      expect([...(await sync.timelines(rs, 3)).values()].flat().map((e) => e.event.event_id)).toEqual(read);
+    }
   });
 
   it('builds v1-format events for room version 1', async () => {

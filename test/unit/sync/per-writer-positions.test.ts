@@ -114,6 +114,36 @@ describe('RecentEvents with several writers', () => {
   });
 });
 
+describe('RecentEvents.newestCovered', () => {
+  it('gives per room the newest row a position covers above its minimum, writer by writer', async () => {
+    const all: RecentEventRow[] = [
+      { pos: 101, roomId: '!a', member: null, outlier: false, instance: 'p1' },
+      { pos: 102, roomId: '!b', member: null, outlier: false, instance: 'p2' },
+      { pos: 103, roomId: '!a', member: null, outlier: false, instance: 'p1' },
+      { pos: 104, roomId: '!b', member: null, outlier: false, instance: 'p2' },
+    ];
+    let pos: EventsPosition = { min: 100 };
+    const reads = {
+      async eventsInRange(from: number | EventsPosition, to: number | EventsPosition, limit: number) {
+        const f = typeof from === 'number' ? { min: from } : from;
+        const t = typeof to === 'number' ? { min: to } : to;
+        return all.filter((r) => eventsRowIn(f, t, r.instance!, r.pos)).sort((x, y) => x.pos - y.pos).slice(0, limit);
+      },
+    };
+    const recent = new RecentEvents(reads, () => pos);
+    expect(await recent.newestCovered(['!a', '!b'], { min: 100 })).toEqual(new Map());
+    // p1 at 103, p2 at 102 (104 not finished): !a's newest covered is 103, !b's 102.
+    pos = { min: 101, writers: { p1: 103, p2: 102 } };
+    expect(await recent.newestCovered(['!a', '!b'], pos)).toEqual(new Map([['!a', 103], ['!b', 102]]));
+    expect(await recent.newestCovered(['!c'], pos)).toEqual(new Map());
+    // Rows at or below the minimum are not named.
+    pos = { min: 102, writers: { p1: 103 } };
+    expect(await recent.newestCovered(['!a', '!b'], pos)).toEqual(new Map([['!a', 103]]));
+    // A position beyond the current one (made elsewhere) is not answered.
+    expect(await recent.newestCovered(['!a'], { min: 101, writers: { p2: 104 } })).toBeUndefined();
+  });
+});
+
 describe('MembershipCache with several writers', () => {
   it('never trusts a writer part beyond the minimum for later responses', async () => {
     const events: Array<{ pos: number; roomId: string; membership: string }> = [];
