@@ -84,11 +84,18 @@ export function benchConfigOverrides(bcryptRounds: number): Record<string, unkno
   return { bcrypt_rounds: bcryptRounds, rc_message: rc, rc_registration: rc, rc_login: { address: rc, account: rc, failed_attempts: rc } };
 }
 
-/** `node bin/myelin.js run -c A -c B ...` with its output appended to `logFile`. */
-export function spawnMyelin(configs: readonly string[], logFile: string): ChildProcess {
+/**
+ * `node [NODE_ARGS] bin/myelin.js run -c A -c B ...` with its output
+ * appended to `logFile`, in `launch.env` (default: the bench's own
+ * environment). The worker shape passes what myelinctl gives its processes
+ * (src/cli/launch-env.ts): its environment and node options, which come
+ * before MYELIN_BENCH_NODE_ARGS (so that those win).
+ */
+export function spawnMyelin(configs: readonly string[], logFile: string, launch: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] } = {}): ChildProcess {
   const fd = openSync(logFile, 'a');
+  const nodeArgs = [...(launch.nodeArgs ?? []), ...(process.env.MYELIN_BENCH_NODE_ARGS ? process.env.MYELIN_BENCH_NODE_ARGS.split(' ') : [])];
   try {
-    return spawn(process.execPath, [...(process.env.MYELIN_BENCH_NODE_ARGS ? process.env.MYELIN_BENCH_NODE_ARGS.split(' ') : []), MYELIN_BIN, 'run', ...configs.flatMap((c) => ['-c', c])], { cwd: REPO_ROOT, stdio: ['ignore', fd, fd] });
+    return spawn(process.execPath, [...nodeArgs, MYELIN_BIN, 'run', ...configs.flatMap((c) => ['-c', c])], { cwd: REPO_ROOT, env: launch.env ?? process.env, stdio: ['ignore', fd, fd] });
   } finally {
     closeSync(fd);
   }

@@ -19,11 +19,14 @@
  *                        from nginx): what following the streams costs
  *
  * Every process is `node bin/myelin.js run -c homeserver.yaml -c bench.yaml
- * [-c workers/NAME.yaml]`: homeserver.yaml from `myelin generate-config`,
- * bench.yaml the overrides planned here (pure: planWorkerDeployment), each
- * with a small connection pool (cp_max 3) since all share one database, but
- * for the two generic workers that serve the clients (cp_max 10, the
- * default, as the monoliths have).
+ * [-c workers/NAME.yaml]` with the node options and environment myelinctl
+ * gives its processes (src/cli/launch-env.ts: `--v8-pool-size=1`, the
+ * bench's environment plus fixed malloc thresholds):
+ * homeserver.yaml from `myelin generate-config`, bench.yaml the overrides
+ * planned here (pure: planWorkerDeployment), each with a small connection
+ * pool (cp_max 3) since all share one database, but for the two generic
+ * workers that serve the clients (cp_max 10, the default, as the monoliths
+ * have).
  * The main process starts first (it applies the migrations), then the
  * workers together, then nginx. stop() undoes everything — nginx, workers,
  * main, the database, the directory — also on Ctrl-C (cleanup.ts).
@@ -36,6 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { stringify as stringifyYaml } from 'yaml';
+import { launchEnv, launchNodeArgs } from '../cli/launch-env.js';
 import { loadDeployment } from '../workers/deployment.js';
 import { generateNginxConfig, type PoolName } from '../workers/nginx.js';
 import { onInterrupt } from './cleanup.js';
@@ -376,7 +380,8 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
     const tSpawn = performance.now();
     const startOne = async (i: PlannedInstance): Promise<number> => {
       const logFile = path.join(dir, `${i.name}.log`);
-      const p = spawnMyelin(configsOf.get(i.name)!, logFile);
+      // Started as myelinctl starts them (src/cli/launch-env.ts).
+      const p = spawnMyelin(configsOf.get(i.name)!, logFile, { env: launchEnv(), nodeArgs: launchNodeArgs() });
       procs.set(i.name, p);
       return waitForOk(`http://127.0.0.1:${i.clientPort ?? i.replPort}/health`, p, logFile, tSpawn, timeout);
     };

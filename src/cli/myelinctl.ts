@@ -6,7 +6,9 @@
  *   its /health, then each worker; each runs detached as
  *   `myelin run -c CONFIG... [-c WORKER.yaml]` with its output in a log file
  *   and its pid in a pid file (`pid_file` / `worker_pid_file`, default
- *   `<config dir>/<name>.pid`; the log is beside it, `<name>.log`);
+ *   `<config dir>/<name>.pid`; the log is beside it, `<name>.log`), in
+ *   myelinctl's environment plus the malloc settings and node options of
+ *   launch-env.ts;
  * - stop: the workers, then the main process, each with SIGTERM, only
  *   through the pid files this tool wrote, and only when the pid still
  *   belongs to a `myelin run` process;
@@ -20,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, type LoadedConfig } from '../config/load.js';
 import { loadDeployment, workerFilesIn } from '../workers/deployment.js';
 import { flagAll, parseArgs } from './args.js';
+import { launchEnv, launchNodeArgs } from './launch-env.js';
 
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/myelin.js');
 
@@ -117,10 +120,10 @@ async function start(p: Proc, log: (s: string) => void): Promise<void> {
   }
   mkdirSync(dirname(p.pidFile), { recursive: true });
   const fd = openSync(p.logFile, 'a');
-  const child = spawn(process.execPath, [BIN, 'run', ...p.configs.flatMap((c) => ['-c', c])], {
+  const child = spawn(process.execPath, [...launchNodeArgs(process.env), BIN, 'run', ...p.configs.flatMap((c) => ['-c', c])], {
     detached: true,
     stdio: ['ignore', fd, fd],
-    env: process.env,
+    env: launchEnv(process.env),
   });
   closeSync(fd);
   child.unref();

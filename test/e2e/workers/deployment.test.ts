@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, ROOT, runCli } from '../../helpers/homeserver.js';
 import { RawClient } from '../../helpers/http.js';
+import { hasMallocSettings, LAUNCH_MALLOC_ENV, LAUNCH_NODE_ARGS, launchNodeArgs } from '../../../src/cli/launch-env.js';
 import { ReplicationClient } from '../../../src/workers/replication-client.js';
 import { makeCluster, type Cluster } from './cluster.js';
 
@@ -112,6 +113,22 @@ describe('worker deployment (postgres + redis, myelinctl, nginx)', () => {
     expect(pids).toHaveLength(3);
     for (const pid of pids) expect(alive(pid)).toBe(true);
     expect(existsSync(join(c.dir, 'homeserver.log'))).toBe(true);
+  });
+
+  it.runIf(existsSync('/proc/self/environ') && !hasMallocSettings(process.env))('myelinctl starts each process with the fixed malloc thresholds', () => {
+    for (const pid of pids) {
+      const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const [k, v] of Object.entries(LAUNCH_MALLOC_ENV)) expect(env).toContain(`${k}=${v}`);
+      expect(env).toContain('MYELIN_LOG_LEVEL=warn'); // and myelinctl's own environment
+    }
+  });
+
+  it.runIf(existsSync('/proc/self/cmdline') && launchNodeArgs(process.env).length > 0)('myelinctl starts each process with one V8 background thread', () => {
+    for (const pid of pids) {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(cmd.slice(1, 1 + LAUNCH_NODE_ARGS.length)).toEqual([...LAUNCH_NODE_ARGS]);
+      expect(cmd).toContain('run');
+    }
   });
 
   it('a generic worker serves its endpoints and 404s the rest', async () => {
