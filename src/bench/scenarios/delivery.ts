@@ -78,6 +78,9 @@ export const deliveryScenario: Scenario = {
         sync_errors: syncErrors,
         send_errors: budget.errors,
         events_per_s: ratePerSecond(acc.events, sendElapsed),
+        // Long-poll answers per sent event over all receivers: the receivers' share of an event is 1 each;
+        // more means answers that carried none of the bench's messages (woken by something else).
+        syncs_per_event: acc.events > 0 ? receivers.reduce((a, r) => a + r.syncs, 0) / acc.events : 0,
         deliveries_per_s: ratePerSecond(acc.delivered, sendElapsed + drainMs),
         drain_ms: drainMs,
         ...latencyFigures('delivery', ledger.latencies()),

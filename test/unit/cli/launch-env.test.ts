@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hasMallocSettings, LAUNCH_MALLOC_ENV, LAUNCH_NODE_ARGS, launchEnv, launchNodeArgs } from '../../../src/cli/launch-env.js';
 
@@ -26,10 +27,32 @@ describe('launchEnv', () => {
     expect(hasMallocSettings({ GLIBC_TUNABLES: 'glibc.rtld.nns=2', MALLOC: 'x', MYMALLOC_ARENA_MAX: '1', MALLOC_CHECK: '3' })).toBe(false);
   });
 
-  it('glibc accepts the values: a process started with them runs', () => {
-    const r = spawnSync(process.execPath, ['-e', 'console.log(Buffer.alloc(1 << 20).length)'], { env: launchEnv(process.env), encoding: 'utf8' });
-    expect(r.status).toBe(0);
-    expect(r.stdout.trim()).toBe(String(1 << 20));
+});
+
+describe('the systemd units', () => {
+  const units = ['myelin.service', 'myelin-worker@.service'].map((f) => readFileSync(new URL(`../../../contrib/systemd/${f}`, import.meta.url), 'utf8'));
+
+  it('set what myelinctl sets', () => {
+    for (const unit of units) {
+      const assignments = unit
+        .split('\n')
+        .filter((l) => l.startsWith('Environment='))
+        .flatMap((l) => l.slice('Environment='.length).split(' '));
+      for (const [k, v] of Object.entries(LAUNCH_MALLOC_ENV)) expect(assignments).toContain(`${k}=${v}`);
+      expect(assignments).toContain(`NODE_OPTIONS=${LAUNCH_NODE_ARGS.join(' ')}`);
+    }
+  });
+
+  it('node takes the pool size from NODE_OPTIONS, and it leaves fewer threads', () => {
+    const threads = (nodeOptions: string) => {
+      const r = spawnSync(process.execPath, ['-e', "console.log(require('fs').readdirSync('/proc/self/task').length)"], {
+        env: { ...process.env, NODE_OPTIONS: nodeOptions },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      return Number(r.stdout.trim());
+    };
+    expect(threads(LAUNCH_NODE_ARGS.join(' '))).toBeLessThan(threads('--v8-pool-size=4'));
   });
 });
 
