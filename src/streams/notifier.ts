@@ -329,7 +329,9 @@ export class Notifier implements StreamNotifier {
       for (let i = list.length - 1; i >= 0; i--) {
         const c = list[i]!;
         if (c.position <= tokenPosition(since, stream, c.instance)) {
-          if (stream !== 'events' || !since.events.writers) break;
+          // With several events writers an older change of another writer may still be ahead of its part of
+          // the token; none at or below the token's minimum can be (the list is sorted by position).
+          if (stream !== 'events' || !since.events.writers || c.position <= since.events.min) break;
           continue;
         }
         if (!c.rooms?.length && !c.users?.length) return true;

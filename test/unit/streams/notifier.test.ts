@@ -135,6 +135,25 @@ describe('Notifier', () => {
   });
 });
 
+describe('Notifier with several events writers', () => {
+  const at = (min: number, writers: Record<string, number>) => tok(0, { events: { min, writers } });
+
+  it("sees a writer's change ahead of its part of the token behind a newer change the token covers", async () => {
+    const n = new Notifier({});
+    n.notify({ stream: 'events', position: 3, rooms: ['!r:x'], instance: 'p1' });
+    n.notify({ stream: 'events', position: 8, rooms: ['!r:x'], instance: 'p1' });
+    n.notify({ stream: 'events', position: 9, rooms: ['!other:x'], instance: 'p2' });
+    // p2's change at 9 is covered; p1's at 8 is above p1's part (6): missed.
+    expect(await state(n.waitForChange('@a:x', ['!r:x'], at(5, { p1: 6, p2: 9 }), 60_000))).toBe('change');
+    // Every part past its writer's changes (p1's at 3 is below the minimum): waits.
+    const w = n.waitForChange('@a:x', ['!r:x'], at(5, { p1: 8, p2: 9 }), 60_000);
+    expect(await state(w)).toBe('pending');
+    n.notify({ stream: 'events', position: 10, rooms: ['!r:x'], instance: 'p2' });
+    expect(await state(w)).toBe('change');
+    n.shutdown();
+  });
+});
+
 describe('Notifier with out-of-order commits', () => {
   it('holds a change until the stream position reaches it', async () => {
     const events = new StreamIdGenerator(0);
