@@ -109,6 +109,16 @@ export class DeliveryLedger {
     return out;
   }
 
+  /** Every expected delivery's ack and first arrival (diagnostics). */
+  trace(): Array<{ eventId: string; receiver: string; ackAt: number; at: number | undefined }> {
+    const out: Array<{ eventId: string; receiver: string; ackAt: number; at: number | undefined }> = [];
+    for (const [eventId, e] of this.expected) {
+      const seen = this.arrivals.get(eventId);
+      for (const r of e.receivers) out.push({ eventId, receiver: r, ackAt: e.ackAt, at: seen?.get(r)?.[0] });
+    }
+    return out;
+  }
+
   account(): DeliveryAccount {
     const per = new Map<string, ReceiverAccount>();
     const forReceiver = (r: string): ReceiverAccount => {

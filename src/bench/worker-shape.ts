@@ -335,7 +335,14 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
   const dir = mkdtempSync(path.join(os.tmpdir(), `myelin-bench-workers${opts.persisters}-`));
   // nginx's worker processes drop root (to nobody/www-data) and must reach their temp dirs in here.
   chmodSync(dir, 0o755);
-  const cleanups: (() => Promise<void>)[] = [async () => rmSync(dir, { recursive: true, force: true })];
+  // MYELIN_BENCH_KEEP=1: the directory (configurations, logs) stays for a look afterwards.
+  const keep = !!process.env.MYELIN_BENCH_KEEP;
+  const cleanups: (() => Promise<void>)[] = [
+    async () => {
+      if (keep) log(`kept ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+    },
+  ];
   const stop = onInterrupt(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
   });

@@ -55,6 +55,10 @@ export const deliveryScenario: Scenario = {
     await new Promise((r) => setTimeout(r, 300));
     await Promise.all(receivers.map((r) => r.stop()));
 
+    if (process.env.MYELIN_BENCH_TRACE) {
+      const { appendFileSync } = await import('node:fs');
+      appendFileSync(process.env.MYELIN_BENCH_TRACE, ledger.trace().map((t) => JSON.stringify({ round, ...t })).join('\n') + '\n');
+    }
     const acc = ledger.account();
     const limited = receivers.reduce((a, r) => a + r.limitedGaps, 0);
     const syncErrors = receivers.reduce((a, r) => a + r.errors, 0);

@@ -146,7 +146,13 @@ export class SyncService {
   }
 
   async sync(req: SyncRequest): Promise<Json> {
-    await this.services.workers?.freshPositions(); // worker mode: writes acknowledged by other processes are visible
+    // Worker mode: a write acknowledged by another process is visible even if
+    // its rows are still on their way over Redis (one read of every writer's
+    // recorded position). A long-poll from a token does without it: such a
+    // write's rows wake it as they arrive (or the catch-up while Redis is
+    // away), so the client still gets the write in this response or the
+    // next, and most long-polls are the re-polls right after an answer.
+    if (req.since === undefined || req.timeoutMs <= 0 || req.fullState) await this.services.workers?.freshPositions();
     if (req.since !== undefined) await this.notifier.catchUpTo(req.since); // worker mode: a token from a process ahead of us
     const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
     const s = this.services;

@@ -76,4 +76,16 @@ describe('DeliveryLedger exactly-once accounting', () => {
     l.expect('$a', 0, ['r1']);
     expect(l.lastFirstArrival('$a')).toBeNaN();
   });
+
+  it('traces every expected delivery with its ack and first arrival', () => {
+    const l = new DeliveryLedger();
+    l.expect('$a', 10, ['r1', 'r2']);
+    l.arrive('r1', '$a', 14);
+    l.arrive('r1', '$a', 30); // a duplicate: the first arrival counts
+    l.arrive('r9', '$zzz', 1); // never acknowledged: not traced
+    expect(l.trace()).toEqual([
+      { eventId: '$a', receiver: 'r1', ackAt: 10, at: 14 },
+      { eventId: '$a', receiver: 'r2', ackAt: 10, at: undefined },
+    ]);
+  });
 });
