@@ -11,7 +11,7 @@
  * top of the same `allocate`/`finish` contract.
  */
 import type { Queryable } from '../storage/db.js';
-import type { EventsPosition } from './tokens.js';
+import { eventsPositionFor, type EventsPosition } from './tokens.js';
 
 export class StreamIdGenerator {
   private last: number;
@@ -98,6 +98,16 @@ export class StreamIdGenerator {
    */
   getPosition(): EventsPosition {
     return { min: this.getCurrent() };
+  }
+
+  /**
+   * Up to where the rows of `writer` are readable here: `getPosition()`'s
+   * position for that writer (the minimum, or the writer's own position when
+   * it is ahead). Read for every replicated row, so a stream with several
+   * writers answers it without building a position.
+   */
+  positionFor(writer: string): number {
+    return eventsPositionFor(this.getPosition(), writer);
   }
 
   /** Highest position handed out so far. */

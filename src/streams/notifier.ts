@@ -11,7 +11,7 @@
  */
 import type { StreamIdGenerator } from './id-generator.js';
 import type { NotifiedStream, StreamChange, StreamNotifier, WaitSignal } from './notifier-types.js';
-import { decodeSyncToken, emptyToken, eventsPositionFor, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
+import { decodeSyncToken, emptyToken, SYNC_STREAMS, tokenCovers, type SyncToken } from './tokens.js';
 
 /**
  * How many recent changes per stream the notifier remembers at least. The
@@ -240,6 +240,8 @@ export class Notifier implements StreamNotifier {
 
   private deliver(change: StreamChange, remember = true): void {
     if (remember) this.remember(change);
+    // Nobody waits here (most processes of a worker deployment, most of the time).
+    if (this.waiting === 0) return;
     const hit = new Set<Waiter>();
     if (!change.rooms?.length && !change.users?.length) {
       // A change without a target concerns everyone (rare: e.g. a global reset).
@@ -350,7 +352,7 @@ export class Notifier implements StreamNotifier {
 function readable(gen: StreamIdGenerator, c: StreamChange): boolean {
   if (c.instance === undefined) return gen.getCurrent() >= c.position;
   if (c.stream !== 'events') return true; // its writer's position was advanced first
-  return gen.getCurrent() >= c.position || eventsPositionFor(gen.getPosition(), c.instance) >= c.position;
+  return gen.getCurrent() >= c.position || gen.positionFor(c.instance) >= c.position;
 }
 
 function addTo(map: Map<string, Set<Waiter>>, key: string, w: Waiter): void {

@@ -76,6 +76,10 @@ export class MultiWriterEventsStream extends StreamIdGenerator {
     return this.multi.getPosition();
   }
 
+  override positionFor(writer: string): number {
+    return Math.max(this.multi.getCurrent(), this.multi.getWriterPosition(writer) ?? 0);
+  }
+
   /** This process's own position when it is a writer (what it may publish), else the minimum. */
   ownPosition(instance: string): number {
     return this.multi.getWriterPosition(instance) ?? this.multi.getCurrent();

@@ -58,6 +58,8 @@ const BLOCK_TTL_MS = 50;
 
 export class MultiWriterIdGenerator {
   private readonly positions = new Map<string, number>();
+  /** The lowest of `positions` (kept by `setPosition`: read on every row, token and wake-up). */
+  private min = 0;
   private readonly inFlight = new Set<number>();
   private lastAllocated = 0;
   private ownLastFinished = 0;
@@ -116,13 +118,13 @@ export class MultiWriterIdGenerator {
     }
     for (const w of opts.writers) {
       const row = persisted.find((r) => r.instance_name === w);
-      g.positions.set(w, row ? Number(row.stream_id) : 0);
+      g.setPosition(w, row ? Number(row.stream_id) : 0);
       if (row) g.persistedPositions.set(w, Number(row.stream_id));
     }
     g.lastAllocated = seqNow;
     if (g.isWriter) {
       // Nothing of ours is in flight: every id we drew before (now) is committed or dead.
-      g.positions.set(opts.instanceName, Math.max(g.positions.get(opts.instanceName) ?? 0, seqNow));
+      g.setPosition(opts.instanceName, Math.max(g.positions.get(opts.instanceName) ?? 0, seqNow));
       await g.persist();
     }
     return g;
@@ -271,7 +273,17 @@ export class MultiWriterIdGenerator {
   }
 
   private highestKnown(): number {
-    return Math.max(this.lastAllocated, ...this.positions.values());
+    let h = this.lastAllocated;
+    for (const p of this.positions.values()) if (p > h) h = p;
+    return h;
+  }
+
+  /** Sets a writer's position and keeps `min` (no spread of the map per read). */
+  private setPosition(instance: string, position: number): void {
+    this.positions.set(instance, position);
+    let m = Infinity;
+    for (const p of this.positions.values()) if (p < m) m = p;
+    this.min = m;
   }
 
   /**
@@ -285,9 +297,11 @@ export class MultiWriterIdGenerator {
     if (!this.isWriter) return;
     const me = this.opts.instanceName;
     const old = this.positions.get(me) ?? 0;
-    const next = Math.min(this.inFlight.size ? Math.min(...this.inFlight) - 1 : this.highestKnown(), this.ownCap());
+    let lowest = Infinity;
+    for (const id of this.inFlight) if (id < lowest) lowest = id;
+    const next = Math.min(lowest !== Infinity ? lowest - 1 : this.highestKnown(), this.ownCap());
     if (next > old) {
-      this.positions.set(me, next);
+      this.setPosition(me, next);
       this.emit(me);
       if (!following) this.persistSoon();
       else this.recordFollowingLater();
@@ -346,7 +360,7 @@ export class MultiWriterIdGenerator {
   advanceWriter(instance: string, position: number): void {
     if (!this.positions.has(instance)) return; // not a writer (any more)
     if (position > (this.positions.get(instance) ?? 0)) {
-      this.positions.set(instance, position);
+      this.setPosition(instance, position);
       if (position > this.lastAllocated) this.lastAllocated = position;
       this.emit(instance);
     }
@@ -365,7 +379,7 @@ export class MultiWriterIdGenerator {
 
   /** Every position at or below this has finished on every writer. */
   getCurrent(): number {
-    return Math.min(...this.positions.values());
+    return this.min;
   }
 
   getWriterPosition(instance: string): number | undefined {
@@ -398,10 +412,10 @@ export class MultiWriterIdGenerator {
 
   /** The stream position as the sync token's events part. */
   getPosition(): EventsPosition {
-    const min = this.getCurrent();
-    const writers: Record<string, number> = {};
-    for (const [w, p] of this.positions) if (p > min) writers[w] = p;
-    return Object.keys(writers).length ? { min, writers } : { min };
+    const min = this.min;
+    let writers: Record<string, number> | undefined;
+    for (const [w, p] of this.positions) if (p > min) (writers ??= {})[w] = p;
+    return writers ? { min, writers } : { min };
   }
 
   /** Whether a row written by `instance` at `position` is visible at `pos`. */

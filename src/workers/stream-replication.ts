@@ -157,8 +157,8 @@ export class StreamReplicator {
   readonly me: string;
   /** Last position this process announced per stream (RDATA or POSITION). */
   private readonly announced = new Map<string, number>();
-  /** Highest position seen per (stream, writer). */
-  private readonly seen = new Map<string, number>();
+  /** Highest position seen per stream and writer (a map per stream: no key string built per row). */
+  private readonly seen = new Map<string, Map<string, number>>();
   /** Local changes waiting until readers can read them (this writer's position, events: every writer's). */
   private readonly pending = new Map<string, StreamChange[]>();
   /** When each pending change was queued. */
@@ -221,15 +221,27 @@ export class StreamReplicator {
     return g.getCurrent();
   }
 
+  private seenMap(stream: string): Map<string, number> {
+    let m = this.seen.get(stream);
+    if (!m) this.seen.set(stream, (m = new Map()));
+    return m;
+  }
+
   private seenOf(stream: NotifiedStream, instance: string): number {
-    const k = key(stream, instance);
-    let v = this.seen.get(k);
+    const m = this.seenMap(stream);
+    let v = m.get(instance);
     if (v === undefined) {
       const g = this.d.streams[stream];
       v = g instanceof MultiWriterEventsStream ? (g.multi.getWriterPosition(instance) ?? 0) : (g?.getCurrent() ?? 0);
-      this.seen.set(k, v);
+      m.set(instance, v);
     }
     return v;
+  }
+
+  /** Raises what was seen of (stream, instance) to `position` (never lowers it). */
+  private markSeen(stream: NotifiedStream, instance: string, position: number): void {
+    const seen = this.seenOf(stream, instance);
+    if (position > seen) this.seenMap(stream).set(instance, position);
   }
 
   /** Hooks the notifier and the transport, announces our positions and catches up once. */
@@ -306,8 +318,13 @@ export class StreamReplicator {
     return this.ownPosition(stream);
   }
 
+  private otherWriters: { of: readonly string[]; others: readonly string[] } | undefined;
+
+  /** The other events writers (worked out again only when `writersOf` gives another list). */
   private otherEventsWriters(): readonly string[] {
-    return this.d.writersOf('events').filter((w) => w !== this.me && w !== '*');
+    const of = this.d.writersOf('events');
+    if (this.otherWriters?.of !== of) this.otherWriters = { of, others: of.filter((w) => w !== this.me && w !== '*') };
+    return this.otherWriters.others;
   }
 
   private onLocalChange(c: StreamChange): void {
@@ -369,9 +386,12 @@ export class StreamReplicator {
     this.announced.set(c.stream, Math.max(prev, c.position));
     const row: StreamRow = { prev, ts: this.now() };
     const g = this.d.streams[c.stream];
-    if (g instanceof MultiWriterEventsStream && this.otherEventsWriters().length) {
-      const all = g.multi.getWriterPositions();
-      row.positions = Object.fromEntries(this.otherEventsWriters().map((w) => [w, all[w] ?? 0]));
+    const others = g instanceof MultiWriterEventsStream ? this.otherEventsWriters() : undefined;
+    if (others?.length) {
+      const multi = (g as MultiWriterEventsStream).multi;
+      const positions: Record<string, number> = {};
+      for (const w of others) positions[w] = multi.getWriterPosition(w) ?? 0;
+      row.positions = positions;
     }
     if (c.rooms?.length) row.rooms = c.rooms;
     if (c.users?.length) row.users = c.users;
@@ -512,12 +532,15 @@ export class StreamReplicator {
     if (!g || !this.accepts(stream, instance)) return;
     const seen = this.seenOf(stream, instance);
     const gap = typeof row?.prev === 'number' && row.prev > seen;
-    this.seen.set(key(stream, instance), Math.max(seen, token));
+    if (token > seen) this.seenMap(stream).set(instance, token);
     // The other events writers' positions the publisher relays (they followed it), first: the row is readable at once.
-    if (stream === 'events' && row?.positions && typeof row.positions === 'object') {
-      for (const [w, p] of Object.entries(row.positions)) {
+    const relayed = stream === 'events' ? row?.positions : undefined;
+    if (relayed && typeof relayed === 'object') {
+      for (const w in relayed) {
+        if (!Object.hasOwn(relayed, w)) continue;
+        const p = relayed[w];
         if (typeof p !== 'number' || !Number.isSafeInteger(p) || !this.accepts(stream, w)) continue;
-        this.seen.set(key(stream, w), Math.max(this.seenOf(stream, w), p));
+        this.markSeen(stream, w, p);
         this.advance(g, stream, w, p);
       }
     }
@@ -526,14 +549,12 @@ export class StreamReplicator {
       for (const [roomId, users] of Object.entries(row.typing)) if (Array.isArray(users)) this.d.typing.apply(roomId, users.map(String), token);
     }
     this.advance(g, stream, instance, token);
-    this.d.notifier.applyReplicated({
-      stream,
-      position: token,
-      // Several events writers: the row is readable once its own writer's position covers it (just advanced).
-      ...(g instanceof MultiWriterEventsStream ? { instance } : {}),
-      ...(Array.isArray(row?.rooms) && row.rooms.length ? { rooms: row.rooms } : {}),
-      ...(Array.isArray(row?.users) && row.users.length ? { users: row.users } : {}),
-    });
+    const change: StreamChange = { stream, position: token };
+    // Several events writers: the row is readable once its own writer's position covers it (just advanced).
+    if (g instanceof MultiWriterEventsStream) change.instance = instance;
+    if (Array.isArray(row?.rooms) && row.rooms.length) change.rooms = row.rooms;
+    if (Array.isArray(row?.users) && row.users.length) change.users = row.users;
+    this.d.notifier.applyReplicated(change);
     if (gap) this.onGap(stream, instance, row.prev);
   }
 
@@ -541,7 +562,7 @@ export class StreamReplicator {
     const g = this.d.streams[stream];
     if (!g || !this.accepts(stream, instance)) return;
     const seen = this.seenOf(stream, instance);
-    this.seen.set(key(stream, instance), Math.max(seen, next));
+    if (next > seen) this.seenMap(stream).set(instance, next);
     this.advance(g, stream, instance, next);
     if (prev > seen) this.onGap(stream, instance, next);
   }
@@ -594,7 +615,7 @@ export class StreamReplicator {
           // Positions applied from replies or fresh reads are not "seen": rows may have been missed.
           const seenBefore = this.seenOf(stream, r.instance_name);
           this.advance(g, stream, r.instance_name, pos);
-          this.seen.set(key(stream, r.instance_name), Math.max(seenBefore, pos));
+          if (pos > seenBefore) this.seenMap(stream).set(r.instance_name, pos);
           if (g.getCurrent() > before || pos > seenBefore) moved.add(stream);
         }
         for (const s of moved) this.d.notifier.wakeStream(s, this.d.streams[s]!.getCurrent());
@@ -820,7 +841,10 @@ export class StreamReplicator {
     }
     g.advanceTo(res.position);
     const writer = this.d.writersOf('typing')[0];
-    if (writer) this.seen.set(key('typing', writer), Math.max(this.seen.get(key('typing', writer)) ?? 0, res.position));
+    if (writer) {
+      const m = this.seenMap('typing');
+      m.set(writer, Math.max(m.get(writer) ?? 0, res.position));
+    }
     if (rooms.size) this.d.notifier.applyReplicated({ stream: 'typing', position: res.position, rooms: [...rooms] });
   }
 }

@@ -154,6 +154,63 @@ describe('Notifier with several events writers', () => {
   });
 });
 
+describe('Notifier following several events writers (replicated rows)', () => {
+  /** A reader's view of a stream with two writers: the minimum and each writer's own position. */
+  class TwoWriters extends StreamIdGenerator {
+    own: Record<string, number> = { p1: 0, p2: 0 };
+    private readonly ls = new Set<(pos: number) => void>();
+    override getCurrent(): number {
+      return Math.min(this.own.p1!, this.own.p2!);
+    }
+    override getPosition() {
+      const min = this.getCurrent();
+      const writers = Object.fromEntries(Object.entries(this.own).filter(([, p]) => p > min));
+      return Object.keys(writers).length ? { min, writers } : { min };
+    }
+    override onAdvance(l: (pos: number) => void): () => void {
+      this.ls.add(l);
+      return () => this.ls.delete(l);
+    }
+    move(w: string, p: number): void {
+      this.own[w] = p;
+      for (const l of this.ls) l(this.getCurrent());
+    }
+  }
+
+  it("delivers a row once its writer's own position covers it, whatever the minimum; holds it otherwise", async () => {
+    const events = new TwoWriters(0);
+    const n = new Notifier({ events });
+    const w = n.waitForChange('@a:x', ['!r:x'], tok(0), 60_000);
+    events.move('p1', 5);
+    // p1's row at 5: readable (p1 is at 5) although the minimum is 0.
+    n.applyReplicated({ stream: 'events', position: 5, rooms: ['!r:x'], instance: 'p1' });
+    expect(await state(w)).toBe('change');
+    // p2's row at 7 arrives before p2's position: held until p2 reaches it.
+    const w2 = n.waitForChange('@a:x', ['!r:x'], tok(0, { events: { min: 0, writers: { p1: 5 } } }), 60_000);
+    n.applyReplicated({ stream: 'events', position: 7, rooms: ['!r:x'], instance: 'p2' });
+    expect(await state(w2)).toBe('pending');
+    events.move('p2', 7);
+    expect(await state(w2)).toBe('change');
+    n.shutdown();
+  });
+
+  it('remembers rows that arrive while nobody waits: a later wait from an older token returns at once', async () => {
+    const events = new TwoWriters(0);
+    const n = new Notifier({ events });
+    expect(n.waitingCount).toBe(0);
+    events.move('p1', 3);
+    n.applyReplicated({ stream: 'events', position: 3, rooms: ['!r:x'], instance: 'p1' });
+    // A held row released while nobody waits is remembered too.
+    n.applyReplicated({ stream: 'events', position: 4, users: ['@b:x'], instance: 'p2' });
+    events.move('p2', 4);
+    expect(await state(n.waitForChange('@a:x', ['!r:x'], tok(0), 60_000))).toBe('change');
+    expect(await state(n.waitForChange('@b:x', [], tok(3, { events: { min: 3 } }), 60_000))).toBe('change');
+    const w = n.waitForChange('@a:x', ['!r:x'], tok(4), 60_000);
+    expect(await state(w)).toBe('pending');
+    n.shutdown();
+  });
+});
+
 describe('Notifier with out-of-order commits', () => {
   it('holds a change until the stream position reaches it', async () => {
     const events = new StreamIdGenerator(0);

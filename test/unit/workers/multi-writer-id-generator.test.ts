@@ -6,7 +6,8 @@ import { workersMigrations } from '../../../src/storage/migrations/workers.js';
 import { migrate } from '../../../src/storage/migrate.js';
 import { MultiWriterIdGenerator } from '../../../src/workers/multi-writer-id-generator.js';
 import { recordPositionsWithEvents } from '../../../src/app/wire-rooms.js';
-import { decodeSyncToken, emptyToken, encodeSyncToken } from '../../../src/streams/tokens.js';
+import { decodeSyncToken, emptyToken, encodeSyncToken, eventsPositionFor } from '../../../src/streams/tokens.js';
+import { MultiWriterEventsStream } from '../../../src/workers/events-stream.js';
 
 describe('MultiWriterIdGenerator on PostgreSQL', () => {
   let drop: () => Promise<void>;
@@ -250,6 +251,41 @@ describe('MultiWriterIdGenerator on PostgreSQL', () => {
     const [x] = await g.allocateMany(1);
     expect(g.recordWith([x!])!.rows.map(([w]) => w)).toEqual(['p1']);
     g.finish(x!);
+  });
+
+  it("a reader's minimum, per-writer positions and positionFor follow the writers it hears of", async () => {
+    // Writers nobody recorded yet: both start at 0.
+    const reader = await MultiWriterIdGenerator.create(open(), { ...opts('generic3'), writers: ['q1', 'q2'] });
+    const stream = new MultiWriterEventsStream(reader);
+    const mins: number[] = [];
+    stream.onAdvance((m) => mins.push(m));
+    const check = () => {
+      const pos = reader.getPosition();
+      // The kept minimum is the lowest writer position; positionFor agrees with the token's events part.
+      expect(reader.getCurrent()).toBe(Math.min(reader.getWriterPosition('q1')!, reader.getWriterPosition('q2')!));
+      expect(pos.min).toBe(reader.getCurrent());
+      for (const w of ['q1', 'q2', 'nobody']) expect(stream.positionFor(w)).toBe(eventsPositionFor(pos, w));
+    };
+    check();
+    expect(reader.getPosition()).toEqual({ min: 0 });
+    reader.advanceWriter('q1', 10);
+    check();
+    expect(reader.getPosition()).toEqual({ min: 0, writers: { q1: 10 } });
+    expect(stream.positionFor('q1')).toBe(10);
+    reader.advanceWriter('q2', 4);
+    check();
+    reader.advanceWriter('q2', 12);
+    check();
+    expect(reader.getPosition()).toEqual({ min: 10, writers: { q2: 12 } });
+    reader.advanceWriter('q1', 12);
+    check();
+    expect(reader.getPosition()).toEqual({ min: 12 });
+    // Lower positions and unknown writers change nothing.
+    reader.advanceWriter('q1', 1);
+    reader.advanceWriter('nobody', 50);
+    check();
+    expect(reader.getCurrent()).toBe(12);
+    expect(mins).toEqual([0, 4, 10, 12]);
   });
 
   it('positions fit the sync token events part', () => {
