@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { BenchOptions, ScenarioName } from './args.js';
 import { HttpClient, MatrixApi, MatrixHttpError, UnreachableError, type Session } from './client.js';
 import type { BenchContext } from './context.js';
-import { clockTicksPerSecond, ProcSampler, readLoadavg, type LoadAvg } from './procstat.js';
+import { clockTicksPerSecond, ProcSampler, readLoadavg, samplingCpuMs, type LoadAvg } from './procstat.js';
 import { aggregateRounds, fmt, fmtMedianRange, formatFigures, type RoundResult, type ScenarioReport } from './report.js';
 import { makeRunId, Rng } from './rng.js';
 import { SCENARIO_IMPLS } from './scenarios/index.js';
@@ -145,6 +145,7 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
     const sampler = new ProcSampler(opts.pids);
     sampler.start();
     const cpu0 = process.cpuUsage();
+    const sampling0 = samplingCpuMs();
     const t0 = performance.now();
     let outcome;
     try {
@@ -153,7 +154,10 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
       outcome = { metrics: {}, ops: 0, opsLabel, ok: false, problems: [`scenario failed: ${(e as Error).message}`] };
     }
     const wallMs = performance.now() - t0;
-    const clientCpuMs = cpuMs(process.cpuUsage(cpu0));
+    // The generator's CPU for the workload: without what reading the servers' /proc cost it
+    // (this round's sampler and any other, e.g. the shapes' whole-workload one), reported apart.
+    const samplingMs = samplingCpuMs() - sampling0;
+    const clientCpuMs = cpuMs(process.cpuUsage(cpu0)) - samplingMs;
     const proc = sampler.stop();
     const load1 = readLoadavg();
     opsLabel = outcome.opsLabel;
@@ -167,6 +171,7 @@ async function runScenario(ctx: BenchContext, name: ScenarioName, log: (l: strin
     }
     metrics.client_cpu_ms = clientCpuMs;
     metrics.client_cpu_ms_per_op = outcome.ops > 0 ? clientCpuMs / outcome.ops : NaN;
+    metrics.client_sampling_cpu_ms = samplingMs;
     metrics.load1_start = load0.load1;
     metrics.load1_end = load1.load1;
     rounds.push({ round, metrics, ok: outcome.ok, problems: outcome.problems });

@@ -8,6 +8,7 @@ import {
   parseStatCpuTicks,
   parseStatPpid,
   ProcSampler,
+  samplingCpuMs,
   ticksToMs,
 } from '../../../src/bench/procstat.js';
 
@@ -81,5 +82,31 @@ describe('/proc parsing', () => {
     const s = new ProcSampler([2 ** 22 + 7]);
     s.start();
     expect(s.stop().unreadable).toEqual([2 ** 22 + 7]);
+  });
+  it('adds up what its own sweeps cost, and only that', async () => {
+    // Work outside the sweeps (here a synchronous loop, during which no sweep can run) is not charged.
+    const s0 = samplingCpuMs();
+    const before = process.cpuUsage();
+    let x = 0;
+    const used = () => {
+      const d = process.cpuUsage(before);
+      return (d.user + d.system) / 1000;
+    };
+    while (used() < 100) for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + 1);
+    expect(x).toBeGreaterThan(0);
+    expect(samplingCpuMs()).toBe(s0);
+    // Sweeps are charged: start, the timer's, stop.
+    const s = new ProcSampler([process.pid, process.pid, process.pid], 5);
+    s.start();
+    await new Promise((r) => setTimeout(r, 100));
+    s.stop();
+    expect(samplingCpuMs()).toBeGreaterThan(s0);
+    // A sampler with nothing to read costs nothing.
+    const s1 = samplingCpuMs();
+    const none = new ProcSampler([], 5);
+    none.start();
+    await new Promise((r) => setTimeout(r, 30));
+    none.stop();
+    expect(samplingCpuMs()).toBe(s1);
   });
 });

@@ -47,6 +47,16 @@ function exampleFor(e: RoutingEntry): string {
 describe('nginx generator', () => {
   const conf = generateNginxConfig(shared, workers, { pools: { initial_sync: ['generic_worker2'] } });
 
+  it('compiles the routing regexes with PCRE JIT in a standalone nginx.conf (main context), and says so otherwise', () => {
+    const full = generateNginxConfig(shared, workers, { standalone: { prefix: '/srv/nginx' } });
+    const main = full.slice(0, full.indexOf('http {'));
+    expect(main).toMatch(/^pcre_jit on;$/m);
+    expect(full.match(/pcre_jit on;/g)).toHaveLength(1);
+    // The http-context output cannot hold the directive (nginx refuses it there): only a hint.
+    expect(conf).not.toMatch(/^\s*pcre_jit/m);
+    expect(conf).toMatch(/^# .*`pcre_jit on;` in nginx.conf's main context/m);
+  });
+
   it('has a location for every routing-table pattern that leaves the main process, and none for others', () => {
     const patterns = regexLocations(conf).map((l) => l.pattern);
     for (const e of ROUTING_TABLE) {
