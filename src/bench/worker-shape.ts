@@ -336,7 +336,7 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
   // nginx's worker processes drop root (to nobody/www-data) and must reach their temp dirs in here.
   chmodSync(dir, 0o755);
   // MYELIN_BENCH_KEEP=1: the directory (configurations, logs) stays for a look afterwards.
-  const keep = !!process.env.MYELIN_BENCH_KEEP;
+  const keep = !!process.env.MYELIN_BENCH_KEEP && process.env.MYELIN_BENCH_KEEP !== '0';
   const cleanups: (() => Promise<void>)[] = [
     async () => {
       if (keep) log(`kept ${dir}`);

@@ -48,7 +48,9 @@
  *     once (`applyWriteReply`);
  *   - a read that depends on the current position first reads
  *     `stream_positions` (`freshPositions`: one query, shared by the reads
- *     that arrive meanwhile).
+ *     that arrive meanwhile); a /sync long-poll from a token this process
+ *     has reached does without (the rows wake it: sync-service.ts,
+ *     needsFreshPositions).
  * Positions learnt that way are not yet "seen" on Redis: the rows (which
  * wake exactly the long-polls concerned) normally follow within
  * milliseconds; if they do not, a catch-up wakes every waiter of the stream.
@@ -113,7 +115,11 @@ export interface PositionRow {
 
 export interface StreamReplicatorDeps {
   instanceName: string;
-  /** Writers of a stream (normalised instance names). `'*'` means any process may write it. */
+  /**
+   * Writers of a stream (normalised instance names). `'*'` means any process may write it.
+   * The same array for as long as the writers do not change, never modified in place
+   * (otherEventsWriters keeps what it worked out from it).
+   */
   writersOf(stream: NotifiedStream): readonly string[];
   streams: Partial<Record<NotifiedStream, StreamIdGenerator>>;
   notifier: {

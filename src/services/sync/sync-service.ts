@@ -35,6 +35,7 @@ import {
   hasWriterParts,
   sameEventsPosition,
   SYNC_STREAMS,
+  tokenCovers,
   type EventsPosition,
   type SyncStreamName,
   type SyncToken,
@@ -53,6 +54,22 @@ const MAX_TIMELINE_LIMIT = 1000;
 const TO_DEVICE_LIMIT = 100;
 /** Streams that live in memory (reset on restart): a token ahead of them is clamped, not refused. */
 const EPHEMERAL_STREAMS: SyncStreamName[] = ['typing', 'presence'];
+
+/**
+ * Whether a /sync must first read every writer's recorded position (worker
+ * mode, `freshPositions`), so that a write another process acknowledged is
+ * in the answer even if its rows are still on their way over Redis: yes for
+ * an initial sync, `timeout=0`, `full_state`, and a token from a process
+ * ahead of this one (a quiet read instead of a catch-up that wakes every
+ * long-poll). A long-poll from a token this process has reached does
+ * without: such a write's rows wake it as they arrive (a missed row shows
+ * as a gap at the writer's next row, or at the periodic catch-up), so the
+ * client gets the write in this answer or the next. Most long-polls are
+ * the re-polls right after an answer.
+ */
+export function needsFreshPositions(req: Pick<SyncRequest, 'since' | 'timeoutMs' | 'fullState'>, tokenAhead: () => boolean): boolean {
+  return req.since === undefined || req.timeoutMs <= 0 || req.fullState || tokenAhead();
+}
 const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic'];
 
 export interface SyncRequest {
@@ -131,6 +148,22 @@ export class SyncService {
     this.states = new StateCache(store);
   }
 
+  /**
+   * Whether a `since` token names positions this process has not reached
+   * (made by a process that saw more); a malformed token is not (parseSince
+   * refuses it).
+   */
+  private tokenAhead(since: string): boolean {
+    let t: SyncToken;
+    try {
+      t = decodeSyncToken(since);
+    } catch {
+      return false;
+    }
+    for (const s of EPHEMERAL_STREAMS) t[s] = 0; // in memory: never waited for
+    return !tokenCovers(this.notifier.currentToken(), t);
+  }
+
   /** Parses a `since` token and refuses tokens from the future (never a hang). */
   parseSince(since: string): SyncToken {
     const t = decodeSyncToken(since);
@@ -146,13 +179,8 @@ export class SyncService {
   }
 
   async sync(req: SyncRequest): Promise<Json> {
-    // Worker mode: a write acknowledged by another process is visible even if
-    // its rows are still on their way over Redis (one read of every writer's
-    // recorded position). A long-poll from a token does without it: such a
-    // write's rows wake it as they arrive (or the catch-up while Redis is
-    // away), so the client still gets the write in this response or the
-    // next, and most long-polls are the re-polls right after an answer.
-    if (req.since === undefined || req.timeoutMs <= 0 || req.fullState) await this.services.workers?.freshPositions();
+    const workers = this.services.workers;
+    if (workers && needsFreshPositions(req, () => this.tokenAhead(req.since!))) await workers.freshPositions();
     if (req.since !== undefined) await this.notifier.catchUpTo(req.since); // worker mode: a token from a process ahead of us
     const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
     const s = this.services;

@@ -52,6 +52,7 @@ describe('runBench against a fake homeserver', () => {
     expect(d.client_cpu_ms_per_op).toBeCloseTo(d.client_cpu_ms! / d.sent!, 9);
     // Reading the servers' /proc is reported apart, not in client_cpu_ms (sampled every 200 ms; the round may be shorter).
     expect(d.client_sampling_cpu_ms).toBeGreaterThanOrEqual(0);
+    expect(Number.isFinite(d.client_sampling_cpu_ms)).toBe(true);
     expect(logs.some((l) => /client_cpu_ms_per_sent_event\s/.test(l))).toBe(true);
     const f = figures(r, 'fanout');
     expect(f.members).toBe(3);
