@@ -29,6 +29,11 @@ export interface BenchOptions {
   sharedSecret?: string;
   users: number;
   rooms: number;
+  /**
+   * The target's events writers (the worker shapes' persisters, set by
+   * `shapes`): the rooms are then spread evenly over them (room-split.ts).
+   */
+  roomWriters?: readonly string[];
   durationS: number;
   concurrency: number;
   seed: string;

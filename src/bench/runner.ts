@@ -10,6 +10,7 @@ import type { BenchContext } from './context.js';
 import { clockTicksPerSecond, ProcSampler, readLoadavg, samplingCpuMs, type LoadAvg } from './procstat.js';
 import { aggregateRounds, fmt, fmtMedianRange, formatFigures, type RoundResult, type ScenarioReport } from './report.js';
 import { makeRunId, Rng } from './rng.js';
+import { roomsSplitEvenly } from './room-split.js';
 import { SCENARIO_IMPLS } from './scenarios/index.js';
 import { pool } from './util.js';
 
@@ -84,9 +85,16 @@ export async function runBench(opts: BenchOptions, hooks: RunHooks = {}): Promis
   const tSetup = performance.now();
   const users = await pool(Array.from({ length: opts.users }), opts.concurrency, (_, i) => registerUser(`u${i}`));
   const owner = users[0]!;
-  const rooms = await pool(Array.from({ length: opts.rooms }), opts.concurrency, () =>
-    api.createRoom(owner, { preset: 'public_chat', name: `bench ${runId}` }),
-  );
+  const newRoom = () => api.createRoom(owner, { preset: 'public_chat', name: `bench ${runId}` });
+  let rooms: string[];
+  if (opts.roomWriters && opts.roomWriters.length > 1) {
+    // One at a time until every persister has its share (the rest stay empty).
+    const split = await roomsSplitEvenly(opts.rooms, opts.roomWriters, newRoom);
+    rooms = split.rooms;
+    say(`rooms spread over ${opts.roomWriters.join(', ')} (${split.created} created)`);
+  } else {
+    rooms = await pool(Array.from({ length: opts.rooms }), opts.concurrency, newRoom);
+  }
   const joins = users.slice(1).flatMap((u) => rooms.map((r) => ({ u, r })));
   await pool(joins, opts.concurrency, ({ u, r }) => api.join(u, r));
   const setupMs = performance.now() - tSetup;

@@ -20,7 +20,7 @@ import { ProcSampler, readMem, type PidFigures } from './procstat.js';
 /** Interval of the whole-workload memory sampler (the per-round one samples every 200 ms). */
 const WHOLE_WORKLOAD_SAMPLE_MS = 1000;
 import { startMyelin, type Database } from './server.js';
-import { ShapeSkip, startWorkerDeployment, type DeploymentProcess } from './worker-shape.js';
+import { persisterNames, ShapeSkip, startWorkerDeployment, type DeploymentProcess } from './worker-shape.js';
 import { runIfMain, sleep } from './util.js';
 
 interface ShapeDef {
@@ -242,7 +242,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       let perPid: PidFigures[] = [];
       let report: BenchReport;
       try {
-        report = await runBench({ ...opts, jsonFile: undefined, baseUrl: server.baseUrl, sharedSecret: server.sharedSecret, pids });
+        report = await runBench({ ...opts, jsonFile: undefined, baseUrl: server.baseUrl, sharedSecret: server.sharedSecret, pids, roomWriters: shape.persisters ? persisterNames(shape.persisters) : undefined });
       } finally {
         perPid = sampler.stop().perPid;
       }
