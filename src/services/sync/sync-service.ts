@@ -70,6 +70,7 @@ const EPHEMERAL_STREAMS: SyncStreamName[] = ['typing', 'presence'];
 export function needsFreshPositions(req: Pick<SyncRequest, 'since' | 'timeoutMs' | 'fullState'>, tokenAhead: () => boolean): boolean {
   return req.since === undefined || req.timeoutMs <= 0 || req.fullState || tokenAhead();
 }
+
 const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic'];
 
 export interface SyncRequest {

@@ -12,6 +12,19 @@ import {
   ticksToMs,
 } from '../../../src/bench/procstat.js';
 
+
+/** Burns `ms` of this process's own CPU time (not wall time, which a loaded machine stretches); returns the sum computed. */
+function burnCpu(ms: number): number {
+  const before = process.cpuUsage();
+  let x = 0;
+  const used = () => {
+    const d = process.cpuUsage(before);
+    return (d.user + d.system) / 1000;
+  };
+  while (used() < ms) for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + 1);
+  return x;
+}
+
 describe('/proc parsing', () => {
   it('reads utime+stime (fields 14, 15) even when comm has spaces and parens', () => {
     const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 11 0 12345 1000000 5000';
@@ -34,13 +47,7 @@ describe('/proc parsing', () => {
     s.start();
     // Burn a known amount of this process's own CPU time (not wall time, which
     // a loaded machine stretches), then check the sampler saw it.
-    const before = process.cpuUsage();
-    let x = 0;
-    const used = () => {
-      const d = process.cpuUsage(before);
-      return (d.user + d.system) / 1000;
-    };
-    while (used() < 150) for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + 1);
+    const x = burnCpu(150);
     const f = s.stop();
     expect(x).toBeGreaterThan(0);
     expect(f.cpuMs).toBeGreaterThanOrEqual(50);
@@ -86,13 +93,7 @@ describe('/proc parsing', () => {
   it('adds up what its own sweeps cost, and only that', async () => {
     // Work outside the sweeps (here a synchronous loop, during which no sweep can run) is not charged.
     const s0 = samplingCpuMs();
-    const before = process.cpuUsage();
-    let x = 0;
-    const used = () => {
-      const d = process.cpuUsage(before);
-      return (d.user + d.system) / 1000;
-    };
-    while (used() < 100) for (let i = 0; i < 10_000; i++) x += Math.sqrt(x + 1);
+    const x = burnCpu(100);
     expect(x).toBeGreaterThan(0);
     expect(samplingCpuMs()).toBe(s0);
     // Sweeps are charged: start, the timer's, stop.

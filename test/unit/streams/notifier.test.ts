@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
 import { Notifier } from '../../../src/streams/notifier.js';
 import { emptyToken, type SyncToken } from '../../../src/streams/tokens.js';
+import { TwoWriters } from './two-writers.js';
 
 function tok(events: number, extra: Partial<SyncToken> = {}): SyncToken {
   return { ...emptyToken(), events: { min: events }, ...extra } as SyncToken;
@@ -155,33 +156,11 @@ describe('Notifier with several events writers', () => {
 });
 
 describe('Notifier following several events writers (replicated rows)', () => {
-  /** A reader's view of a stream with two writers: the minimum and each writer's own position. */
-  class TwoWriters extends StreamIdGenerator {
-    own: Record<string, number> = { p1: 0, p2: 0 };
-    private readonly ls = new Set<(pos: number) => void>();
-    override getCurrent(): number {
-      return Math.min(this.own.p1!, this.own.p2!);
-    }
-    override getPosition() {
-      const min = this.getCurrent();
-      const writers = Object.fromEntries(Object.entries(this.own).filter(([, p]) => p > min));
-      return Object.keys(writers).length ? { min, writers } : { min };
-    }
-    override onAdvance(l: (pos: number) => void): () => void {
-      this.ls.add(l);
-      return () => this.ls.delete(l);
-    }
-    move(w: string, p: number): void {
-      this.own[w] = p;
-      for (const l of this.ls) l(this.getCurrent());
-    }
-  }
-
   it("delivers a row once its writer's own position covers it, whatever the minimum; holds it otherwise", async () => {
     const events = new TwoWriters(0);
     const n = new Notifier({ events });
     const w = n.waitForChange('@a:x', ['!r:x'], tok(0), 60_000);
-    events.move('p1', 5);
+    events.set('p1', 5);
     // p1's row at 5: readable (p1 is at 5) although the minimum is 0.
     n.applyReplicated({ stream: 'events', position: 5, rooms: ['!r:x'], instance: 'p1' });
     expect(await state(w)).toBe('change');
@@ -189,7 +168,7 @@ describe('Notifier following several events writers (replicated rows)', () => {
     const w2 = n.waitForChange('@a:x', ['!r:x'], tok(0, { events: { min: 0, writers: { p1: 5 } } }), 60_000);
     n.applyReplicated({ stream: 'events', position: 7, rooms: ['!r:x'], instance: 'p2' });
     expect(await state(w2)).toBe('pending');
-    events.move('p2', 7);
+    events.set('p2', 7);
     expect(await state(w2)).toBe('change');
     n.shutdown();
   });
@@ -198,11 +177,11 @@ describe('Notifier following several events writers (replicated rows)', () => {
     const events = new TwoWriters(0);
     const n = new Notifier({ events });
     expect(n.waitingCount).toBe(0);
-    events.move('p1', 3);
+    events.set('p1', 3);
     n.applyReplicated({ stream: 'events', position: 3, rooms: ['!r:x'], instance: 'p1' });
     // A held row released while nobody waits is remembered too.
     n.applyReplicated({ stream: 'events', position: 4, users: ['@b:x'], instance: 'p2' });
-    events.move('p2', 4);
+    events.set('p2', 4);
     expect(await state(n.waitForChange('@a:x', ['!r:x'], tok(0), 60_000))).toBe('change');
     expect(await state(n.waitForChange('@b:x', [], tok(3, { events: { min: 3 } }), 60_000))).toBe('change');
     const w = n.waitForChange('@a:x', ['!r:x'], tok(4), 60_000);

@@ -7,8 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MembershipCache, type MembershipReads } from '../../../src/services/sync/membership-cache.js';
-import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
 import { Notifier } from '../../../src/streams/notifier.js';
+import { TwoWriters } from '../streams/two-writers.js';
 import { RecentEvents, type RecentEventRow } from '../../../src/services/sync/recent-events.js';
 import { SqliteDb } from '../../../src/storage/sqlite.js';
 import { eventsRangeSql } from '../../../src/storage/sync/sync-store.js';
@@ -172,31 +172,9 @@ describe('MembershipCache with several writers', () => {
   });
 });
 
-/** An events stream with two writers whose positions the test sets. */
-class TwoWriters extends StreamIdGenerator {
-  pos: Record<string, number> = { p1: 10, p2: 10 };
-  private readonly subs = new Set<(pos: number) => void>();
-  override getCurrent(): number {
-    return Math.min(...Object.values(this.pos));
-  }
-  override getPosition(): EventsPosition {
-    const min = this.getCurrent();
-    const writers = Object.fromEntries(Object.entries(this.pos).filter(([, p]) => p > min));
-    return Object.keys(writers).length ? { min, writers } : { min };
-  }
-  override onAdvance(l: (pos: number) => void): () => void {
-    this.subs.add(l);
-    return () => this.subs.delete(l);
-  }
-  set(writer: string, p: number): void {
-    this.pos[writer] = p;
-    for (const l of this.subs) l(this.getCurrent());
-  }
-}
-
 describe('Notifier with several events writers', () => {
   it('wakes a long-poll once the own writer of the change covers it, whatever the other writer does', async () => {
-    const events = new TwoWriters(0);
+    const events = new TwoWriters(10);
     const n = new Notifier({ events });
     const since = { ...emptyToken(), events: events.getPosition() };
     expect(n.currentToken().events).toEqual({ min: 10 });
