@@ -5,8 +5,17 @@
  * Channels:
  *   `<server_name>`             broadcast: every process subscribes (RDATA, POSITION, REPLICATE, USER_IP, ...)
  *   `<server_name>/<instance>`  targeted: commands for one instance (e.g. REPLICATE to a writer)
- * Server names cannot contain `/`, so the two never collide; several
- * homeservers can share one Redis.
+ *   `<server_name>|<stream>|<instance>`
+ *                               a stream's rows and positions from one writer, for the
+ *                               streams given in `ownChannelStreams` (events): a
+ *                               process subscribes to them while it follows the stream
+ *                               (`follow`/`unfollow`), and a writer never to its own
+ *                               (it is not woken by its own rows coming back)
+ * Server names contain neither `/` nor `|`, so these never collide; several
+ * homeservers can share one Redis. A process publishes on one connection, and
+ * the commands of one turn go out in the order they were sent, whatever their
+ * channels: a process subscribed to several channels hears another's commands
+ * in the order that one sent them.
  *
  * Each message carries one or more line commands (commands.ts): what a
  * process publishes on one channel in one turn of its event loop (the rows of
@@ -31,6 +40,11 @@ export interface RedisTransportOptions {
   logger?: Logger;
   /** Extra ioredis options (tests). */
   ioredis?: RedisOptions;
+  /**
+   * Streams whose RDATA and POSITION go on a channel per writer instead of
+   * the broadcast channel (followed with `follow`). Default none.
+   */
+  ownChannelStreams?: readonly string[];
 }
 
 export interface RedisTransportEvents {
@@ -52,6 +66,14 @@ export function broadcastChannel(serverName: string): string {
 export function instanceChannel(serverName: string, instance: string): string {
   return `${serverName}/${instance}`;
 }
+
+/** The channel of one writer's rows of `stream` (streams in `ownChannelStreams`). */
+export function streamChannel(serverName: string, stream: string, instance: string): string {
+  return `${serverName}|${stream}|${instance}`;
+}
+
+/** How long `follow` waits for Redis to confirm a subscription before going on without it. */
+export const FOLLOW_WAIT_MS = 1000;
 
 /** The instance a command says it comes from, when it says. */
 export function commandOrigin(cmd: Command): string | undefined {
@@ -101,14 +123,21 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
   private sub: Redis | undefined;
   private readyOnce = false;
   private stopped = false;
-  /** Commands waiting for the end of this turn of the event loop, per channel (in order). */
-  private outbox = new Map<string, { lines: string[]; done: Array<(ok: boolean) => void> }>();
+  /**
+   * Commands waiting for the end of this turn of the event loop, in the
+   * order they were sent: runs of commands for one channel.
+   */
+  private outbox: Array<{ channel: string; lines: string[]; done: Array<(ok: boolean) => void> }> = [];
   private flushing: NodeJS.Immediate | undefined;
+  private readonly ownChannelStreams: ReadonlySet<string>;
+  /** The per-writer channels subscribed to, per stream. */
+  private readonly followed = new Map<string, Set<string>>();
 
   constructor(private readonly opts: RedisTransportOptions) {
     super();
     this.broadcast = broadcastChannel(opts.serverName);
     this.own = instanceChannel(opts.serverName, opts.instanceName);
+    this.ownChannelStreams = new Set(opts.ownChannelStreams ?? []);
   }
 
   private clientOptions(role: 'pub' | 'sub'): RedisOptions {
@@ -166,6 +195,50 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
     }
   }
 
+  /**
+   * Subscribes to the channels of `stream` of the given writers (not our
+   * own). Resolves true once Redis confirmed, false if it did not within
+   * `FOLLOW_WAIT_MS` (Redis is away: the subscription is made when it comes
+   * back, and `reconnected` fires then).
+   */
+  async follow(stream: string, writers: readonly string[]): Promise<boolean> {
+    if (!this.sub || this.stopped) return false;
+    let set = this.followed.get(stream);
+    if (!set) this.followed.set(stream, (set = new Set()));
+    const add: string[] = [];
+    for (const w of writers) {
+      if (w === this.opts.instanceName) continue;
+      const ch = streamChannel(this.opts.serverName, stream, w);
+      if (!set.has(ch)) add.push(ch);
+      set.add(ch);
+    }
+    if (!add.length) return true;
+    const done = this.sub.subscribe(...add).then(
+      () => true,
+      () => false,
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), FOLLOW_WAIT_MS)));
+    const ok = await Promise.race([done, late]);
+    clearTimeout(timer);
+    return ok;
+  }
+
+  /** Stops hearing `stream`'s rows (the channels `follow` subscribed to). */
+  async unfollow(stream: string): Promise<void> {
+    const set = this.followed.get(stream);
+    if (!set?.size || !this.sub || this.stopped) return;
+    const channels = [...set];
+    set.clear();
+    // Not awaited past a short wait: a Redis that is away forgets subscriptions anyway.
+    await Promise.race([this.sub.unsubscribe(...channels).catch(() => undefined), new Promise((r) => setTimeout(r, FOLLOW_WAIT_MS).unref?.())]);
+  }
+
+  /** Whether a message on `channel` was sent to this process alone. */
+  isDirect(channel: string): boolean {
+    return channel === this.own;
+  }
+
   private onMessage(channel: string, message: string): void {
     const mine = channel === this.broadcast ? this.opts.instanceName : undefined;
     for (const line of splitCommandLines(message)) {
@@ -182,8 +255,15 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
     }
   }
 
-  /** Publishes to every process. Returns false when Redis is unreachable (the database still has the data). */
+  /**
+   * Publishes to every process (rows and positions of the streams in
+   * `ownChannelStreams`: to those that follow them). Returns false when
+   * Redis is unreachable (the database still has the data).
+   */
   async send(cmd: Command): Promise<boolean> {
+    if (this.ownChannelStreams.size && (cmd.name === 'RDATA' || cmd.name === 'POSITION') && this.ownChannelStreams.has(cmd.stream)) {
+      return this.publish(streamChannel(this.opts.serverName, cmd.stream, cmd.instance), cmd);
+    }
     return this.publish(this.broadcast, cmd);
   }
 
@@ -206,22 +286,25 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
       this.opts.logger?.debug({ err: e }, 'redis publish failed: bad command');
       return Promise.resolve(false);
     }
-    let box = this.outbox.get(channel);
-    if (!box) this.outbox.set(channel, (box = { lines: [], done: [] }));
+    let box = this.outbox[this.outbox.length - 1];
+    if (box?.channel !== channel) this.outbox.push((box = { channel, lines: [], done: [] }));
     box.lines.push(line);
     this.flushing ??= setImmediate(() => void this.flush());
     const b = box;
     return new Promise<boolean>((resolve) => b.done.push(resolve));
   }
 
-  /** Publishes every queued command: one message per channel (split only when very large). */
+  /**
+   * Publishes every queued command, in order: one message per run of
+   * commands for one channel (split only when very large).
+   */
   private async flush(): Promise<void> {
     this.flushing = undefined;
     const boxes = this.outbox;
-    if (!boxes.size) return;
-    this.outbox = new Map();
+    if (!boxes.length) return;
+    this.outbox = [];
     const messages: Array<[string, string]> = [];
-    for (const [channel, box] of boxes) {
+    for (const { channel, ...box } of boxes) {
       let cur = '';
       for (const line of box.lines) {
         if (cur && cur.length + 1 + line.length > MAX_MESSAGE_CHARS) {
@@ -249,7 +332,7 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
         this.opts.logger?.debug({ err: e }, 'redis publish failed');
       }
     }
-    for (const box of boxes.values()) for (const d of box.done) d(ok);
+    for (const box of boxes) for (const d of box.done) d(ok);
   }
 
   async stop(): Promise<void> {

@@ -58,6 +58,14 @@ export interface WorkerRuntime {
    * without replication.
    */
   freshPositions(): Promise<void>;
+  /**
+   * Call before a long-poll waits for new events (/sync, /events): in
+   * worker mode a process that does not write events hears their rows only
+   * while something waits for them (stream-replication.ts, "Following events
+   * on demand"). Resolves true when it has just started following and read
+   * the positions (as `freshPositions` would), false otherwise.
+   */
+  followEvents(): Promise<boolean>;
 }
 
 /** The parts of ProcessMetrics the rest of the process uses. */
@@ -196,6 +204,7 @@ export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> 
     caches: new CacheRegistry(),
     metrics,
     freshPositions: () => rt.replicator?.freshPositions() ?? Promise.resolve(),
+    followEvents: () => rt.replicator?.followEvents() ?? Promise.resolve(false),
   };
   if (isReplicating(s) && s.db && s.streams) {
     // Events: every event persister draws from one sequence; readers expose the minimum.
@@ -203,7 +212,8 @@ export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> 
   }
   if (s.config.redis?.enabled) {
     const { RedisTransport } = await import('./redis-transport.js');
-    const transport = new RedisTransport({ serverName: s.serverName, instanceName: role.instanceName, redis: s.config.redis, logger: s.logger });
+    // The events rows go on a channel per persister: followed on demand (stream-replication.ts).
+    const transport = new RedisTransport({ serverName: s.serverName, instanceName: role.instanceName, redis: s.config.redis, logger: s.logger, ownChannelStreams: ['events'] });
     await transport.start();
     s.onShutdown.push(() => transport.stop());
     rt.transport = transport;

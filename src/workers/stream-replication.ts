@@ -33,6 +33,17 @@
  * generator's advanceWriter), then notify the local notifier with the same
  * rooms and users, so /sync long-polls here wake.
  *
+ * Following events on demand: the rows of the events stream go on a Redis
+ * channel per persister (redis-transport.ts). The persisters follow each
+ * other's always (an idle one follows the others to move the minimum) and
+ * never hear their own. Any other process follows them only while a
+ * long-poll may wait for them: `followEvents()` (called before a /sync or
+ * /events long-poll waits) subscribes and reads the positions once, and the
+ * process stops following after EVENTS_LINGER_MS without a waiter. A process
+ * that does not follow learns the events positions from the database where a
+ * read needs them (`freshPositions`, the periodic catch-up) and from the
+ * answers of the writes it forwards, and is not woken by every event.
+ *
  * Catch-up: at start, after a Redis reconnection, when a gap is seen, and
  * periodically (every second while Redis is away), read `stream_positions`
  * (one query), advance every stream and wake all its waiters (we do not know
@@ -84,8 +95,17 @@ export interface TransportLike {
   send(cmd: Command): Promise<boolean>;
   /** To one instance (its own channel); without it, `send` to everyone. */
   sendTo?(instance: string, cmd: Command): Promise<boolean>;
-  /** The broadcast channel's name: commands on any other channel were sent to us alone. */
+  /** The broadcast channel's name: commands on any other channel were sent to us alone (unless `isDirect` says). */
   readonly broadcast?: string;
+  /** Whether a command on `channel` was sent to us alone. */
+  isDirect?(channel: string): boolean;
+  /**
+   * Starts hearing `stream`'s rows from `writers` (when the transport puts
+   * them on channels of their own: without these, every process hears every
+   * row). Resolves false if the subscription was not confirmed in time.
+   */
+  follow?(stream: string, writers: readonly string[]): Promise<boolean>;
+  unfollow?(stream: string): Promise<void>;
   on(event: 'command', fn: (cmd: Command, channel: string) => void): unknown;
   on(event: 'reconnected' | 'disconnected', fn: () => void): unknown;
 }
@@ -126,6 +146,8 @@ export interface StreamReplicatorDeps {
     taps: Array<(c: StreamChange) => void>;
     applyReplicated(c: StreamChange): void;
     wakeStream(stream: NotifiedStream, position: number): void;
+    /** Long-polls waiting here (events are followed on demand while there are). */
+    readonly waitingCount?: number;
   };
   transport?: TransportLike;
   readPositions(): Promise<PositionRow[]>;
@@ -138,6 +160,8 @@ export interface StreamReplicatorDeps {
   /** Periodic database check while Redis is away (default 1000 ms) and otherwise (default 10 s). */
   pollDisconnectedMs?: number;
   pollConnectedMs?: number;
+  /** A process following events on demand stops this long after its last waiter (default EVENTS_LINGER_MS). */
+  eventsLingerMs?: number;
 }
 
 const key = (stream: string, instance: string) => `${stream}\u0000${instance}`;
@@ -156,6 +180,9 @@ const IDLE_ANNOUNCE_MS = 500;
 const TELL_WRITERS_MS = 50;
 /** Positions learnt from a reply or the database that Redis has not confirmed after this long: catch up. */
 const CONFIRM_MS = 1500;
+/** A process that follows events on demand stops following them this long after its last long-poll. */
+export const EVENTS_LINGER_MS = 30_000;
+const FALSE = Promise.resolve(false);
 /** Per-process caches that follow a stream (dropped when the stream moves before its invalidations arrive). */
 const STREAM_CACHES: Partial<Record<NotifiedStream, string[]>> = { account_data: ['account_data'], push_rules: ['push_rules'] };
 
@@ -188,10 +215,21 @@ export class StreamReplicator {
   private freshRunning: Promise<void> | undefined;
   private freshNext: Promise<void> | undefined;
   private freshJoinable = false;
+  /** events are followed on demand (see the header): this process does not write them. */
+  private eventsOnDemand = false;
+  /** Subscribed to the events rows (always, unless on demand). */
+  private eventsLive = true;
+  private eventsJoining: Promise<boolean> | undefined;
+  private eventsNeededAt = 0;
 
   constructor(private readonly d: StreamReplicatorDeps) {
     this.me = d.instanceName;
     this.connected = !!d.transport;
+  }
+
+  /** Whether this process hears the events rows now (tests, metrics). */
+  get followsEvents(): boolean {
+    return this.eventsLive;
   }
 
   private now(): number {
@@ -273,7 +311,8 @@ export class StreamReplicator {
     }
     const t = this.d.transport;
     if (t) {
-      t.on('command', (cmd, channel) => this.onCommand(cmd, t.broadcast !== undefined && channel !== t.broadcast));
+      const direct = t.isDirect ? (channel: string) => t.isDirect!(channel) : (channel: string) => t.broadcast !== undefined && channel !== t.broadcast;
+      t.on('command', (cmd, channel) => this.onCommand(cmd, direct(channel)));
       t.on('disconnected', () => {
         this.connected = false;
         this.d.logger?.warn('replication: redis connection lost; following streams from the database until it is back');
@@ -283,6 +322,15 @@ export class StreamReplicator {
         this.requestCatchUp('reconnected', true);
         this.announceAll();
       });
+    }
+    const writers = this.d.writersOf('events');
+    if (t?.follow && this.d.streams.events && !writers.includes('*')) {
+      // The persisters follow each other always; the others on demand (they start not following).
+      if (this.writes('events')) await t.follow('events', writers);
+      else {
+        this.eventsOnDemand = true;
+        this.eventsLive = false;
+      }
     }
     await this.catchUp('start', false);
     // Typing comes from its writer over HTTP, which may not be up yet: do not hold the start.
@@ -303,6 +351,14 @@ export class StreamReplicator {
 
   private tick(): void {
     this.publishStale();
+    if (this.eventsLive && this.eventsOnDemand && !this.eventsJoining) {
+      if ((this.d.notifier.waitingCount ?? 0) > 0) this.eventsNeededAt = this.now();
+      else if (this.now() - this.eventsNeededAt >= (this.d.eventsLingerMs ?? EVENTS_LINGER_MS)) {
+        this.eventsLive = false;
+        this.d.logger?.debug('replication: no long-poll waits for events here; no longer following their rows');
+        void this.d.transport?.unfollow?.('events');
+      }
+    }
     const period = this.connected ? (this.d.pollConnectedMs ?? 10_000) : (this.d.pollDisconnectedMs ?? 1000);
     if (this.now() - this.lastPoll < period) return;
     this.requestCatchUp(this.connected ? 'periodic' : 'redis-away', !this.connected);
@@ -625,7 +681,9 @@ export class StreamReplicator {
           if (g.getCurrent() > before || pos > seenBefore) moved.add(stream);
         }
         for (const s of moved) this.d.notifier.wakeStream(s, this.d.streams[s]!.getCurrent());
-        if (moved.size || reason === 'reconnected') this.d.caches?.clearAll();
+        // Rows were missed (a process not following events misses theirs by design: no cache follows them there).
+        const missed = [...moved].some((s) => s !== 'events' || this.eventsLive);
+        if (missed || reason === 'reconnected') this.d.caches?.clearAll();
         if (typing) await this.catchUpTyping();
         if (moved.size) {
           this.d.metrics?.caughtUp?.(reason);
@@ -745,7 +803,8 @@ export class StreamReplicator {
       if (!Number.isFinite(position) || !this.accepts(stream, instance)) continue;
       const seen = this.seenOf(stream, instance); // before advancing: what Redis told us
       this.advance(g, stream, instance, position);
-      if (position > seen) {
+      // Not following events: their rows are not expected.
+      if (position > seen && (stream !== 'events' || this.eventsLive)) {
         this.unconfirmed.set(key(stream, instance), { stream, instance, position, at: now });
         this.scheduleConfirm();
       }
@@ -772,6 +831,51 @@ export class StreamReplicator {
       if (this.unconfirmed.size) this.scheduleConfirm();
     }, CONFIRM_MS);
     this.confirmTimer.unref?.();
+  }
+
+  /**
+   * Before a long-poll waits for events here: once this resolves, this
+   * process hears the events rows. Resolves true when it did not and has
+   * just subscribed and read the positions (they are as fresh as
+   * `freshPositions` makes them), false otherwise (already following, or
+   * the positions could not be read).
+   */
+  followEvents(): Promise<boolean> {
+    if (!this.eventsOnDemand || this.stopped) return FALSE;
+    this.eventsNeededAt = this.now();
+    if (this.eventsLive) return FALSE;
+    return (this.eventsJoining ??= this.joinEvents());
+  }
+
+  private async joinEvents(): Promise<boolean> {
+    try {
+      // Subscribed first, then the positions: a row published before the
+      // subscription is committed, and its position recorded, before the read.
+      await this.d.transport!.follow!('events', this.d.writersOf('events'));
+      this.eventsLive = true;
+      this.eventsNeededAt = this.now();
+      this.d.logger?.debug('replication: a long-poll waits for events here; following their rows');
+      let rows: PositionRow[];
+      try {
+        rows = await this.d.readPositions();
+      } catch (e) {
+        this.d.logger?.warn({ err: e }, 'replication: could not read stream positions (following events)');
+        return false;
+      }
+      const g = this.d.streams.events;
+      if (!g) return true;
+      const before = g.getCurrent();
+      for (const r of rows) {
+        if (r.stream_name !== 'events' || !this.accepts('events', r.instance_name)) continue;
+        const pos = Number(r.stream_id);
+        this.advance(g, 'events', r.instance_name, pos);
+        this.markSeen('events', r.instance_name, pos);
+      }
+      if (g.getCurrent() > before) this.d.notifier.wakeStream('events', g.getCurrent());
+      return true;
+    } finally {
+      this.eventsJoining = undefined;
+    }
   }
 
   /**

@@ -26,7 +26,9 @@ export class LegacyEventsService {
 
   /** GET /events: room events (and typing) after `from`, waiting up to `timeoutMs` for some. */
   async events(userId: string, deviceId: string | null, fromToken: string | undefined, timeoutMs: number, signal?: WaitSignal): Promise<Json> {
-    await this.services.workers?.freshPositions(); // worker mode: writes acknowledged by other processes are visible
+    // Worker mode: writes acknowledged by other processes are visible, and a long-poll follows the events rows.
+    const workers = this.services.workers;
+    if (workers && !(timeoutMs > 0 && (await workers.followEvents()))) await workers.freshPositions();
     if (fromToken) await this.notifier.catchUpTo(fromToken); // worker mode: a token from a process ahead of us
     let from: SyncToken = fromToken ? this.sync.parseSince(fromToken) : this.notifier.currentToken();
     const start = encodeSyncToken(from);

@@ -217,6 +217,41 @@ describe('worker deployment: streams between processes (postgres + redis)', () =
     expect(after.status).toBe(401);
   });
 
+  it('events rows: the persisters follow each other; another process follows them only once a long-poll waits there, and then wakes at once', async () => {
+    roomA ??= await roomOn('event_persister1');
+    const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });
+    await redis.connect();
+    /** How many channels the instance's Redis subscription listens to (CLIENT LIST's `sub`). */
+    const channels = async (instance: string): Promise<number> => {
+      const list = (await redis.client('LIST')) as string;
+      const line = list.split('\n').find((l) => l.includes(`name=myelin:${c.serverName}:${instance}:sub `));
+      expect(line, instance).toBeDefined();
+      return Number(/ sub=(\d+)/.exec(line!)![1]);
+    };
+    try {
+      // The server's channel and its own, plus the other persister's events channel (never its own).
+      expect(await channels('event_persister1')).toBe(3);
+      expect(await channels('event_persister2')).toBe(3);
+      // The background worker serves no long-poll in this deployment: it does not follow the events rows.
+      expect(await channels('background_worker')).toBe(2);
+      // An initial sync (no wait) reads the positions instead of following.
+      const first = await syncOn(p.bg, bob.accessToken);
+      expect(await channels('background_worker')).toBe(2);
+      const started = Date.now();
+      const poll = syncOn(p.bg, bob.accessToken, first.next_batch, 20_000);
+      for (let i = 0; i < 50 && (await channels('background_worker')) === 2; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await channels('background_worker')).toBe(4);
+      const id = await send(p.g1, alice.accessToken, roomA, 'wakes a long-poll on a process that just started following');
+      const body = await poll;
+      const { got } = timelineIds(body, roomA).includes(id) ? { got: new Set([id]) } : await syncUntil(p.bg, bob.accessToken, body.next_batch, roomA, [id], 5000);
+      expect(got.has(id)).toBe(true);
+      // Woken by the row, not by the periodic catch-up (every 10 s).
+      expect(Date.now() - started).toBeLessThan(6000);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it('killing the Redis pub/sub connections loses nothing; sync resumes', async () => {
     const s = await syncOn(p.g2, bob.accessToken);
     const redis = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true });

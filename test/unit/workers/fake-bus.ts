@@ -18,6 +18,12 @@ export interface FakeBusOptions {
    * sends what it would target to everyone.
    */
   targeted?: boolean;
+  /**
+   * events rows and positions go on a channel per writer, as with the real
+   * transport's `ownChannelStreams`: heard only by transports that `follow`
+   * that writer (default false: everyone hears them).
+   */
+  eventsChannels?: boolean;
 }
 
 export class FakeBus {
@@ -41,6 +47,7 @@ export class FakeBus {
   transport(me: string): FakeTransport & TransportLike {
     const t = new FakeTransport(this, me);
     if (this.opts.targeted === false) (t as { sendTo?: unknown }).sendTo = undefined;
+    if (!this.opts.eventsChannels) Object.assign(t, { follow: undefined, unfollow: undefined });
     this.transports.push(t);
     return t;
   }
@@ -57,9 +64,11 @@ export class FakeBus {
   deliver(from: FakeTransport, cmd: Command, to: string): boolean {
     if (!this.up) return false;
     this.log.push({ cmd, to });
-    const targets = this.transports.filter((t) => t !== from && (to === '*' || t.me === to));
+    const own = to === '*' && this.opts.eventsChannels && (cmd.name === 'RDATA' || cmd.name === 'POSITION') && cmd.stream === 'events' ? cmd.instance : undefined;
+    const targets = this.transports.filter((t) => t !== from && (own !== undefined ? t.follows.has(own) : to === '*' || t.me === to));
+    const channel = own !== undefined ? `${BROADCAST}|events|${own}` : to === '*' ? BROADCAST : `${BROADCAST}/${to}`;
     const run = () => {
-      for (const t of targets) if (!this.deaf.has(t.me)) t.emit('command', cmd, to === '*' ? BROADCAST : `${BROADCAST}/${to}`);
+      for (const t of targets) if (!this.deaf.has(t.me)) t.emit('command', cmd, channel);
     };
     if (this.hold) this.held.push(run);
     else if (this.opts.async) queueMicrotask(run);
@@ -70,6 +79,10 @@ export class FakeBus {
 
 export class FakeTransport extends EventEmitter {
   readonly broadcast = BROADCAST;
+  /** The events writers whose channels this transport follows (`eventsChannels`). */
+  readonly follows = new Set<string>();
+  /** Every follow and unfollow, in order. */
+  readonly followLog: string[] = [];
   constructor(
     readonly bus: FakeBus,
     readonly me: string,
@@ -81,5 +94,17 @@ export class FakeTransport extends EventEmitter {
   }
   async sendTo(instance: string, cmd: Command): Promise<boolean> {
     return this.bus.deliver(this, cmd, instance);
+  }
+  isDirect(channel: string): boolean {
+    return channel === `${BROADCAST}/${this.me}`;
+  }
+  async follow(stream: string, writers: readonly string[]): Promise<boolean> {
+    for (const w of writers) if (w !== this.me) this.follows.add(w);
+    this.followLog.push(`follow ${stream}`);
+    return this.bus.up;
+  }
+  async unfollow(stream: string): Promise<void> {
+    this.follows.clear();
+    this.followLog.push(`unfollow ${stream}`);
   }
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCommand, serialiseCommand, type Command } from '../../../src/workers/commands.js';
-import { commandOrigin, lineOrigin, RedisTransport } from '../../../src/workers/redis-transport.js';
+import { commandOrigin, lineOrigin, RedisTransport, streamChannel } from '../../../src/workers/redis-transport.js';
 
 const REDIS = { host: '127.0.0.1', port: 6379 };
 
@@ -128,6 +128,79 @@ describe.skipIf(!up)('RedisTransport', () => {
     } finally {
       clearInterval(timer);
       admin.disconnect();
+    }
+  });
+});
+
+describe.skipIf(!up)('RedisTransport: a stream on channels per writer', () => {
+  const serverName = `t${randomBytes(4).toString('hex')}.example.org`;
+  const make = (instanceName: string) => new RedisTransport({ serverName, instanceName, redis: REDIS, ownChannelStreams: ['events'] });
+  let p1: RedisTransport;
+  let p2: RedisTransport;
+  let reader: RedisTransport;
+  const row = (instance: string, token: number): Command => ({ name: 'RDATA', stream: 'events', instance, token, row: { prev: token - 1 } });
+  const heard = (t: RedisTransport, pred: (c: Command) => boolean, ms = 300) => nextCommand(t, pred, ms).then((x) => x, () => undefined);
+  beforeAll(async () => {
+    [p1, p2, reader] = [make('persister1'), make('persister2'), make('reader')];
+    await Promise.all([p1.start(), p2.start(), reader.start()]);
+    await p1.follow('events', ['persister1', 'persister2']);
+    await p2.follow('events', ['persister1', 'persister2']);
+  });
+  afterAll(async () => {
+    await Promise.all([p1?.stop(), p2?.stop(), reader?.stop()]);
+  });
+
+  it('puts a writer\'s rows on its own channel: the other writer hears them, the writer itself and a process not following do not', async () => {
+    const admin = new Redis(REDIS);
+    try {
+      const counts = (await admin.pubsub('NUMSUB', streamChannel(serverName, 'events', 'persister1'), streamChannel(serverName, 'events', 'persister2'))) as Array<string | number>;
+      expect(counts.map(String)).toEqual([streamChannel(serverName, 'events', 'persister1'), '1', streamChannel(serverName, 'events', 'persister2'), '1']);
+    } finally {
+      admin.disconnect();
+    }
+    const atP2 = heard(p2, (c) => c.name === 'RDATA', 5000);
+    const echo = heard(p1, (c) => c.name === 'RDATA');
+    const atReader = heard(reader, (c) => c.name === 'RDATA');
+    expect(await p1.send(row('persister1', 1))).toBe(true);
+    expect(await atP2).toEqual({ cmd: row('persister1', 1), channel: streamChannel(serverName, 'events', 'persister1') });
+    expect(await echo).toBeUndefined();
+    expect(await atReader).toBeUndefined();
+    // Other streams stay on the broadcast channel.
+    const typing = heard(reader, (c) => c.name === 'POSITION', 5000);
+    await p1.send({ name: 'POSITION', stream: 'typing', instance: 'persister1', prev: 0, next: 3 });
+    expect((await typing)?.channel).toBe(serverName);
+  });
+
+  it('follows and unfollows on demand; a message on a writer\'s channel is not taken for a targeted one', async () => {
+    expect(await reader.follow('events', ['persister1', 'persister2'])).toBe(true);
+    const got = heard(reader, (c) => c.name === 'POSITION' && c.stream === 'events', 5000);
+    await p2.send({ name: 'POSITION', stream: 'events', instance: 'persister2', prev: 4, next: 5 });
+    const x = await got;
+    expect(x?.channel).toBe(streamChannel(serverName, 'events', 'persister2'));
+    expect(reader.isDirect(x!.channel)).toBe(false);
+    expect(reader.isDirect(`${serverName}/reader`)).toBe(true);
+    await reader.unfollow('events');
+    const after = heard(reader, (c) => c.name === 'RDATA');
+    await p2.send(row('persister2', 6));
+    expect(await after).toBeUndefined();
+  });
+
+  it('keeps the order of one turn\'s commands across channels', async () => {
+    await reader.follow('events', ['persister1']);
+    const got: string[] = [];
+    const on = (cmd: Command) => void got.push(cmd.name === 'RDATA' ? `${cmd.stream}:${String(cmd.token)}` : cmd.name);
+    reader.on('command', on);
+    try {
+      void p1.send({ name: 'RDATA', stream: 'caches', instance: 'persister1', token: 1, row: { name: 'x', keys: [] } });
+      void p1.send(row('persister1', 10));
+      void p1.send({ name: 'RDATA', stream: 'caches', instance: 'persister1', token: 2, row: { name: 'x', keys: [] } });
+      void p1.send(row('persister1', 11));
+      void p1.send(row('persister1', 12));
+      for (let i = 0; i < 100 && got.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(got).toEqual(['caches:1', 'events:10', 'caches:2', 'events:11', 'events:12']);
+    } finally {
+      reader.off('command', on);
+      await reader.unfollow('events');
     }
   });
 });

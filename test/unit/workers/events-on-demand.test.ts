@@ -1,0 +1,172 @@
+/**
+ * Following the events rows on demand (stream-replication.ts): a process
+ * that does not write events hears their rows only while a long-poll may
+ * wait for them; the events writers always follow each other.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { StreamIdGenerator } from '../../../src/streams/id-generator.js';
+import { Notifier } from '../../../src/streams/notifier.js';
+import type { NotifiedStream } from '../../../src/streams/notifier-types.js';
+import { CacheRegistry } from '../../../src/workers/caches.js';
+import { StreamReplicator, type PositionRow } from '../../../src/workers/stream-replication.js';
+import { FakeBus } from './fake-bus.js';
+
+const WRITERS: Record<string, string[]> = { events: ['persister'], receipts: ['persister'] };
+
+const running: StreamReplicator[] = [];
+afterEach(() => {
+  for (const r of running.splice(0)) r.stop();
+});
+
+function proc(bus: FakeBus, me: string, db: { positions: PositionRow[] }, lingerMs = 60_000) {
+  const streams: Partial<Record<NotifiedStream, StreamIdGenerator>> = { events: new StreamIdGenerator(0), receipts: new StreamIdGenerator(0) };
+  const notifier = new Notifier(streams);
+  const caches = new CacheRegistry();
+  let cleared = 0;
+  caches.register('test', () => {}, () => void cleared++);
+  const transport = bus.transport(me);
+  let reads = 0;
+  const rep = new StreamReplicator({
+    instanceName: me,
+    writersOf: (s) => WRITERS[s] ?? ['master'],
+    streams,
+    notifier,
+    transport,
+    readPositions: async () => {
+      reads++;
+      return db.positions;
+    },
+    persistPosition: async () => {},
+    caches,
+    pollConnectedMs: 1e9,
+    eventsLingerMs: lingerMs,
+  });
+  running.push(rep);
+  return { streams, notifier, rep, transport, reads: () => reads, cleared: () => cleared };
+}
+
+/** The writer persists an event at the next position, records it and notifies. */
+async function write(w: ReturnType<typeof proc>, db: { positions: PositionRow[] }, room: string): Promise<number> {
+  const gen = w.streams.events!;
+  const pos = await gen.withNext(async (p) => p);
+  db.positions = [{ stream_name: 'events', instance_name: 'persister', stream_id: pos }];
+  w.notifier.notify({ stream: 'events', position: pos, rooms: [room] });
+  return pos;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('following events on demand', () => {
+  it('a reader does not hear events rows until a long-poll asks; then it reads the positions once and hears them', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db);
+    await w.rep.start();
+    await r.rep.start();
+    expect(r.rep.followsEvents).toBe(false);
+    expect(w.rep.followsEvents).toBe(true);
+
+    await write(w, db, '!a:x');
+    expect(r.streams.events!.getCurrent()).toBe(0); // not heard
+    const readsBefore = r.reads();
+    expect(await r.rep.followEvents()).toBe(true); // subscribed and read the positions
+    expect(r.reads()).toBe(readsBefore + 1);
+    expect(r.streams.events!.getCurrent()).toBe(1);
+    expect(r.transport.followLog).toEqual(['follow events']);
+    // Following now: no second read, and the rows wake long-polls.
+    expect(await r.rep.followEvents()).toBe(false);
+    expect(r.reads()).toBe(readsBefore + 1);
+    const woke = r.notifier.waitForChange('@u:x', ['!a:x'], r.notifier.currentToken(), 5000);
+    await write(w, db, '!a:x');
+    expect(await woke).toBe('change');
+    expect(r.streams.events!.getCurrent()).toBe(2);
+  });
+
+  it('long-polls arriving together share one subscription and one read', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db);
+    await w.rep.start();
+    await r.rep.start();
+    await write(w, db, '!a:x');
+    const before = r.reads();
+    const results = await Promise.all([r.rep.followEvents(), r.rep.followEvents(), r.rep.followEvents()]);
+    expect(results).toEqual([true, true, true]);
+    expect(r.reads()).toBe(before + 1);
+    expect(r.transport.followLog).toEqual(['follow events']);
+  });
+
+  it('stops following once no long-poll has waited for the linger time, and not while one waits', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db, 0);
+    await w.rep.start();
+    await r.rep.start();
+    await r.rep.followEvents();
+    const ac = new AbortController();
+    const waiting = r.notifier.waitForChange('@u:x', ['!b:x'], r.notifier.currentToken(), 10_000, ac.signal);
+    await sleep(600); // two ticks and more
+    expect(r.rep.followsEvents).toBe(true);
+    ac.abort();
+    expect(await waiting).toBe('aborted');
+    for (let i = 0; i < 20 && r.rep.followsEvents; i++) await sleep(100);
+    expect(r.rep.followsEvents).toBe(false);
+    expect(r.transport.followLog).toEqual(['follow events', 'unfollow events']);
+    // Rows are no longer heard; the next long-poll follows again and reads where the stream got to.
+    const pos = await write(w, db, '!a:x');
+    expect(r.streams.events!.getCurrent()).toBeLessThan(pos);
+    expect(await r.rep.followEvents()).toBe(true);
+    expect(r.streams.events!.getCurrent()).toBe(pos);
+  });
+
+  it('without following, events learnt from the database or a write reply clear no caches and start no catch-up', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db);
+    await w.rep.start();
+    await r.rep.start();
+    const clearedAtStart = r.cleared();
+    await write(w, db, '!a:x');
+    await r.rep.catchUp('periodic');
+    expect(r.streams.events!.getCurrent()).toBe(1);
+    expect(r.cleared()).toBe(clearedAtStart);
+    // A forwarded write's answer: applied, and no rows are awaited (CONFIRM_MS would catch up).
+    const readsBefore = r.reads();
+    await r.rep.applyWriteReply('events', { persister: 2 });
+    expect(r.streams.events!.getCurrent()).toBe(2);
+    await sleep(1700);
+    expect(r.reads()).toBe(readsBefore);
+    expect(r.cleared()).toBe(clearedAtStart);
+    // Other streams still clear the caches when rows were missed.
+    db.positions = [...db.positions, { stream_name: 'receipts', instance_name: 'persister', stream_id: 5 }];
+    await r.rep.catchUp('periodic');
+    expect(r.cleared()).toBe(clearedAtStart + 1);
+  });
+
+  it('an events writer follows the other writers from the start and never hears its own rows', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    await w.rep.start();
+    expect(w.transport.followLog).toEqual(['follow events']);
+    expect(w.transport.follows.size).toBe(0); // the only writer: nobody else to follow
+    expect(await w.rep.followEvents()).toBe(false);
+  });
+
+  it('a transport that puts every row on one channel is followed always (as before)', async () => {
+    const bus = new FakeBus();
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db);
+    await w.rep.start();
+    await r.rep.start();
+    expect(r.rep.followsEvents).toBe(true);
+    await write(w, db, '!a:x');
+    expect(r.streams.events!.getCurrent()).toBe(1);
+    expect(await r.rep.followEvents()).toBe(false);
+  });
+});
