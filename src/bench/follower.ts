@@ -3,10 +3,14 @@
  * replication costs a worker that serves nothing.
  *
  * Starts the worker deployment of `bench:shapes` (worker-shape.ts) with one
- * extra generic worker, `follower1`, that has no client listener (nginx never
- * sends it a request; its replication listener only answers /health) and so
- * only follows the streams: RDATA/POSITION from Redis, the periodic catch-up,
- * its caches and notifier. Then, with its CPU time sampled from /proc:
+ * extra generic worker, `follower1`, that nginx never sends a request to and
+ * so only follows the streams: RDATA/POSITION from Redis, the periodic
+ * catch-up, its caches and notifier. A process that does not write events
+ * follows their rows only while a long-poll waits there
+ * (stream-replication.ts), so the bench holds one /sync long-poll open on
+ * the follower's own client listener throughout, for a user in no room (it
+ * is never answered early): the follower hears every event, as a sync
+ * worker does. Then, with its CPU time sampled from /proc:
  *
  *   1. idle: nothing happens for --idle seconds (timers, Redis pings);
  *   2. load: messages are sent through nginx at --rate events/s (open loop,
@@ -106,6 +110,37 @@ export interface FollowerReport {
   load: PhaseFigures & { send_failures: number };
   /** (load CPU - idle CPU rate x load wall) / events: what one followed event costs. */
   follower_cpu_ms_per_event: number;
+  /** Long-polls of the idle user the follower answered (each after its 30 s timeout, or when it ended). */
+  long_polls_answered: number;
+}
+
+/**
+ * Keeps one /sync long-poll (30 s) waiting on `api` for `user` until
+ * stopped: the first sync has no timeout, then each one starts from the
+ * last `next_batch`.
+ */
+export function holdLongPoll(api: MatrixApi, user: Session): { stop(): Promise<void>; answered(): number } {
+  const ac = new AbortController();
+  let answered = 0;
+  const loop = (async () => {
+    let since: string | undefined;
+    while (!ac.signal.aborted) {
+      try {
+        const r = await api.sync(user, { since, timeout: since === undefined ? 0 : 30_000 }, ac.signal);
+        if (since !== undefined) answered++;
+        since = r.json?.next_batch ?? since;
+      } catch {
+        if (!ac.signal.aborted) await sleep(500);
+      }
+    }
+  })();
+  return {
+    stop: async () => {
+      ac.abort();
+      await loop;
+    },
+    answered: () => answered,
+  };
 }
 
 async function phase(pids: { follower: number; others: number[] }, run: () => Promise<number>): Promise<PhaseFigures> {
@@ -138,7 +173,11 @@ export async function runFollowerBench(o: FollowerOptions, log: (s: string) => v
     const sender: Session = await api.registerWithSharedSecret(dep.sharedSecret, 'follower_bench_sender', 'follower bench password');
     const rooms: string[] = [];
     for (let i = 0; i < o.rooms; i++) rooms.push(await api.createRoom(sender, { preset: 'private_chat', name: `follower bench ${i}` }));
-    const followerPid = dep.processes.find((p) => p.name === 'follower1')!.pid;
+    const follower = dep.processes.find((p) => p.name === 'follower1')!;
+    const followerPid = follower.pid;
+    // One idle long-poll on the follower, so that it follows the events rows.
+    const idleUser: Session = await api.registerWithSharedSecret(dep.sharedSecret, 'follower_bench_idle', 'follower bench password');
+    const poll = holdLongPoll(new MatrixApi(new HttpClient(follower.clientUrl!)), idleUser);
     const pids = { follower: followerPid, others: dep.processes.filter((p) => p.pid !== followerPid).map((p) => p.pid) };
     // Let start-up work (catch-up, schema checks, first connections) settle.
     await sleep(2000);
@@ -173,7 +212,8 @@ export async function runFollowerBench(o: FollowerOptions, log: (s: string) => v
     });
     const idleRate = idle.wall_ms > 0 ? idle.follower_cpu_ms / idle.wall_ms : 0;
     const perEvent = load.events > 0 ? Math.max(0, load.follower_cpu_ms - idleRate * load.wall_ms) / load.events : NaN;
-    return { options: o, idle, load: { ...load, send_failures: failures }, follower_cpu_ms_per_event: Number(perEvent.toFixed(3)) };
+    await poll.stop();
+    return { options: o, idle, load: { ...load, send_failures: failures }, follower_cpu_ms_per_event: Number(perEvent.toFixed(3)), long_polls_answered: poll.answered() };
   } finally {
     await dep.stop();
   }
@@ -188,6 +228,7 @@ export function formatFollowerReport(r: FollowerReport): string {
     ['load: send failures', String(r.load.send_failures)],
     ['follower CPU ms / event (above idle)', r.follower_cpu_ms_per_event.toFixed(3)],
     ['load: other processes CPU ms', r.load.others_cpu_ms.toFixed(0)],
+    ['follower: idle long-polls answered', String(r.long_polls_answered)],
     ['load1 idle start → load end', `${r.idle.load1_start.toFixed(2)} → ${r.load.load1_end.toFixed(2)}`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

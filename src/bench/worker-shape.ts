@@ -13,10 +13,12 @@
  *                        (replication listener + a client listener for nginx)
  *   background_worker    run_background_tasks_on (a replication listener, so
  *                        that its /health can be polled)
- *   follower1..N         (optional, `followers`) generic workers that serve no
- *                        requests and only follow replication (a replication
- *                        listener for /health, absent from instance_map and
- *                        from nginx): what following the streams costs
+ *   follower1..N         (optional, `followers`) generic workers that only
+ *                        follow replication (a replication listener for
+ *                        /health and a client listener the follower bench
+ *                        holds one idle /sync long-poll on, absent from
+ *                        instance_map and from nginx): what following the
+ *                        streams costs
  *
  * Every process is `node bin/myelin.js run -c homeserver.yaml -c bench.yaml
  * [-c workers/NAME.yaml]` with the node options and environment myelinctl
@@ -118,8 +120,8 @@ export interface WorkerPlan {
 
 /** Ports a deployment with `persisters` event persisters (and `followers` followers) needs, nginx included. */
 export function portsNeeded(persisters: number, followers = 0): number {
-  // master 2, generic workers 2, persisters 2N, stream writer 2, background worker 1, nginx 1, followers F
-  return 8 + 2 * persisters + followers;
+  // master 2, generic workers 2, persisters 2N, stream writer 2, background worker 1, nginx 1, followers 2F
+  return 8 + 2 * persisters + 2 * followers;
 }
 
 export function followerNames(n: number): string[] {
@@ -171,11 +173,12 @@ export function planWorkerDeployment(p: PlanInput): WorkerPlan {
   const bg = take();
   worker('background_worker', { replPort: bg }, [repl(bg)]);
   const nginxPort = take();
-  // Followers last: their replication listener only answers /health (nobody calls them).
+  // Followers last: their replication listener only answers /health (nobody
+  // calls them); nginx does not know their client listener.
   const followerSet = new Set(followerNames(followers));
   for (const name of followerSet) {
-    const port = take();
-    worker(name, { replPort: port }, [repl(port)]);
+    const ports = { replPort: take(), clientPort: take() };
+    worker(name, ports, [repl(ports.replPort), client(ports.clientPort, ['client'])]);
   }
 
   const instanceMap: Record<string, { host: string; port: number }> = { main: { host: '127.0.0.1', port: main.replPort! } };
@@ -297,6 +300,8 @@ async function freePorts(n: number): Promise<number[]> {
 export interface DeploymentProcess {
   name: string;
   pid: number;
+  /** The process's own client listener (bypassing nginx), when it has one. */
+  clientUrl?: string;
 }
 
 export interface RunningDeployment {
@@ -410,7 +415,11 @@ export async function startWorkerDeployment(opts: WorkerDeploymentOptions): Prom
       throw new Error(`nginx did not come up: ${(e as Error).message}\n${nginxOut.join('')}`);
     }
 
-    const processes = plan.instances.map((i) => ({ name: i.name, pid: procs.get(i.name)!.pid! }));
+    const processes = plan.instances.map((i) => ({
+      name: i.name,
+      pid: procs.get(i.name)!.pid!,
+      ...(i.clientPort !== undefined ? { clientUrl: `http://127.0.0.1:${i.clientPort}` } : {}),
+    }));
     return {
       baseUrl,
       sharedSecret: readSharedSecret(base),

@@ -24,13 +24,17 @@ const input = (persisters: number, followers: number): PlanInput => ({
 });
 
 describe('worker shape plan with followers', () => {
-  it('adds followers with only a replication listener, outside instance_map', () => {
+  it('adds followers with a replication and a client listener, outside instance_map and nginx', () => {
     const plan = planWorkerDeployment(input(2, 1));
     const f = plan.instances.find((i) => i.name === 'follower1')!;
     expect(f).toBeDefined();
-    expect(f.clientPort).toBeUndefined();
+    expect(f.clientPort).toBeDefined();
     expect(f.replPort).toBeDefined();
-    expect((f.workerFile as any).worker_listeners).toEqual([expect.objectContaining({ resources: [{ names: ['replication'] }] })]);
+    expect((f.workerFile as any).worker_listeners).toEqual([
+      expect.objectContaining({ port: f.replPort, resources: [{ names: ['replication'] }] }),
+      expect.objectContaining({ port: f.clientPort, resources: [{ names: ['client'] }] }),
+    ]);
+    for (const pool of Object.values(plan.nginxPools)) expect(pool).not.toContain('follower1');
     const o = plan.overrides as any;
     expect(o.instance_map.follower1).toBeUndefined();
     const ports = [...plan.instances.flatMap((i) => [i.clientPort, i.replPort].filter((p) => p !== undefined)), plan.nginxPort];
