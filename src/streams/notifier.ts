@@ -22,6 +22,8 @@ import { decodeSyncToken, emptyToken, SYNC_STREAMS, tokenCovers, type SyncToken 
 const RECENT_PER_STREAM = 1024;
 /** A held change still unreadable after this long is delivered anyway (a stray position). */
 const STRAY_MS = 10_000;
+/** While a token made elsewhere is ahead of this process, `onBehind` is called again this often. */
+export const BEHIND_AGAIN_MS = 250;
 
 export type WakeReason = 'change' | 'timeout' | 'aborted' | 'shutdown';
 
@@ -183,7 +185,10 @@ export class Notifier implements StreamNotifier {
   /**
    * Resolves true once this process's current token covers `token` (a token
    * made by another process that is ahead of us), false after `timeoutMs`.
-   * `onBehind` is called first (worker mode: catch up from the database).
+   * `onBehind` is called first and every BEHIND_AGAIN_MS while behind
+   * (worker mode: catch up from the database; a process that does not
+   * follow the events rows learns their positions only there, and a writer
+   * may record a position it followed to up to 250 ms late).
    */
   async waitForToken(token: SyncToken, timeoutMs: number, onBehind?: () => void): Promise<boolean> {
     // Writer by writer: a token ahead on one events writer waits for that writer, not for every writer.
@@ -191,6 +196,7 @@ export class Notifier implements StreamNotifier {
     if (covered()) return true;
     onBehind?.();
     const end = Date.now() + timeoutMs;
+    let askedAt = Date.now();
     return new Promise<boolean>((resolve) => {
       const unsubs: Array<() => void> = [];
       let timer: NodeJS.Timeout | undefined;
@@ -207,6 +213,10 @@ export class Notifier implements StreamNotifier {
       const poll = () => {
         if (covered()) return finish(true);
         if (Date.now() >= end || this.closed) return finish(covered());
+        if (onBehind && Date.now() - askedAt >= BEHIND_AGAIN_MS) {
+          askedAt = Date.now();
+          onBehind();
+        }
         timer = setTimeout(poll, 50);
       };
       poll();

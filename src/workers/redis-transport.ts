@@ -197,9 +197,10 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
 
   /**
    * Subscribes to the channels of `stream` of the given writers (not our
-   * own). Resolves true once Redis confirmed, false if it did not within
-   * `FOLLOW_WAIT_MS` (Redis is away: the subscription is made when it comes
-   * back, and `reconnected` fires then).
+   * own). Resolves true once Redis confirmed, false if it refused or did not
+   * answer within `FOLLOW_WAIT_MS` (Redis is slow or away: the subscription
+   * stays asked for, ioredis makes it when Redis answers, and a later
+   * `follow` resolves true at once; a refused one is asked again).
    */
   async follow(stream: string, writers: readonly string[]): Promise<boolean> {
     if (!this.sub || this.stopped) return false;
@@ -215,7 +216,11 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
     if (!add.length) return true;
     const done = this.sub.subscribe(...add).then(
       () => true,
-      () => false,
+      () => {
+        // Refused: forgotten, so that the next `follow` asks again.
+        for (const ch of add) set.delete(ch);
+        return false;
+      },
     );
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), FOLLOW_WAIT_MS)));

@@ -62,10 +62,10 @@ export interface WorkerRuntime {
    * Call before a long-poll waits for new events (/sync, /events): in
    * worker mode a process that does not write events hears their rows only
    * while something waits for them (stream-replication.ts, "Following events
-   * on demand"). Resolves true when it has just started following and read
-   * the positions (as `freshPositions` would), false otherwise.
+   * on demand"); when it did not, this subscribes and reads the events
+   * positions first. Resolves at once without replication.
    */
-  followEvents(): Promise<boolean>;
+  followEvents(): Promise<void>;
 }
 
 /** The parts of ProcessMetrics the rest of the process uses. */
@@ -204,7 +204,7 @@ export async function wireWorkers(s: WireWorkersTarget): Promise<WorkerRuntime> 
     caches: new CacheRegistry(),
     metrics,
     freshPositions: () => rt.replicator?.freshPositions() ?? Promise.resolve(),
-    followEvents: () => rt.replicator?.followEvents() ?? Promise.resolve(false),
+    followEvents: () => rt.replicator?.followEvents() ?? Promise.resolve(),
   };
   if (isReplicating(s) && s.db && s.streams) {
     // Events: every event persister draws from one sequence; readers expose the minimum.

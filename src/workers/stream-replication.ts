@@ -38,8 +38,10 @@
  * other's always (an idle one follows the others to move the minimum) and
  * never hear their own. Any other process follows them only while a
  * long-poll may wait for them: `followEvents()` (called before a /sync or
- * /events long-poll waits) subscribes and reads the positions once, and the
- * process stops following after EVENTS_LINGER_MS without a waiter. A process
+ * /events long-poll waits) subscribes and reads the events positions once
+ * (rows arriving meanwhile are no gap: the read covers what came before the
+ * subscription), and the process stops following after EVENTS_LINGER_MS
+ * without a waiter. A process
  * that does not follow learns the events positions from the database where a
  * read needs them (`freshPositions`, the periodic catch-up) and from the
  * answers of the writes it forwards, and is not woken by every event.
@@ -182,7 +184,7 @@ const TELL_WRITERS_MS = 50;
 const CONFIRM_MS = 1500;
 /** A process that follows events on demand stops following them this long after its last long-poll. */
 export const EVENTS_LINGER_MS = 30_000;
-const FALSE = Promise.resolve(false);
+const DONE = Promise.resolve();
 /** Per-process caches that follow a stream (dropped when the stream moves before its invalidations arrive). */
 const STREAM_CACHES: Partial<Record<NotifiedStream, string[]>> = { account_data: ['account_data'], push_rules: ['push_rules'] };
 
@@ -219,7 +221,7 @@ export class StreamReplicator {
   private eventsOnDemand = false;
   /** Subscribed to the events rows (always, unless on demand). */
   private eventsLive = true;
-  private eventsJoining: Promise<boolean> | undefined;
+  private eventsJoining: Promise<void> | undefined;
   private eventsNeededAt = 0;
 
   constructor(private readonly d: StreamReplicatorDeps) {
@@ -351,13 +353,12 @@ export class StreamReplicator {
 
   private tick(): void {
     this.publishStale();
-    if (this.eventsLive && this.eventsOnDemand && !this.eventsJoining) {
-      if ((this.d.notifier.waitingCount ?? 0) > 0) this.eventsNeededAt = this.now();
-      else if (this.now() - this.eventsNeededAt >= (this.d.eventsLingerMs ?? EVENTS_LINGER_MS)) {
-        this.eventsLive = false;
-        this.d.logger?.debug('replication: no long-poll waits for events here; no longer following their rows');
-        void this.d.transport?.unfollow?.('events');
-      }
+    if (this.eventsOnDemand && !this.eventsJoining) {
+      const waiting = (this.d.notifier.waitingCount ?? 0) > 0;
+      // A long-poll that waits without having asked (its request outlasted the linger): follow again.
+      if (!this.eventsLive && waiting) void this.followEvents();
+      else if (this.eventsLive && waiting) this.eventsNeededAt = this.now();
+      else if (this.eventsLive && this.now() - this.eventsNeededAt >= (this.d.eventsLingerMs ?? EVENTS_LINGER_MS)) this.stopFollowingEvents();
     }
     const period = this.connected ? (this.d.pollConnectedMs ?? 10_000) : (this.d.pollDisconnectedMs ?? 1000);
     if (this.now() - this.lastPoll < period) return;
@@ -593,7 +594,8 @@ export class StreamReplicator {
     const g = this.d.streams[stream];
     if (!g || !this.accepts(stream, instance)) return;
     const seen = this.seenOf(stream, instance);
-    const gap = typeof row?.prev === 'number' && row.prev > seen;
+    // Not following events (or joining: the join's read covers what came before): no gap.
+    const gap = typeof row?.prev === 'number' && row.prev > seen && (stream !== 'events' || this.eventsLive);
     if (token > seen) this.seenMap(stream).set(instance, token);
     // The other events writers' positions the publisher relays (they followed it), first: the row is readable at once.
     const relayed = stream === 'events' ? row?.positions : undefined;
@@ -626,7 +628,7 @@ export class StreamReplicator {
     const seen = this.seenOf(stream, instance);
     if (next > seen) this.seenMap(stream).set(instance, next);
     this.advance(g, stream, instance, next);
-    if (prev > seen) this.onGap(stream, instance, next);
+    if (prev > seen && (stream !== 'events' || this.eventsLive)) this.onGap(stream, instance, next);
   }
 
   private advance(g: StreamIdGenerator, stream: NotifiedStream, instance: string, position: number): void {
@@ -684,6 +686,7 @@ export class StreamReplicator {
         // Rows were missed (a process not following events misses theirs by design: no cache follows them there).
         const missed = [...moved].some((s) => s !== 'events' || this.eventsLive);
         if (missed || reason === 'reconnected') this.d.caches?.clearAll();
+        if (!missed) moved.clear(); // (for the metrics and the log below)
         if (typing) await this.catchUpTyping();
         if (moved.size) {
           this.d.metrics?.caughtUp?.(reason);
@@ -835,47 +838,56 @@ export class StreamReplicator {
 
   /**
    * Before a long-poll waits for events here: once this resolves, this
-   * process hears the events rows. Resolves true when it did not and has
-   * just subscribed and read the positions (they are as fresh as
-   * `freshPositions` makes them), false otherwise (already following, or
-   * the positions could not be read).
+   * process hears the events rows, and the events positions are as fresh as
+   * `freshPositions` makes them when it did not follow them before (the
+   * other streams' are not read: callers that need them fresh still call
+   * `freshPositions`). Long-polls arriving while it subscribes share it.
    */
-  followEvents(): Promise<boolean> {
-    if (!this.eventsOnDemand || this.stopped) return FALSE;
+  followEvents(): Promise<void> {
+    if (!this.eventsOnDemand || this.stopped) return DONE;
     this.eventsNeededAt = this.now();
-    if (this.eventsLive) return FALSE;
+    if (this.eventsLive) return DONE;
     return (this.eventsJoining ??= this.joinEvents());
   }
 
-  private async joinEvents(): Promise<boolean> {
+  private async joinEvents(): Promise<void> {
     try {
       // Subscribed first, then the positions: a row published before the
-      // subscription is committed, and its position recorded, before the read.
-      await this.d.transport!.follow!('events', this.d.writersOf('events'));
-      this.eventsLive = true;
-      this.eventsNeededAt = this.now();
-      this.d.logger?.debug('replication: a long-poll waits for events here; following their rows');
-      let rows: PositionRow[];
+      // subscription was committed, with its position recorded, before the read.
+      const subscribed = await this.d.transport!.follow!('events', this.d.writersOf('events'));
+      if (!subscribed) this.d.logger?.warn('replication: could not subscribe to the events rows in time; reading the positions, trying again at the next long-poll');
+      let rows: PositionRow[] = [];
       try {
         rows = await this.d.readPositions();
       } catch (e) {
         this.d.logger?.warn({ err: e }, 'replication: could not read stream positions (following events)');
-        return false;
       }
       const g = this.d.streams.events;
-      if (!g) return true;
-      const before = g.getCurrent();
-      for (const r of rows) {
-        if (r.stream_name !== 'events' || !this.accepts('events', r.instance_name)) continue;
-        const pos = Number(r.stream_id);
-        this.advance(g, 'events', r.instance_name, pos);
-        this.markSeen('events', r.instance_name, pos);
+      if (g) {
+        for (const r of rows) {
+          if (r.stream_name !== 'events' || !this.accepts('events', r.instance_name)) continue;
+          const pos = Number(r.stream_id);
+          this.advance(g, 'events', r.instance_name, pos);
+          this.markSeen('events', r.instance_name, pos);
+        }
       }
-      if (g.getCurrent() > before) this.d.notifier.wakeStream('events', g.getCurrent());
-      return true;
+      // Live once the read is applied: long-polls arriving before waited for it.
+      if (subscribed && !this.stopped) {
+        this.eventsLive = true;
+        this.eventsNeededAt = this.now();
+        this.d.logger?.debug('replication: a long-poll waits for events here; following their rows');
+      }
     } finally {
       this.eventsJoining = undefined;
     }
+  }
+
+  private stopFollowingEvents(): void {
+    this.eventsLive = false;
+    // Their rows are no longer expected.
+    for (const [k, u] of this.unconfirmed) if (u.stream === 'events') this.unconfirmed.delete(k);
+    this.d.logger?.debug('replication: no long-poll waits for events here; no longer following their rows');
+    void this.d.transport?.unfollow?.('events');
   }
 
   /**

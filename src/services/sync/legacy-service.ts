@@ -28,7 +28,8 @@ export class LegacyEventsService {
   async events(userId: string, deviceId: string | null, fromToken: string | undefined, timeoutMs: number, signal?: WaitSignal): Promise<Json> {
     // Worker mode: writes acknowledged by other processes are visible, and a long-poll follows the events rows.
     const workers = this.services.workers;
-    if (workers && !(timeoutMs > 0 && (await workers.followEvents()))) await workers.freshPositions();
+    if (workers && timeoutMs > 0) await workers.followEvents();
+    await workers?.freshPositions();
     if (fromToken) await this.notifier.catchUpTo(fromToken); // worker mode: a token from a process ahead of us
     let from: SyncToken = fromToken ? this.sync.parseSince(fromToken) : this.notifier.currentToken();
     const start = encodeSyncToken(from);

@@ -181,9 +181,9 @@ export class SyncService {
 
   async sync(req: SyncRequest): Promise<Json> {
     const workers = this.services.workers;
-    // Worker mode: a long-poll makes this process follow the events rows (if it did not, the positions are read then).
-    const fresh = workers && req.timeoutMs > 0 ? await workers.followEvents() : false;
-    if (workers && !fresh && needsFreshPositions(req, () => this.tokenAhead(req.since!))) await workers.freshPositions();
+    // Worker mode: a long-poll makes this process follow the events rows.
+    if (workers && req.timeoutMs > 0) await workers.followEvents();
+    if (workers && needsFreshPositions(req, () => this.tokenAhead(req.since!))) await workers.freshPositions();
     if (req.since !== undefined) await this.notifier.catchUpTo(req.since); // worker mode: a token from a process ahead of us
     const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
     const s = this.services;

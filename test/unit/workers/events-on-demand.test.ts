@@ -18,7 +18,7 @@ afterEach(() => {
   for (const r of running.splice(0)) r.stop();
 });
 
-function proc(bus: FakeBus, me: string, db: { positions: PositionRow[] }, lingerMs = 60_000) {
+function proc(bus: FakeBus, me: string, db: { positions: PositionRow[]; gate?: Promise<void> }, lingerMs = 60_000, writers = WRITERS) {
   const streams: Partial<Record<NotifiedStream, StreamIdGenerator>> = { events: new StreamIdGenerator(0), receipts: new StreamIdGenerator(0) };
   const notifier = new Notifier(streams);
   const caches = new CacheRegistry();
@@ -28,13 +28,15 @@ function proc(bus: FakeBus, me: string, db: { positions: PositionRow[] }, linger
   let reads = 0;
   const rep = new StreamReplicator({
     instanceName: me,
-    writersOf: (s) => WRITERS[s] ?? ['master'],
+    writersOf: (s) => writers[s] ?? ['master'],
     streams,
     notifier,
     transport,
     readPositions: async () => {
       reads++;
-      return db.positions;
+      const rows = db.positions;
+      await db.gate;
+      return rows;
     },
     persistPosition: async () => {},
     caches,
@@ -70,12 +72,13 @@ describe('following events on demand', () => {
     await write(w, db, '!a:x');
     expect(r.streams.events!.getCurrent()).toBe(0); // not heard
     const readsBefore = r.reads();
-    expect(await r.rep.followEvents()).toBe(true); // subscribed and read the positions
+    await r.rep.followEvents(); // subscribed and read the positions
     expect(r.reads()).toBe(readsBefore + 1);
     expect(r.streams.events!.getCurrent()).toBe(1);
+    expect(r.rep.followsEvents).toBe(true);
     expect(r.transport.followLog).toEqual(['follow events']);
     // Following now: no second read, and the rows wake long-polls.
-    expect(await r.rep.followEvents()).toBe(false);
+    await r.rep.followEvents();
     expect(r.reads()).toBe(readsBefore + 1);
     const woke = r.notifier.waitForChange('@u:x', ['!a:x'], r.notifier.currentToken(), 5000);
     await write(w, db, '!a:x');
@@ -83,19 +86,84 @@ describe('following events on demand', () => {
     expect(r.streams.events!.getCurrent()).toBe(2);
   });
 
-  it('long-polls arriving together share one subscription and one read', async () => {
+  it('long-polls arriving together share one subscription and one read, and none goes on before the read is applied', async () => {
     const bus = new FakeBus({ eventsChannels: true });
-    const db = { positions: [] as PositionRow[] };
+    const db: { positions: PositionRow[]; gate?: Promise<void> } = { positions: [] };
     const w = proc(bus, 'persister', db);
     const r = proc(bus, 'reader', db);
     await w.rep.start();
     await r.rep.start();
     await write(w, db, '!a:x');
     const before = r.reads();
-    const results = await Promise.all([r.rep.followEvents(), r.rep.followEvents(), r.rep.followEvents()]);
-    expect(results).toEqual([true, true, true]);
+    let open!: () => void;
+    db.gate = new Promise((resolve) => (open = resolve));
+    const done: number[] = [];
+    const joins = [0, 1, 2].map((i) => r.rep.followEvents().then(() => void done.push(i)));
+    await sleep(20);
+    const late = r.rep.followEvents().then(() => void done.push(3)); // subscribed, the read still running
+    await sleep(20);
+    expect(done).toEqual([]);
+    expect(r.rep.followsEvents).toBe(false);
+    open();
+    await Promise.all([...joins, late]);
+    expect(done.sort()).toEqual([0, 1, 2, 3]);
+    expect(r.streams.events!.getCurrent()).toBe(1);
     expect(r.reads()).toBe(before + 1);
     expect(r.transport.followLog).toEqual(['follow events']);
+  });
+
+  it('rows arriving while it joins are no gap: no cache is cleared', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db: { positions: PositionRow[]; gate?: Promise<void> } = { positions: [] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db);
+    await w.rep.start();
+    await r.rep.start();
+    await write(w, db, '!a:x'); // missed: 1
+    await write(w, db, '!a:x'); // missed: 2
+    const cleared = r.cleared();
+    let open!: () => void;
+    db.gate = new Promise((resolve) => (open = resolve));
+    const join = r.rep.followEvents();
+    await sleep(10);
+    await write(w, db, '!a:x'); // heard during the join, its prev (2) never seen
+    open();
+    await join;
+    expect(r.streams.events!.getCurrent()).toBe(3);
+    expect(r.cleared()).toBe(cleared);
+  });
+
+  it('a subscription that fails leaves it not following; the next long-poll tries again', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db);
+    await w.rep.start();
+    await r.rep.start();
+    bus.up = false;
+    await r.rep.followEvents();
+    expect(r.rep.followsEvents).toBe(false);
+    bus.up = true;
+    await r.rep.followEvents();
+    expect(r.rep.followsEvents).toBe(true);
+    expect(r.transport.followLog).toEqual(['follow events', 'follow events']);
+  });
+
+  it('a long-poll waiting without having asked (it outlasted the linger) makes it follow again', async () => {
+    const bus = new FakeBus({ eventsChannels: true });
+    const db = { positions: [] as PositionRow[] };
+    const w = proc(bus, 'persister', db);
+    const r = proc(bus, 'reader', db, 0);
+    await w.rep.start();
+    await r.rep.start();
+    await r.rep.followEvents();
+    for (let i = 0; i < 20 && r.rep.followsEvents; i++) await sleep(100);
+    expect(r.rep.followsEvents).toBe(false);
+    const woke = r.notifier.waitForChange('@u:x', ['!a:x'], r.notifier.currentToken(), 5000);
+    for (let i = 0; i < 20 && !r.rep.followsEvents; i++) await sleep(100);
+    expect(r.rep.followsEvents).toBe(true);
+    await write(w, db, '!a:x');
+    expect(await woke).toBe('change');
   });
 
   it('stops following once no long-poll has waited for the linger time, and not while one waits', async () => {
@@ -118,7 +186,8 @@ describe('following events on demand', () => {
     // Rows are no longer heard; the next long-poll follows again and reads where the stream got to.
     const pos = await write(w, db, '!a:x');
     expect(r.streams.events!.getCurrent()).toBeLessThan(pos);
-    expect(await r.rep.followEvents()).toBe(true);
+    await r.rep.followEvents();
+    expect(r.rep.followsEvents).toBe(true);
     expect(r.streams.events!.getCurrent()).toBe(pos);
   });
 
@@ -154,7 +223,9 @@ describe('following events on demand', () => {
     await w.rep.start();
     expect(w.transport.followLog).toEqual(['follow events']);
     expect(w.transport.follows.size).toBe(0); // the only writer: nobody else to follow
-    expect(await w.rep.followEvents()).toBe(false);
+    const reads = w.reads();
+    await w.rep.followEvents();
+    expect(w.reads()).toBe(reads);
   });
 
   it('a transport that puts every row on one channel is followed always (as before)', async () => {
@@ -167,6 +238,8 @@ describe('following events on demand', () => {
     expect(r.rep.followsEvents).toBe(true);
     await write(w, db, '!a:x');
     expect(r.streams.events!.getCurrent()).toBe(1);
-    expect(await r.rep.followEvents()).toBe(false);
+    const reads = r.reads();
+    await r.rep.followEvents();
+    expect(r.reads()).toBe(reads);
   });
 });
