@@ -13,7 +13,11 @@
  * worker does. Then, with its CPU time sampled from /proc:
  *
  *   1. idle: nothing happens for --idle seconds (timers, Redis pings);
- *   2. load: messages are sent through nginx at --rate events/s (open loop,
+ *   2. warm-up (not measured): messages at --rate events/s for --warmup
+ *      seconds: at 40 events a second the follower's code would otherwise
+ *      run in V8's interpreter and baseline tiers for most of the load
+ *      phase (a steady-state cost is wanted, not the JIT's warm-up);
+ *   3. load: messages are sent through nginx at --rate events/s (open loop,
  *      round robin over --rooms rooms, so both event persisters write) for
  *      --duration seconds.
  *
@@ -32,11 +36,12 @@ export interface FollowerOptions {
   rate: number;
   durationS: number;
   idleS: number;
+  warmupS: number;
   rooms: number;
   jsonFile?: string;
 }
 
-export const FOLLOWER_DEFAULTS: FollowerOptions = { persisters: 2, rate: 40, durationS: 20, idleS: 10, rooms: 4 };
+export const FOLLOWER_DEFAULTS: FollowerOptions = { persisters: 2, rate: 40, durationS: 20, idleS: 10, warmupS: 30, rooms: 4 };
 
 export const FOLLOWER_USAGE = `Usage: npm run build && node dist/bench/follower.js [options]
 
@@ -44,6 +49,7 @@ export const FOLLOWER_USAGE = `Usage: npm run build && node dist/bench/follower.
   --rate R         events per second sent during the load phase (default ${FOLLOWER_DEFAULTS.rate})
   --duration S     seconds of the load phase (default ${FOLLOWER_DEFAULTS.durationS})
   --idle S         seconds of the idle phase before it (default ${FOLLOWER_DEFAULTS.idleS})
+  --warmup S       seconds of load between them, not measured (default ${FOLLOWER_DEFAULTS.warmupS})
   --rooms M        rooms the events go to, round robin (default ${FOLLOWER_DEFAULTS.rooms})
   --json FILE      also write the figures as JSON
 
@@ -75,6 +81,9 @@ export function parseFollowerArgs(argv: readonly string[]): FollowerOptions | 'h
         break;
       case '--idle':
         o.idleS = num(flag, value(), 0);
+        break;
+      case '--warmup':
+        o.warmupS = num(flag, value(), 0);
         break;
       case '--rooms':
         o.rooms = Math.floor(num(flag, value(), 1));
@@ -186,15 +195,16 @@ export async function runFollowerBench(o: FollowerOptions, log: (s: string) => v
       await sleep(o.idleS * 1000);
       return 0;
     });
-    log(`load phase: ${o.rate} events/s for ${o.durationS} s`);
     let failures = 0;
-    const load = await phase(pids, async () => {
+    let seq = 0;
+    /** Sends at the rate for `seconds` (open loop); the number sent. */
+    const sendFor = async (seconds: number): Promise<number> => {
       const t0 = performance.now();
-      const total = Math.floor(o.rate * o.durationS);
+      const total = Math.floor(o.rate * seconds);
       const inflight: Promise<void>[] = [];
       let sent = 0;
-      for (let seq = 0; seq < total; seq++) {
-        const wait = t0 + (seq * 1000) / o.rate - performance.now();
+      for (let i = 0; i < total; i++, seq++) {
+        const wait = t0 + (i * 1000) / o.rate - performance.now();
         if (wait > 0) await sleep(wait);
         const room = rooms[seq % rooms.length]!;
         inflight.push(
@@ -206,10 +216,17 @@ export async function runFollowerBench(o: FollowerOptions, log: (s: string) => v
       }
       await Promise.all(inflight);
       // Until the end of the planned duration, and a moment for the last rows to arrive.
-      const rest = t0 + o.durationS * 1000 - performance.now();
+      const rest = t0 + seconds * 1000 - performance.now();
       await sleep(Math.max(0, rest) + 200);
       return sent;
-    });
+    };
+    if (o.warmupS > 0) {
+      log(`warm-up: ${o.rate} events/s for ${o.warmupS} s (not measured)`);
+      await sendFor(o.warmupS);
+      failures = 0;
+    }
+    log(`load phase: ${o.rate} events/s for ${o.durationS} s`);
+    const load = await phase(pids, () => sendFor(o.durationS));
     const idleRate = idle.wall_ms > 0 ? idle.follower_cpu_ms / idle.wall_ms : 0;
     const perEvent = load.events > 0 ? Math.max(0, load.follower_cpu_ms - idleRate * load.wall_ms) / load.events : NaN;
     await poll.stop();

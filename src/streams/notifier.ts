@@ -235,11 +235,11 @@ export class Notifier implements StreamNotifier {
    * so that tokens from any worker are valid on any other. Without worker
    * mode (no `onBehind`) this returns at once.
    */
-  async catchUpTo(token: string, timeoutMs = 5000): Promise<void> {
+  async catchUpTo(token: string | SyncToken, timeoutMs = 5000): Promise<void> {
     if (!this.onBehind) return;
     let t: SyncToken;
     try {
-      t = decodeSyncToken(token);
+      t = typeof token === 'string' ? decodeSyncToken(token) : { ...token };
     } catch {
       return; // the caller reports the bad token
     }

@@ -55,6 +55,15 @@ const TO_DEVICE_LIMIT = 100;
 /** Streams that live in memory (reset on restart): a token ahead of them is clamped, not refused. */
 const EPHEMERAL_STREAMS: SyncStreamName[] = ['typing', 'presence'];
 
+/** The `since` token decoded, or undefined when it is malformed (parseSince refuses it then). */
+function decodeSinceOrUndefined(since: string): SyncToken | undefined {
+  try {
+    return decodeSyncToken(since);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether a /sync must first read every writer's recorded position (worker
  * mode, `freshPositions`), so that a write another process acknowledged is
@@ -154,20 +163,19 @@ export class SyncService {
    * (made by a process that saw more); a malformed token is not (parseSince
    * refuses it).
    */
-  private tokenAhead(since: string): boolean {
-    let t: SyncToken;
-    try {
-      t = decodeSyncToken(since);
-    } catch {
-      return false;
-    }
+  private tokenAhead(decoded: SyncToken | undefined): boolean {
+    if (!decoded) return false;
+    const t = { ...decoded };
     for (const s of EPHEMERAL_STREAMS) t[s] = 0; // in memory: never waited for
     return !tokenCovers(this.notifier.currentToken(), t);
   }
 
-  /** Parses a `since` token and refuses tokens from the future (never a hang). */
-  parseSince(since: string): SyncToken {
-    const t = decodeSyncToken(since);
+  /**
+   * Parses a `since` token and refuses tokens from the future (never a
+   * hang). `decoded`: the token already decoded (not modified).
+   */
+  parseSince(since: string, decoded?: SyncToken): SyncToken {
+    const t = decoded ? { ...decoded } : decodeSyncToken(since);
     const current = this.notifier.currentToken();
     // Writer by writer: a token may be ahead of the minimum on the writers it names, not beyond them.
     if (!eventsCovers(current.events, t.events)) throw Errors.invalidParam('Sync token is ahead of the server');
@@ -183,9 +191,11 @@ export class SyncService {
     const workers = this.services.workers;
     // Worker mode: a long-poll makes this process follow the events rows.
     if (workers && req.timeoutMs > 0) await workers.followEvents();
-    if (workers && needsFreshPositions(req, () => this.tokenAhead(req.since!))) await workers.freshPositions();
-    if (req.since !== undefined) await this.notifier.catchUpTo(req.since); // worker mode: a token from a process ahead of us
-    const since = req.since !== undefined ? this.parseSince(req.since) : undefined;
+    // Decoded once (undefined when malformed: parseSince refuses it).
+    const decoded = req.since !== undefined ? decodeSinceOrUndefined(req.since) : undefined;
+    if (workers && needsFreshPositions(req, () => this.tokenAhead(decoded))) await workers.freshPositions();
+    if (decoded) await this.notifier.catchUpTo(decoded); // worker mode: a token from a process ahead of us
+    const since = req.since !== undefined ? this.parseSince(req.since, decoded) : undefined;
     const s = this.services;
     if (s.presence) await s.presence.userSyncing(req.userId, req.setPresence).catch((e) => s.logger.warn({ err: e }, 'presence userSyncing failed'));
     if (since && s.toDevice && req.deviceId && since.to_device > (this.inboxEmptyThrough.get(`${req.userId}|${req.deviceId}`) ?? 0)) {

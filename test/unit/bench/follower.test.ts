@@ -77,17 +77,19 @@ describe('follower bench arguments', () => {
   });
 
   it('parses flags in both spellings and refuses bad ones', () => {
-    expect(parseFollowerArgs(['--rate', '10', '--duration=5', '--idle', '0', '--persisters', '1', '--rooms', '2', '--json', 'x.json'])).toEqual({
+    expect(parseFollowerArgs(['--rate', '10', '--duration=5', '--idle', '0', '--warmup=3', '--persisters', '1', '--rooms', '2', '--json', 'x.json'])).toEqual({
       persisters: 1,
       rate: 10,
       durationS: 5,
       idleS: 0,
+      warmupS: 3,
       rooms: 2,
       jsonFile: 'x.json',
     });
     expect(parseFollowerArgs(['--help'])).toBe('help');
     expect(() => parseFollowerArgs(['--rate', 'fast'])).toThrow(/--rate/);
     expect(() => parseFollowerArgs(['--persisters', '0'])).toThrow(/--persisters/);
+    expect(() => parseFollowerArgs(['--warmup', '-1'])).toThrow(/--warmup/);
     expect(() => parseFollowerArgs(['--bogus'])).toThrow(/unknown option/);
   });
 });
