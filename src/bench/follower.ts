@@ -12,11 +12,11 @@
  * is never answered early): the follower hears every event, as a sync
  * worker does. Then, with its CPU time sampled from /proc:
  *
- *   1. idle: nothing happens for --idle seconds (timers, Redis pings);
- *   2. warm-up (not measured): messages at --rate events/s for --warmup
+ *   1. warm-up (not measured): messages at --rate events/s for --warmup
  *      seconds: at 40 events a second the follower's code would otherwise
  *      run in V8's interpreter and baseline tiers for most of the load
  *      phase (a steady-state cost is wanted, not the JIT's warm-up);
+ *   2. idle: nothing happens for --idle seconds (timers, Redis pings);
  *   3. load: messages are sent through nginx at --rate events/s (open loop,
  *      round robin over --rooms rooms, so both event persisters write) for
  *      --duration seconds.
@@ -49,7 +49,7 @@ export const FOLLOWER_USAGE = `Usage: npm run build && node dist/bench/follower.
   --rate R         events per second sent during the load phase (default ${FOLLOWER_DEFAULTS.rate})
   --duration S     seconds of the load phase (default ${FOLLOWER_DEFAULTS.durationS})
   --idle S         seconds of the idle phase before it (default ${FOLLOWER_DEFAULTS.idleS})
-  --warmup S       seconds of load between them, not measured (default ${FOLLOWER_DEFAULTS.warmupS})
+  --warmup S       seconds of load before both, not measured (default ${FOLLOWER_DEFAULTS.warmupS})
   --rooms M        rooms the events go to, round robin (default ${FOLLOWER_DEFAULTS.rooms})
   --json FILE      also write the figures as JSON
 
@@ -190,13 +190,9 @@ export async function runFollowerBench(o: FollowerOptions, log: (s: string) => v
     const pids = { follower: followerPid, others: dep.processes.filter((p) => p.pid !== followerPid).map((p) => p.pid) };
     // Let start-up work (catch-up, schema checks, first connections) settle.
     await sleep(2000);
-    log(`idle phase: ${o.idleS} s`);
-    const idle = await phase(pids, async () => {
-      await sleep(o.idleS * 1000);
-      return 0;
-    });
     let failures = 0;
     let seq = 0;
+    let answeredBefore = 0;
     /** Sends at the rate for `seconds` (open loop); the number sent. */
     const sendFor = async (seconds: number): Promise<number> => {
       const t0 = performance.now();
@@ -224,13 +220,19 @@ export async function runFollowerBench(o: FollowerOptions, log: (s: string) => v
       log(`warm-up: ${o.rate} events/s for ${o.warmupS} s (not measured)`);
       await sendFor(o.warmupS);
       failures = 0;
+      answeredBefore = poll.answered();
     }
+    log(`idle phase: ${o.idleS} s`);
+    const idle = await phase(pids, async () => {
+      await sleep(o.idleS * 1000);
+      return 0;
+    });
     log(`load phase: ${o.rate} events/s for ${o.durationS} s`);
     const load = await phase(pids, () => sendFor(o.durationS));
     const idleRate = idle.wall_ms > 0 ? idle.follower_cpu_ms / idle.wall_ms : 0;
     const perEvent = load.events > 0 ? Math.max(0, load.follower_cpu_ms - idleRate * load.wall_ms) / load.events : NaN;
     await poll.stop();
-    return { options: o, idle, load: { ...load, send_failures: failures }, follower_cpu_ms_per_event: Number(perEvent.toFixed(3)), long_polls_answered: poll.answered() };
+    return { options: o, idle, load: { ...load, send_failures: failures }, follower_cpu_ms_per_event: Number(perEvent.toFixed(3)), long_polls_answered: poll.answered() - answeredBefore };
   } finally {
     await dep.stop();
   }

@@ -185,12 +185,13 @@ export class Notifier implements StreamNotifier {
   /**
    * Resolves true once this process's current token covers `token` (a token
    * made by another process that is ahead of us), false after `timeoutMs`.
-   * `onBehind` is called first and every BEHIND_AGAIN_MS while behind
-   * (worker mode: catch up from the database; a process that does not
-   * follow the events rows learns their positions only there, and a writer
-   * may record a position it followed to up to 250 ms late).
+   * `onBehind` is called first (worker mode: catch up from the database),
+   * then `onStillBehind` every BEHIND_AGAIN_MS while behind (a quiet read
+   * of the positions: a process that does not follow the events rows learns
+   * their positions only there, and a writer may record a position it
+   * followed to up to 250 ms late).
    */
-  async waitForToken(token: SyncToken, timeoutMs: number, onBehind?: () => void): Promise<boolean> {
+  async waitForToken(token: SyncToken, timeoutMs: number, onBehind?: () => void, onStillBehind?: () => void): Promise<boolean> {
     // Writer by writer: a token ahead on one events writer waits for that writer, not for every writer.
     const covered = () => tokenCovers(this.currentToken(), token);
     if (covered()) return true;
@@ -213,9 +214,9 @@ export class Notifier implements StreamNotifier {
       const poll = () => {
         if (covered()) return finish(true);
         if (Date.now() >= end || this.closed) return finish(covered());
-        if (onBehind && Date.now() - askedAt >= BEHIND_AGAIN_MS) {
+        if (onStillBehind && Date.now() - askedAt >= BEHIND_AGAIN_MS) {
           askedAt = Date.now();
-          onBehind();
+          onStillBehind();
         }
         timer = setTimeout(poll, 50);
       };
@@ -228,6 +229,8 @@ export class Notifier implements StreamNotifier {
    * process (made by a process that saw more), to catch up at once.
    */
   onBehind: (() => void) | undefined;
+  /** Worker mode sets this too: called every BEHIND_AGAIN_MS while such a token is still ahead. */
+  onStillBehind: (() => void) | undefined;
 
   /**
    * Before using a `since` token made elsewhere: when it is ahead of this
@@ -245,7 +248,7 @@ export class Notifier implements StreamNotifier {
     }
     t.typing = 0; // in-memory: clamped by the caller, never waited for
     // Writer by writer: a token ahead on one events writer waits for that writer only.
-    await this.waitForToken(t, timeoutMs, this.onBehind);
+    await this.waitForToken(t, timeoutMs, this.onBehind, this.onStillBehind);
   }
 
   private deliver(change: StreamChange, remember = true): void {

@@ -132,6 +132,8 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
   private readonly ownChannelStreams: ReadonlySet<string>;
   /** The per-writer channels subscribed to, per stream. */
   private readonly followed = new Map<string, Set<string>>();
+  /** Subscriptions asked for and not yet confirmed, per channel. */
+  private readonly subscribing = new Map<string, Promise<boolean>>();
 
   constructor(private readonly opts: RedisTransportOptions) {
     super();
@@ -200,31 +202,40 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
    * own). Resolves true once Redis confirmed, false if it refused or did not
    * answer within `FOLLOW_WAIT_MS` (Redis is slow or away: the subscription
    * stays asked for, ioredis makes it when Redis answers, and a later
-   * `follow` resolves true at once; a refused one is asked again).
+   * `follow` waits for that confirmation; a refused one is asked again).
    */
   async follow(stream: string, writers: readonly string[]): Promise<boolean> {
     if (!this.sub || this.stopped) return false;
     let set = this.followed.get(stream);
     if (!set) this.followed.set(stream, (set = new Set()));
     const add: string[] = [];
+    const waits: Array<Promise<boolean>> = [];
     for (const w of writers) {
       if (w === this.opts.instanceName) continue;
       const ch = streamChannel(this.opts.serverName, stream, w);
       if (!set.has(ch)) add.push(ch);
+      else if (this.subscribing.has(ch)) waits.push(this.subscribing.get(ch)!); // asked before, not yet confirmed
       set.add(ch);
     }
-    if (!add.length) return true;
-    const done = this.sub.subscribe(...add).then(
-      () => true,
-      () => {
-        // Refused: forgotten, so that the next `follow` asks again.
-        for (const ch of add) set.delete(ch);
-        return false;
-      },
-    );
+    if (add.length) {
+      const done = this.sub.subscribe(...add).then(
+        () => true,
+        () => {
+          // Refused: forgotten, so that the next `follow` asks again.
+          for (const ch of add) set.delete(ch);
+          return false;
+        },
+      );
+      for (const ch of add) this.subscribing.set(ch, done);
+      void done.then(() => {
+        for (const ch of add) if (this.subscribing.get(ch) === done) this.subscribing.delete(ch);
+      });
+      waits.push(done);
+    }
+    if (!waits.length) return true;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), FOLLOW_WAIT_MS)));
-    const ok = await Promise.race([done, late]);
+    const ok = await Promise.race([Promise.all(waits).then((all) => all.every(Boolean)), late]);
     clearTimeout(timer);
     return ok;
   }
@@ -235,6 +246,7 @@ export class RedisTransport extends EventEmitter<RedisTransportEvents> {
     if (!set?.size || !this.sub || this.stopped) return;
     const channels = [...set];
     set.clear();
+    for (const ch of channels) this.subscribing.delete(ch);
     // Not awaited past a short wait: a Redis that is away forgets subscriptions anyway.
     await Promise.race([this.sub.unsubscribe(...channels).catch(() => undefined), new Promise((r) => setTimeout(r, FOLLOW_WAIT_MS).unref?.())]);
   }

@@ -864,12 +864,18 @@ export class StreamReplicator {
       }
       const g = this.d.streams.events;
       if (g) {
+        const multi = g instanceof MultiWriterEventsStream ? g.multi : undefined;
+        const before = g.getCurrent();
         for (const r of rows) {
           if (r.stream_name !== 'events' || !this.accepts('events', r.instance_name)) continue;
           const pos = Number(r.stream_id);
+          const was = multi?.getWriterPosition(r.instance_name) ?? 0;
           this.advance(g, 'events', r.instance_name, pos);
           this.markSeen('events', r.instance_name, pos);
+          // A long-poll that waited while we did not follow (it outlasted the linger) may be concerned.
+          if (multi && pos > was) this.d.notifier.applyReplicated({ stream: 'events', position: pos, instance: r.instance_name });
         }
+        if (!multi && g.getCurrent() > before) this.d.notifier.wakeStream('events', g.getCurrent());
       }
       // Live once the read is applied: long-polls arriving before waited for it.
       if (subscribed && !this.stopped) {

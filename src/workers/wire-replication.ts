@@ -89,6 +89,8 @@ export async function wireReplication(services: Services): Promise<void> {
   });
   caches.publish = (name, keys) => replicator.publishCacheInvalidation(name, keys);
   services.syncNotifier.onBehind = () => replicator.requestCatchUp('token-ahead', true);
+  // Then quiet reads (shared by every request arriving meanwhile): no wake-ups, no cache clearing.
+  services.syncNotifier.onStillBehind = () => void replicator.freshPositions();
   rt.replicator = replicator;
   await replicator.start();
   services.onShutdown.unshift(() => replicator.stop());

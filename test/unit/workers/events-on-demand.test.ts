@@ -159,11 +159,18 @@ describe('following events on demand', () => {
     await r.rep.followEvents();
     for (let i = 0; i < 20 && r.rep.followsEvents; i++) await sleep(100);
     expect(r.rep.followsEvents).toBe(false);
-    const woke = r.notifier.waitForChange('@u:x', ['!a:x'], r.notifier.currentToken(), 5000);
-    for (let i = 0; i < 20 && !r.rep.followsEvents; i++) await sleep(100);
-    expect(r.rep.followsEvents).toBe(true);
+    const since = r.notifier.currentToken();
+    const woke = r.notifier.waitForChange('@u:x', ['!a:x'], since, 5000);
+    // Written while nobody here follows: the join's read finds it and wakes the long-poll.
     await write(w, db, '!a:x');
+    expect(r.streams.events!.getCurrent()).toBe(0);
+    const t0 = Date.now();
     expect(await woke).toBe('change');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.rep.followsEvents).toBe(true);
+    const again = r.notifier.waitForChange('@u:x', ['!a:x'], r.notifier.currentToken(), 5000);
+    await write(w, db, '!a:x');
+    expect(await again).toBe('change');
   });
 
   it('stops following once no long-poll has waited for the linger time, and not while one waits', async () => {

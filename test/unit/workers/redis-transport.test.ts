@@ -185,6 +185,35 @@ describe.skipIf(!up)('RedisTransport: a stream on channels per writer', () => {
     expect(await after).toBeUndefined();
   });
 
+  it('a refused subscription is asked again by the next follow; one not yet confirmed is waited for', async () => {
+    const sub = (reader as any).sub as { subscribe: (...ch: string[]) => Promise<unknown> };
+    const real = sub.subscribe;
+    sub.subscribe = () => Promise.reject(new Error('refused'));
+    try {
+      expect(await reader.follow('events', ['persister2'])).toBe(false);
+    } finally {
+      sub.subscribe = real;
+    }
+    let confirm!: () => void;
+    sub.subscribe = (...ch: string[]) => new Promise((resolve, reject) => (confirm = () => void real.apply(sub, ch).then(resolve, reject)));
+    try {
+      const first = reader.follow('events', ['persister2']); // asked again: a new SUBSCRIBE
+      let secondDone = false;
+      const second = reader.follow('events', ['persister2']).then((ok) => ((secondDone = true), ok));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(secondDone).toBe(false); // waits for the confirmation, not true at once
+      confirm();
+      expect(await first).toBe(true);
+      expect(await second).toBe(true);
+    } finally {
+      sub.subscribe = real;
+    }
+    const got = heard(reader, (c) => c.name === 'RDATA', 5000);
+    await p2.send(row('persister2', 20));
+    expect((await got)?.cmd).toEqual(row('persister2', 20));
+    await reader.unfollow('events');
+  });
+
   it('keeps the order of one turn\'s commands across channels', async () => {
     await reader.follow('events', ['persister1']);
     const got: string[] = [];
