@@ -47,6 +47,17 @@ function proc(bus: FakeBus, me: string, db: { positions: PositionRow[]; gate?: P
   return { streams, notifier, rep, transport, reads: () => reads, cleared: () => cleared };
 }
 
+/** A started persister and a started reader on one fake bus (channels per writer unless told) and one fake database. */
+async function persisterAndReader(o: { lingerMs?: number; eventsChannels?: boolean } = {}) {
+  const bus = new FakeBus({ eventsChannels: o.eventsChannels ?? true });
+  const db: { positions: PositionRow[]; gate?: Promise<void> } = { positions: [] };
+  const w = proc(bus, 'persister', db);
+  const r = proc(bus, 'reader', db, o.lingerMs);
+  await w.rep.start();
+  await r.rep.start();
+  return { bus, db, w, r };
+}
+
 /** The writer persists an event at the next position, records it and notifies. */
 async function write(w: ReturnType<typeof proc>, db: { positions: PositionRow[] }, room: string): Promise<number> {
   const gen = w.streams.events!;
@@ -60,12 +71,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('following events on demand', () => {
   it('a reader does not hear events rows until a long-poll asks; then it reads the positions once and hears them', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db = { positions: [] as PositionRow[] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader();
     expect(r.rep.followsEvents).toBe(false);
     expect(w.rep.followsEvents).toBe(true);
 
@@ -87,12 +93,7 @@ describe('following events on demand', () => {
   });
 
   it('long-polls arriving together share one subscription and one read, and none goes on before the read is applied', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db: { positions: PositionRow[]; gate?: Promise<void> } = { positions: [] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader();
     await write(w, db, '!a:x');
     const before = r.reads();
     let open!: () => void;
@@ -113,12 +114,7 @@ describe('following events on demand', () => {
   });
 
   it('rows arriving while it joins are no gap: no cache is cleared', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db: { positions: PositionRow[]; gate?: Promise<void> } = { positions: [] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader();
     await write(w, db, '!a:x'); // missed: 1
     await write(w, db, '!a:x'); // missed: 2
     const cleared = r.cleared();
@@ -134,12 +130,7 @@ describe('following events on demand', () => {
   });
 
   it('a subscription that fails leaves it not following; the next long-poll tries again', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db = { positions: [] as PositionRow[] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db);
-    await w.rep.start();
-    await r.rep.start();
+    const { bus, r } = await persisterAndReader();
     bus.up = false;
     await r.rep.followEvents();
     expect(r.rep.followsEvents).toBe(false);
@@ -150,12 +141,7 @@ describe('following events on demand', () => {
   });
 
   it('a long-poll waiting without having asked (it outlasted the linger) makes it follow again', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db = { positions: [] as PositionRow[] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db, 0);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader({ lingerMs: 0 });
     await r.rep.followEvents();
     for (let i = 0; i < 20 && r.rep.followsEvents; i++) await sleep(100);
     expect(r.rep.followsEvents).toBe(false);
@@ -174,12 +160,7 @@ describe('following events on demand', () => {
   });
 
   it('stops following once no long-poll has waited for the linger time, and not while one waits', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db = { positions: [] as PositionRow[] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db, 0);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader({ lingerMs: 0 });
     await r.rep.followEvents();
     const ac = new AbortController();
     const waiting = r.notifier.waitForChange('@u:x', ['!b:x'], r.notifier.currentToken(), 10_000, ac.signal);
@@ -199,12 +180,7 @@ describe('following events on demand', () => {
   });
 
   it('without following, events learnt from the database or a write reply clear no caches and start no catch-up', async () => {
-    const bus = new FakeBus({ eventsChannels: true });
-    const db = { positions: [] as PositionRow[] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader();
     const clearedAtStart = r.cleared();
     await write(w, db, '!a:x');
     await r.rep.catchUp('periodic');
@@ -236,12 +212,7 @@ describe('following events on demand', () => {
   });
 
   it('a transport that puts every row on one channel is followed always (as before)', async () => {
-    const bus = new FakeBus();
-    const db = { positions: [] as PositionRow[] };
-    const w = proc(bus, 'persister', db);
-    const r = proc(bus, 'reader', db);
-    await w.rep.start();
-    await r.rep.start();
+    const { db, w, r } = await persisterAndReader({ eventsChannels: false });
     expect(r.rep.followsEvents).toBe(true);
     await write(w, db, '!a:x');
     expect(r.streams.events!.getCurrent()).toBe(1);
