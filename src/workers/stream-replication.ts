@@ -229,6 +229,11 @@ export class StreamReplicator {
     this.connected = !!d.transport;
   }
 
+  /** Whether rows of `stream` reach this process now (not the events rows while it does not follow them). */
+  private expectsRows(stream: NotifiedStream): boolean {
+    return stream !== 'events' || this.eventsLive;
+  }
+
   /** Whether this process hears the events rows now (tests, metrics). */
   get followsEvents(): boolean {
     return this.eventsLive;
@@ -595,7 +600,7 @@ export class StreamReplicator {
     if (!g || !this.accepts(stream, instance)) return;
     const seen = this.seenOf(stream, instance);
     // Not following events (or joining: the join's read covers what came before): no gap.
-    const gap = typeof row?.prev === 'number' && row.prev > seen && (stream !== 'events' || this.eventsLive);
+    const gap = typeof row?.prev === 'number' && row.prev > seen && this.expectsRows(stream);
     if (token > seen) this.seenMap(stream).set(instance, token);
     // The other events writers' positions the publisher relays (they followed it), first: the row is readable at once.
     const relayed = stream === 'events' ? row?.positions : undefined;
@@ -628,7 +633,7 @@ export class StreamReplicator {
     const seen = this.seenOf(stream, instance);
     if (next > seen) this.seenMap(stream).set(instance, next);
     this.advance(g, stream, instance, next);
-    if (prev > seen && (stream !== 'events' || this.eventsLive)) this.onGap(stream, instance, next);
+    if (prev > seen && this.expectsRows(stream)) this.onGap(stream, instance, next);
   }
 
   private advance(g: StreamIdGenerator, stream: NotifiedStream, instance: string, position: number): void {
@@ -684,7 +689,7 @@ export class StreamReplicator {
         }
         for (const s of moved) this.d.notifier.wakeStream(s, this.d.streams[s]!.getCurrent());
         // Rows were missed (a process not following events misses theirs by design: no cache follows them there).
-        const missed = [...moved].some((s) => s !== 'events' || this.eventsLive);
+        const missed = [...moved].some((s) => this.expectsRows(s));
         if (missed || reason === 'reconnected') this.d.caches?.clearAll();
         if (!missed) moved.clear(); // (for the metrics and the log below)
         if (typing) await this.catchUpTyping();
@@ -807,7 +812,7 @@ export class StreamReplicator {
       const seen = this.seenOf(stream, instance); // before advancing: what Redis told us
       this.advance(g, stream, instance, position);
       // Not following events: their rows are not expected.
-      if (position > seen && (stream !== 'events' || this.eventsLive)) {
+      if (position > seen && this.expectsRows(stream)) {
         this.unconfirmed.set(key(stream, instance), { stream, instance, position, at: now });
         this.scheduleConfirm();
       }
